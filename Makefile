@@ -1,0 +1,56 @@
+# Hokusai on Lambda. The README's first two commands: `make dev` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs Python 3.12: use it when this machine has it, else the default python3.
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n1 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.txt layers/ml/requirements.txt pyproject.toml
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv dev test lint fmt unit integration infra e2e bench model layers synth diff deploy clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): $(REQUIREMENTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with pinned dependencies
+
+dev: venv ## run the whole stack locally on embedded defaults (no AWS account)
+	$(BIN)/python -m local.dev
+
+test: venv lint ## lint, then every test (unit, integration, infra, e2e)
+	$(BIN)/python -m pytest -p no:cacheprovider tests
+
+lint: venv ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common/python/hokusai functions stacks local bench app.py
+
+fmt: venv ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit
+integration: venv
+	$(BIN)/python -m pytest tests/integration
+infra: venv
+	$(BIN)/python -m pytest tests/infra
+e2e: venv
+	$(BIN)/python -m pytest tests/e2e
+
+bench: venv ## run every benchmark, print tables, write bench/results/
+	@for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) cdk.out node_modules layers/ml/build layers/common/build .mypy_cache .ruff_cache

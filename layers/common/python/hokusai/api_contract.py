@@ -1,0 +1,86 @@
+"""The public API's shape, declared once: routes and gateway responses.
+
+The CDK service stack builds the RestApi from these tables and the local API Gateway emulator
+(``local/``) serves the same tables, so the two cannot drift apart. Paths are relative to the stage
+(``api``): a client's base URL ``https://<id>.execute-api.<region>.amazonaws.com/api`` keeps the old
+paths (``/api/v1/models/21/predict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STAGE_NAME = "api"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path, with {param} segments
+    function: str  # functions/<function>/handler.py
+    authorized: bool
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/health", "health", authorized=False),
+    Route("GET", "/v1/openapi.json", "predict", authorized=False),
+    Route("GET", "/v1/models", "predict", authorized=True),
+    Route("GET", "/v1/models/{model_id}/info", "predict", authorized=True),
+    Route("POST", "/v1/models/{model_id}/predict", "predict", authorized=True),
+)
+
+# Header names API Gateway passes to the REQUEST authorizer. Its result cache is off (TTL 0):
+# a client sends one of two alternative headers, and no identity source can express "either".
+AUTHORIZER_IDENTITY_HEADERS = ("Authorization", "X-API-Key")
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """An API Gateway gateway response (the body API Gateway itself returns when it rejects)."""
+
+    response_type: str  # CloudFormation ResponseType
+    status_code: int | None  # None: keep the status API Gateway chose (DEFAULT_4XX/5XX)
+    detail: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def template(self) -> str:
+        """The application/json mapping template; ``$context.requestId`` is filled in by the gateway."""
+        return '{"detail": "%s", "request_id": "$context.requestId"}' % self.detail  # noqa: UP031
+
+
+# The UNAUTHORIZED body serves a missing and an invalid key alike (the authorizer's context is not
+# available to gateway responses); seed clients match {"detail": "API key required"}.
+GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
+    GatewayResponse("UNAUTHORIZED", 401, "API key required", {"WWW-Authenticate": "Bearer"}),
+    GatewayResponse("ACCESS_DENIED", 403, "API key not allowed for this resource"),
+    GatewayResponse(
+        "AUTHORIZER_FAILURE",
+        503,
+        "Authentication temporarily unavailable, retry shortly",
+        {"Retry-After": "5"},
+    ),
+    GatewayResponse(
+        "AUTHORIZER_CONFIGURATION_ERROR",
+        503,
+        "Authentication temporarily unavailable, retry shortly",
+        {"Retry-After": "5"},
+    ),
+    GatewayResponse("THROTTLED", 429, "Too many requests", {"Retry-After": "1"}),
+    GatewayResponse("QUOTA_EXCEEDED", 429, "Quota exceeded"),
+    GatewayResponse("REQUEST_TOO_LARGE", 413, "Request body too large"),
+    GatewayResponse("BAD_REQUEST_BODY", 400, "Request body is not valid"),
+    GatewayResponse("MISSING_AUTHENTICATION_TOKEN", 404, "Not found"),
+    GatewayResponse("RESOURCE_NOT_FOUND", 404, "Not found"),
+    GatewayResponse("INTEGRATION_TIMEOUT", 504, "The service took too long to answer"),
+    GatewayResponse("DEFAULT_4XX", None, "Request rejected by the gateway"),
+    GatewayResponse("DEFAULT_5XX", None, "The service failed to answer, retry shortly"),
+)
+
+
+def gateway_response(response_type: str) -> GatewayResponse:
+    for response in GATEWAY_RESPONSES:
+        if response.response_type == response_type:
+            return response
+    raise KeyError(response_type)

@@ -1,0 +1,85 @@
+"""A circuit breaker for the L2 cache.
+
+closed: every call goes through; ``failure_threshold`` consecutive failures open it.
+open: calls are skipped (cost: one clock read) until ``cooldown_seconds`` have passed.
+half-open: exactly one probe call is let through; success closes, failure re-opens for another
+cool-down. Concurrent callers during the probe are skipped, so a dead Redis is paid for at most once
+per cool-down per container.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable
+
+
+class BreakerState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        failure_threshold: int,
+        cooldown_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_state_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ) -> None:
+        if failure_threshold <= 0:
+            raise ValueError("failure_threshold must be positive")
+        if cooldown_seconds <= 0:
+            raise ValueError("cooldown_seconds must be positive")
+        self.failure_threshold = failure_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self._clock = clock
+        self._on_state_change = on_state_change
+        self._lock = threading.Lock()
+        self._state = BreakerState.CLOSED
+        self._consecutive_failures = 0
+        self._opened_at = 0.0
+        self._probe_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        with self._lock:
+            return self._state
+
+    def allow(self) -> bool:
+        """May a call go through now? In half-open state only one caller gets True."""
+        with self._lock:
+            if self._state is BreakerState.CLOSED:
+                return True
+            if self._state is BreakerState.OPEN:
+                if self._clock() - self._opened_at < self.cooldown_seconds:
+                    return False
+                self._transition(BreakerState.HALF_OPEN)
+            if self._probe_in_flight:
+                return False
+            self._probe_in_flight = True
+            return True
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._consecutive_failures = 0
+            self._probe_in_flight = False
+            if self._state is not BreakerState.CLOSED:
+                self._transition(BreakerState.CLOSED)
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._probe_in_flight = False
+            self._consecutive_failures += 1
+            if self._state is BreakerState.HALF_OPEN or (
+                self._state is BreakerState.CLOSED and self._consecutive_failures >= self.failure_threshold
+            ):
+                self._opened_at = self._clock()
+                self._transition(BreakerState.OPEN)
+
+    def _transition(self, new_state: BreakerState) -> None:
+        old_state, self._state = self._state, new_state
+        if self._on_state_change is not None and old_state is not new_state:
+            self._on_state_change(old_state, new_state)

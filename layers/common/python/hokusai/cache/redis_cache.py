@@ -1,0 +1,145 @@
+"""L2: Redis behind a tiny timeout budget, one attempt per call and a circuit breaker.
+
+Why each choice (INCIDENTS.md section 1): the seed's client waited 2 s to connect and 2 s to read,
+pinged at start-up and read *and* wrote on every request, so a silent Redis cost 4+ s per request.
+Here a call costs at most one connect or read timeout (~50 ms), redis-py's own retries are switched
+off (its default policy retries with backoff and multiplies the timeout), there is no ping, and after
+``failure_threshold`` consecutive failures the breaker skips Redis entirely for a cool-down.
+
+Every method returns an outcome instead of raising: the cache is an optimisation, never a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hokusai.cache.breaker import BreakerState, CircuitBreaker
+from hokusai.config import RedisSettings
+
+if TYPE_CHECKING:
+    import redis
+
+
+class CacheOutcome(enum.Enum):
+    HIT = "hit"
+    MISS = "miss"
+    STORED = "stored"
+    DELETED = "deleted"
+    ERROR = "error"  # the call was made and failed (refused, timeout, auth ...)
+    SKIPPED = "skipped"  # the breaker is open: no call was made
+    DISABLED = "disabled"  # no Redis configured
+
+
+@dataclass(frozen=True)
+class CacheResult:
+    outcome: CacheOutcome
+    value: bytes | None = None
+    error: str | None = None  # exception class name, never the message (it may echo a key)
+    elapsed_ms: float = 0.0
+
+
+ErrorObserver = Callable[[str, str], None]  # (operation, error class name)
+
+
+def build_redis_client(settings: RedisSettings, password: str | None = None) -> redis.Redis:
+    """A redis-py client that makes exactly one attempt per command within the budget."""
+    import redis as redis_lib
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    if settings.url is None:
+        raise ValueError("RedisSettings.url is not set")
+    kwargs: dict[str, Any] = {
+        "socket_connect_timeout": settings.connect_timeout_ms / 1000,
+        "socket_timeout": settings.timeout_ms / 1000,
+        # Zero retries: one attempt. (retry=None would fall back to redis-py's default policy.)
+        "retry": Retry(NoBackoff(), 0),
+        "retry_on_error": [],
+        "health_check_interval": 0,  # no extra PING round trips
+        "socket_keepalive": True,
+        "max_connections": 16,
+    }
+    if password is not None:
+        kwargs["password"] = password
+    return redis_lib.Redis.from_url(settings.url, **kwargs)
+
+
+class RedisCache:
+    def __init__(
+        self,
+        client: redis.Redis | None,
+        breaker: CircuitBreaker,
+        on_error: ErrorObserver | None = None,
+    ) -> None:
+        self._client = client
+        self.breaker = breaker
+        self._on_error = on_error
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: RedisSettings,
+        password: str | None = None,
+        on_error: ErrorObserver | None = None,
+        on_state_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ) -> RedisCache:
+        breaker = CircuitBreaker(
+            settings.breaker_failure_threshold,
+            settings.breaker_cooldown_ms / 1000,
+            on_state_change=on_state_change,
+        )
+        client = build_redis_client(settings, password) if settings.url else None
+        return cls(client, breaker, on_error)
+
+    @property
+    def enabled(self) -> bool:
+        return self._client is not None
+
+    def get(self, key: str) -> CacheResult:
+        return self._call("get", lambda c: c.get(key))
+
+    def set(self, key: str, value: bytes, ttl_seconds: int) -> CacheResult:
+        return self._call("set", lambda c: c.set(key, value, ex=ttl_seconds))
+
+    def delete(self, key: str) -> CacheResult:
+        return self._call("delete", lambda c: c.delete(key))
+
+    def ping(self) -> CacheResult:
+        return self._call("ping", lambda c: c.ping())
+
+    def _call(self, operation: str, command: Callable[[redis.Redis], Any]) -> CacheResult:
+        if self._client is None:
+            return CacheResult(CacheOutcome.DISABLED)
+        if not self.breaker.allow():
+            return CacheResult(CacheOutcome.SKIPPED)
+        started = time.perf_counter()
+        try:
+            reply = command(self._client)
+        except Exception as error:  # noqa: BLE001 - any cache failure degrades to "no cache"
+            self.breaker.record_failure()
+            if self._on_error is not None:
+                self._on_error(operation, type(error).__name__)
+            return CacheResult(
+                CacheOutcome.ERROR,
+                error=type(error).__name__,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+            )
+        self.breaker.record_success()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if operation == "get":
+            if reply is None:
+                return CacheResult(CacheOutcome.MISS, elapsed_ms=elapsed_ms)
+            return CacheResult(CacheOutcome.HIT, value=bytes(reply), elapsed_ms=elapsed_ms)
+        if operation == "delete":
+            return CacheResult(CacheOutcome.DELETED, elapsed_ms=elapsed_ms)
+        if operation == "set":
+            return CacheResult(CacheOutcome.STORED, elapsed_ms=elapsed_ms)
+        return CacheResult(CacheOutcome.HIT, elapsed_ms=elapsed_ms)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,1 @@
+"""Real parts for tests: redis-server processes, network fault servers, moto in server mode."""
