@@ -14,8 +14,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Hokusai")
 os.environ.setdefault("POWERTOOLS_DEV", "0")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 
-from tests.support.moto_server import MotoServer  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.moto_server import MotoServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from hokusai.config import AuthorizerSettings, ConfigError, RedisSettings, redact_url
 
 BASE = {"KEYS_TABLE_NAME": "keys"}

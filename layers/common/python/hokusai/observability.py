@@ -33,7 +33,7 @@ class RedactApiKeys(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)  # type: ignore[assignment]
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         for name, value in list(vars(record).items()):
             if isinstance(value, str) and name not in {"msg", "name", "levelname", "pathname", "filename"}:
                 setattr(record, name, redact(value))

@@ -119,7 +119,7 @@ class RedisCache:
         started = time.perf_counter()
         try:
             reply = command(self._client)
-        except Exception as error:  # noqa: BLE001 - any cache failure degrades to "no cache"
+        except Exception as error:
             self.breaker.record_failure()
             if self._on_error is not None:
                 self._on_error(operation, type(error).__name__)
