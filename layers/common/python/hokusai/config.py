@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -251,22 +251,45 @@ class AuthorizerSettings:
 
 @dataclass(frozen=True)
 class HealthSettings:
-    """Owned by the health issue; see docs/health.md."""
+    """Owned by the health issue; see docs/operations.md.
+
+    The model locations are kept as raw strings: the health function checks that the artifact is
+    *reachable* (EFS path exists or S3 HeadObject), it never loads it, so it needs no ML imports.
+    """
 
     redis: RedisSettings
     keys_table: KeysTableSettings
     deadline_ms: int = 300
     version: str = "1.0.0"
-    extra: dict[str, str] = field(default_factory=dict)
+    model_registry_json: str | None = None
+    model_cache_dir: str | None = None
+    model_bucket: str | None = None
+    model_bucket_prefix: str = "models/"
 
     @classmethod
     def from_env(cls, environ: Environ | None = None) -> HealthSettings:
         env = _environ(environ)
+        registry = env_optional_str(env, "MODEL_REGISTRY")
+        if registry is not None:
+            # Fail at start-up on a registry that is not even JSON; its fields are checked by the
+            # configuration check (hokusai.models.registry), which names the model and field.
+            document = env_json(env, "MODEL_REGISTRY")
+            if not isinstance(document, dict) or not document:
+                raise ConfigError("MODEL_REGISTRY", "a non-empty JSON object of model id -> entry", None)
+        cache_dir = env_optional_str(env, "MODEL_CACHE_DIR")
+        if cache_dir is not None and not cache_dir.startswith("/"):
+            raise ConfigError(
+                "MODEL_CACHE_DIR", "an absolute path (the EFS mount, e.g. /mnt/models)", cache_dir
+            )
         return cls(
             redis=RedisSettings.from_env(env),
             keys_table=KeysTableSettings.from_env(env),
             deadline_ms=env_positive_int(env, "HEALTH_DEADLINE_MS", default=300, unit=" of milliseconds"),
             version=env_str(env, "SERVICE_VERSION", default="1.0.0"),
+            model_registry_json=registry,
+            model_cache_dir=cache_dir.rstrip("/") if cache_dir else None,
+            model_bucket=env_optional_str(env, "MODEL_BUCKET"),
+            model_bucket_prefix=env_str(env, "MODEL_BUCKET_PREFIX", default="models/"),
         )
 
 
@@ -284,11 +307,44 @@ class PredictSettings:
 
 @dataclass(frozen=True)
 class CanarySettings:
-    """Owned by the canary issue; see docs/operations.md."""
+    """Owned by the canary issue; see docs/operations.md.
+
+    ``api_base_url`` is the stage URL (ends in ``/api``). ``timeout_ms`` bounds each synthetic request
+    and is also its latency budget: an answer slower than that fails the check (INCIDENTS.md section 5:
+    every endpoint answers within 2 s).
+    """
 
     api_base_url: str | None
+    expected_state_parameter: str | None = None
+    canary_key_secret_arn: str | None = None
+    alert_topic_arn: str | None = None
+    canary_model_id: str = "21"
+    timeout_ms: int = 2000
 
     @classmethod
-    def from_env(cls, environ: Environ | None = None) -> CanarySettings:
+    def from_env(cls, environ: Environ | None = None, *, require_all: bool = True) -> CanarySettings:
+        """``require_all``: the scheduled canary needs the API URL and the parameter; ``hokusai doctor``
+        takes them from flags and lets the environment fill in what was not given."""
         env = _environ(environ)
-        return cls(api_base_url=env_http_url(env, "API_BASE_URL", required=False))
+        parameter = (
+            env_str(env, "EXPECTED_STATE_PARAMETER")
+            if require_all
+            else env_optional_str(env, "EXPECTED_STATE_PARAMETER")
+        )
+        topic = env_optional_str(env, "ALERT_TOPIC_ARN")
+        if topic is not None and not topic.startswith("arn:"):
+            raise ConfigError("ALERT_TOPIC_ARN", "an SNS topic ARN (arn:aws:sns:...)", topic)
+        secret = env_optional_str(env, "CANARY_KEY_SECRET_ARN")
+        if secret is not None and not secret.startswith("arn:"):
+            raise ConfigError("CANARY_KEY_SECRET_ARN", "a Secrets Manager secret ARN", secret)
+        model_id = env_str(env, "CANARY_MODEL_ID", default="21")
+        if not model_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("CANARY_MODEL_ID", "a model id (letters, digits, - or _)", model_id)
+        return cls(
+            api_base_url=env_http_url(env, "API_BASE_URL", required=require_all),
+            expected_state_parameter=parameter,
+            canary_key_secret_arn=secret,
+            alert_topic_arn=topic,
+            canary_model_id=model_id,
+            timeout_ms=env_positive_int(env, "CANARY_TIMEOUT_MS", default=2000, unit=" of milliseconds"),
+        )
