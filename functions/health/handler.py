@@ -1,0 +1,99 @@
+"""GET /health: every dependency checked concurrently, one answer within HEALTH_DEADLINE_MS.
+
+Thin by design: settings and clients are built once per container (init phase), the checks live in
+``hokusai.health``. No scikit-learn, no pydantic on this import path (tests assert it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai.config import ConfigError, HealthSettings
+from hokusai.health.runner import HealthRunner
+from hokusai.health.service import (
+    bounded_client,
+    build_misconfigured_runner,
+    build_runner,
+    publish_metrics,
+    redis_cache_factory,
+)
+from hokusai.observability import logger, metrics, tracer
+
+
+def _build() -> HealthRunner:
+    try:
+        settings = HealthSettings.from_env()
+    except ConfigError as error:
+        # Logged once, at start-up; every request then answers 503 naming the variable.
+        logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
+        return build_misconfigured_runner(error)
+    # Each AWS call gets the whole deadline at most: the runner reports it as a timeout anyway.
+    dynamodb = bounded_client("dynamodb", settings.deadline_ms)
+    s3 = bounded_client("s3", settings.deadline_ms) if settings.model_bucket else None
+    return build_runner(
+        settings,
+        dynamodb=dynamodb,
+        s3=s3,
+        redis_cache=redis_cache_factory(
+            settings.redis, lambda: bounded_client("secretsmanager", settings.deadline_ms)
+        ),
+        on_config_problem=lambda problem: logger.error("Invalid configuration", extra={"error": problem}),
+    )
+
+
+runner = _build()
+app = APIGatewayRestResolver()
+
+
+@app.get("/health")
+@tracer.capture_method
+def health() -> Response[str]:
+    report = runner.run()
+    publish_metrics(report, metrics)
+    if report.failing:
+        logger.warning(
+            "Health check failing",
+            extra={
+                "status": report.status.value,
+                "failing": report.failing,
+                "checks": report.body()["checks"],
+            },
+        )
+    return Response(
+        status_code=report.http_status,
+        content_type="application/json",
+        body=json.dumps(report.body()),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _error_body(status_code: int, detail: str) -> Response[str]:
+    request_id = app.current_event.request_context.request_id
+    return Response(
+        status_code=status_code,
+        content_type="application/json",
+        body=json.dumps({"detail": detail, "request_id": request_id}),
+    )
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    return _error_body(404, "Not found")
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response[str]:
+    # The runner never raises; this keeps the JSON contract if something else does.
+    logger.exception("Health handler failed")
+    return _error_body(503, "Health check failed to run, retry shortly")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,183 @@
+"""Wire the health checks from settings, run them, and publish one metric per check.
+
+The handler calls :func:`build_runner` once per container (clients are created in the init phase,
+not on the request path) and :func:`publish_metrics` after every run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hokusai.cache.redis_cache import RedisCache
+from hokusai.config import ConfigError, HealthSettings, RedisSettings
+from hokusai.health.checks import (
+    CONFIGURATION,
+    KEYS_TABLE,
+    MODEL,
+    REDIS,
+    ArtifactLocation,
+    RedisProbe,
+    configuration_check,
+    keys_table_check,
+    model_artifact_check,
+    redis_check,
+    skipped_check,
+)
+from hokusai.health.runner import CheckStatus, HealthReport, HealthRunner, OverallStatus
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+    from botocore.client import BaseClient
+
+CHECK_METRIC_NAMES = {
+    REDIS: "Redis",
+    KEYS_TABLE: "KeysTable",
+    MODEL: "Model",
+    CONFIGURATION: "Configuration",
+}
+
+
+def bounded_client(service: str, timeout_ms: int) -> BaseClient:
+    """A boto3 client that gives up within ``timeout_ms``: one attempt, short connect and read.
+
+    botocore's defaults (60 s timeouts, 3-5 attempts) would let one slow dependency hold the answer.
+    ``AWS_ENDPOINT_URL`` (moto, the local stack) is honoured by boto3 itself.
+    """
+    import boto3
+    from botocore.config import Config
+
+    seconds = max(0.05, timeout_ms / 1000)
+    config = Config(
+        connect_timeout=seconds,
+        read_timeout=seconds,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
+    client: BaseClient = boto3.client(service, config=config)
+    return client
+
+
+def redis_password_from_secret(secretsmanager: BaseClient, secret_arn: str) -> str:
+    """The ElastiCache auth token: the secret string itself, or a JSON object's token field."""
+    value = str(secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"])
+    if value.startswith("{"):
+        document: dict[str, Any] = json.loads(value)
+        for field_name in ("authToken", "auth_token", "token", "password"):
+            if document.get(field_name):
+                return str(document[field_name])
+        raise ValueError(f"secret {secret_arn} has no authToken/token/password field")
+    return value
+
+
+def redis_cache_factory(
+    settings: RedisSettings, secretsmanager: Callable[[], BaseClient]
+) -> Callable[[], RedisCache | None]:
+    def build() -> RedisCache | None:
+        if settings.url is None:
+            return None
+        password = None
+        if settings.auth_secret_arn is not None:
+            password = redis_password_from_secret(secretsmanager(), settings.auth_secret_arn)
+        return RedisCache.from_settings(settings, password=password)
+
+    return build
+
+
+def artifact_locations(settings: HealthSettings) -> list[ArtifactLocation]:
+    """Where each registered model should be cached (the predict function's EFS and S3 layout).
+
+    Raises ConfigError when the registry is malformed (caught at start-up by :func:`build_runner`).
+    """
+    if settings.model_registry_json is None:
+        return []
+    from hokusai.models.registry import efs_path, parse_registry, s3_key
+
+    try:
+        registry = parse_registry(settings.model_registry_json)
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise ConfigError("MODEL_REGISTRY", f"a valid model registry ({error})", None) from None
+    locations = []
+    for model_id, entry in registry.items():
+        locations.append(
+            ArtifactLocation(
+                model_id=str(model_id),
+                efs_path=(
+                    str(efs_path(settings.model_cache_dir, model_id, entry))
+                    if settings.model_cache_dir
+                    else None
+                ),
+                s3_bucket=settings.model_bucket,
+                s3_key=(
+                    s3_key(settings.model_bucket_prefix, model_id, entry) if settings.model_bucket else None
+                ),
+            )
+        )
+    return locations
+
+
+def build_runner(
+    settings: HealthSettings,
+    *,
+    dynamodb: BaseClient,
+    s3: BaseClient | None,
+    redis_cache: Callable[[], RedisCache | None],
+    on_config_problem: Callable[[str], None] | None = None,
+) -> HealthRunner:
+    """All four checks. A malformed registry does not stop the others: it fails configuration."""
+    problem: str | None = None
+    try:
+        locations = artifact_locations(settings)
+        model = model_artifact_check(locations, s3)
+    except ConfigError as error:
+        problem = str(error)
+        if on_config_problem is not None:
+            on_config_problem(problem)
+        model = skipped_check(MODEL, True, "not checked: MODEL_REGISTRY is invalid")
+    checks = [
+        redis_check(RedisProbe(redis_cache)),
+        keys_table_check(dynamodb, settings.keys_table.table_name),
+        model,
+        configuration_check(problem),
+    ]
+    return HealthRunner(checks, settings.deadline_ms, settings.version)
+
+
+def build_misconfigured_runner(
+    error: ConfigError, version: str = "1.0.0", deadline_ms: int = 300
+) -> HealthRunner:
+    """Start-up settings were invalid: answer 503 naming the variable instead of crashing the init.
+
+    A Lambda that fails its init answers API Gateway with a bare 502; this keeps the JSON contract
+    and tells the on-call engineer which variable to fix.
+    """
+    reason = "not checked: configuration is invalid"
+    checks = [
+        skipped_check(REDIS, False, reason),
+        skipped_check(KEYS_TABLE, True, reason),
+        skipped_check(MODEL, True, reason),
+        configuration_check(str(error)),
+    ]
+    return HealthRunner(checks, deadline_ms, version)
+
+
+def publish_metrics(report: HealthReport, metrics: Metrics) -> None:
+    """Per check: ``HealthCheck<Name>`` 1/0 and ``HealthCheck<Name>Duration`` (ms); overall status
+    as ``HealthHealthy`` / ``HealthDegraded`` / ``HealthUnhealthy`` 1/0, and ``HealthCheckTimeouts``."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    for name, result in report.checks.items():
+        metric = f"HealthCheck{CHECK_METRIC_NAMES.get(name, name.title().replace('_', ''))}"
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1 if result.status.ok else 0)
+        metrics.add_metric(name=f"{metric}Duration", unit=MetricUnit.Milliseconds, value=result.duration_ms)
+    for status in OverallStatus:
+        metrics.add_metric(
+            name=f"Health{status.value.title()}",
+            unit=MetricUnit.Count,
+            value=1 if report.status is status else 0,
+        )
+    timeouts = sum(1 for r in report.checks.values() if r.status is CheckStatus.TIMEOUT)
+    metrics.add_metric(name="HealthCheckTimeouts", unit=MetricUnit.Count, value=timeouts)
+    metrics.add_metric(name="HealthLatency", unit=MetricUnit.Milliseconds, value=report.elapsed_ms)
