@@ -9,7 +9,14 @@ from hokusai.config import CanarySettings, ConfigError, HealthSettings
 
 HEALTH_BASE = {"KEYS_TABLE_NAME": "hokusai-keys"}
 REGISTRY = json.dumps(
-    {"21": {"repo_id": "acme/lead-scorer", "revision": "a" * 40, "filename": "model.skops", "sha256": "b" * 64}}
+    {
+        "21": {
+            "repo_id": "acme/lead-scorer",
+            "revision": "a" * 40,
+            "filename": "model.skops",
+            "sha256": "b" * 64,
+        }
+    }
 )
 CANARY_BASE = {
     "API_BASE_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/",

@@ -27,7 +27,9 @@ def failing(reason: str):
 
 def test_all_healthy_is_200_with_old_and_new_shape() -> None:
     runner = HealthRunner(
-        [HealthCheck("redis", False, ok), HealthCheck("keys_table", True, ok)], deadline_ms=300, version="9.9.9"
+        [HealthCheck("redis", False, ok), HealthCheck("keys_table", True, ok)],
+        deadline_ms=300,
+        version="9.9.9",
     )
     report = runner.run()
     body = report.body()
@@ -45,7 +47,10 @@ def test_all_healthy_is_200_with_old_and_new_shape() -> None:
 
 def test_non_critical_failure_is_degraded_200_and_named() -> None:
     runner = HealthRunner(
-        [HealthCheck("redis", False, failing("PING failed: TimeoutError")), HealthCheck("keys_table", True, ok)],
+        [
+            HealthCheck("redis", False, failing("PING failed: TimeoutError")),
+            HealthCheck("keys_table", True, ok),
+        ],
         deadline_ms=300,
         version="1",
     )
