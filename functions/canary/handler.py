@@ -1,0 +1,53 @@
+"""The scheduled canary (EventBridge, every 5 minutes, outside the VPC).
+
+Each run: synthetic requests against the API, security-group and configuration drift against the
+expected-state parameter, EMF metrics every run, and one SNS message when there are findings. The
+same code path as ``hokusai doctor`` (``hokusai.drift.runner.run_canary``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai.config import CanarySettings
+from hokusai.drift.runner import CanaryClients, counts_for_log, publish_alert, publish_metrics, run_canary
+from hokusai.observability import logger, metrics, tracer
+
+# Bad configuration fails here, once, naming the variable (the canary-errors alarm catches it).
+settings = CanarySettings.from_env()
+clients = CanaryClients.from_environment()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = run_canary(settings, clients)
+    publish_metrics(report, metrics)
+    message_id = None
+    try:
+        message_id = publish_alert(report, clients.sns, settings.alert_topic_arn)
+    except Exception:
+        # The findings are still in the metrics (and their alarms); say loudly that the message failed.
+        logger.exception("Could not publish the canary alert to SNS")
+        metrics.add_metric(name="CanaryAlertPublishFailed", unit="Count", value=1)
+    logger.info(
+        "Canary run",
+        extra={
+            "critical": report.critical,
+            "warnings": report.warnings,
+            "findings_by_kind": counts_for_log(report),
+            "synthetic": {r.name: r.status.value for r in report.synthetic},
+            "duration_ms": round(report.duration_ms, 1),
+            "sns_message_id": message_id,
+        },
+    )
+    for finding in report.findings:
+        logger.warning("Canary finding", extra=finding.as_dict())
+    return {
+        "critical": report.critical,
+        "warnings": report.warnings,
+        "findings": [finding.as_dict() for finding in report.findings],
+        "sns_message_id": message_id,
+    }
