@@ -1,0 +1,200 @@
+"""The canary handler end to end: real HTTP against an API stand-in, drift against moto, EMF metrics
+on stdout, and the SNS message read back through SQS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hokusai.drift.findings import Kind
+
+from tests.support.deployment import ApiStandIn, Deployment, deploy
+from tests.support.handlers import LambdaContext, load_event, load_handler
+from tests.support.moto_server import MotoServer
+
+Patch = pytest.MonkeyPatch
+Capture = pytest.CaptureFixture[str]
+
+
+@pytest.fixture
+def deployment(moto_env: MotoServer) -> Deployment:
+    return deploy(moto_env.endpoint_url)
+
+
+@pytest.fixture
+def api(deployment: Deployment) -> Iterator[ApiStandIn]:
+    stand_in = ApiStandIn(deployment.canary_api_key).start()
+    yield stand_in
+    stand_in.stop()
+
+
+def run_canary_handler(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    timeout_ms: int = 2000,
+) -> tuple[dict[str, Any], dict[str, float], str]:
+    for name, value in deployment.canary_env(api.base_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CANARY_TIMEOUT_MS", str(timeout_ms))
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hokusai-canary")
+    handler = load_handler("canary")
+    capsys.readouterr()
+    result = handler.lambda_handler(load_event("canary_schedule.json"), LambdaContext())
+    output = capsys.readouterr().out
+    return result, emf_metrics(output), output
+
+
+def emf_metrics(output: str) -> dict[str, float]:
+    """Metric name -> value from the EMF blobs Powertools printed."""
+    values: dict[str, float] = {}
+    for line in output.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                values[metric["Name"]] = value[0] if isinstance(value, list) else value
+    return values
+
+
+def test_healthy_run_metrics_all_pass_and_no_message(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result, metrics, output = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert result["critical"] == 0 and result["warnings"] == 0 and result["findings"] == []
+    assert result["sns_message_id"] is None
+    for check in ("Health", "Predict", "Unauthenticated"):
+        assert metrics[f"Synthetic{check}Success"] == 1
+        assert 0 < metrics[f"Synthetic{check}Latency"] < 2000
+    for kind in Kind:
+        assert metrics[kind.metric_name] == 0, kind
+    assert metrics["DriftCritical"] == 0 and metrics["DriftWarning"] == 0
+    assert deployment.received_alerts() == []
+    # The predict call carried the key from Secrets Manager; the unauthenticated one did not.
+    posts = [valid for method, path, valid in api.requests if method == "POST"]
+    assert posts == [True, False]
+    assert deployment.canary_api_key not in output
+
+
+def test_api_answering_500_fails_every_synthetic_check_and_alerts(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api.fail_status = 500
+    result, metrics, output = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["SyntheticHealthSuccess"] == 0
+    assert metrics["SyntheticPredictSuccess"] == 0
+    assert metrics["SyntheticUnauthenticatedSuccess"] == 0
+    assert metrics["DriftSyntheticFailed"] == 3
+    assert result["critical"] == 3
+    reasons = [f["detail"] for f in result["findings"]]
+    assert any("health check failed: HTTP 500" in r for r in reasons)
+    assert any("predict check failed: HTTP 500" in r for r in reasons)
+    assert any("unauthenticated check failed: HTTP 500 instead of 401" in r for r in reasons)
+    alerts = deployment.received_alerts()
+    assert len(alerts) == 1
+    assert "synthetic_failed" in alerts[0]["Message"]
+    assert deployment.canary_api_key not in alerts[0]["Message"]
+    assert deployment.canary_api_key not in output
+
+
+def test_slow_api_fails_on_the_timeout_with_the_latency_recorded(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api.delay_seconds = 1.0
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys, timeout_ms=300)
+    for check in ("Health", "Predict", "Unauthenticated"):
+        assert metrics[f"Synthetic{check}Success"] == 0
+        assert 290 <= metrics[f"Synthetic{check}Latency"] < 900  # gave up at the timeout, not at 1 s
+    assert all("timed out" in f["detail"] for f in result["findings"])
+
+
+def test_api_without_401_fails_the_unauthenticated_check_only(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api.require_key = False
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["SyntheticHealthSuccess"] == 1
+    assert metrics["SyntheticPredictSuccess"] == 1
+    assert metrics["SyntheticUnauthenticatedSuccess"] == 0
+    assert len(result["findings"]) == 1
+    assert "answered a request WITHOUT an API key" in result["findings"][0]["detail"]
+
+
+def test_degraded_health_passes_and_unhealthy_fails_naming_the_check(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api.health_status = "degraded"
+    _, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["SyntheticHealthSuccess"] == 1
+
+    api.health_status = "unhealthy"
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["SyntheticHealthSuccess"] == 0
+    assert "HTTP 503 unhealthy" in result["findings"][0]["detail"]
+    assert "keys_table" in result["findings"][0]["detail"]
+
+
+def test_drift_and_synthetic_failures_land_in_one_message(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployment.remove_rule("redis", 6379)
+    deployment.empty_secret("hf_token")
+    api.require_key = False
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["DriftSGRuleMissing"] == 1
+    assert metrics["DriftSecretEmpty"] == 1
+    assert metrics["DriftSyntheticFailed"] == 1
+    assert metrics["DriftCritical"] == 3
+    alerts = deployment.received_alerts()
+    assert len(alerts) == 1
+    for finding in result["findings"]:
+        assert finding["fix"] in alerts[0]["Message"]
+
+
+def test_unreadable_canary_key_fails_predict_but_not_the_run(
+    deployment: Deployment,
+    api: ApiStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    deployment.delete_secret("canary_key", force=True)
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["SyntheticPredictSuccess"] == 0
+    assert metrics["SyntheticHealthSuccess"] == 1
+    assert metrics["SyntheticUnauthenticatedSuccess"] == 1
+    kinds = sorted(f["kind"] for f in result["findings"])
+    assert kinds == ["secret_missing", "synthetic_failed"]
+
+
+def test_missing_configuration_fails_at_start_up_naming_the_variable(
+    moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hokusai.config import ConfigError
+
+    monkeypatch.delenv("EXPECTED_STATE_PARAMETER", raising=False)
+    monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9/api")
+    with pytest.raises(ConfigError, match="EXPECTED_STATE_PARAMETER"):
+        load_handler("canary")
