@@ -58,10 +58,21 @@ class RedisProbe:
         self._cache: RedisCache | None = None
         self._built = False
 
-    def __call__(self, deadline: float) -> Probe:
+    def warm(self) -> None:
+        """Build the client now (Lambda init phase): redis-py's import alone costs ~150 ms, which
+        would otherwise land on the first request. A failure here is retried by the first check."""
+        try:
+            self._ensure_built()
+        except Exception:  # the check reports it, with its reason, on the first request
+            return
+
+    def _ensure_built(self) -> None:
         if not self._built:
             self._cache = self._cache_factory()
             self._built = True
+
+    def __call__(self, deadline: float) -> Probe:
+        self._ensure_built()
         cache = self._cache
         if cache is None or not cache.enabled:
             return Probe.skipped("REDIS_URL not set: no L2 cache configured")
