@@ -300,3 +300,31 @@ def test_cold_start_imports_no_sklearn_and_no_pydantic() -> None:
     import_ms, heavy = completed.stdout.split("\n")[:2]
     assert heavy == "[]"
     print(f"health cold import: {import_ms} ms")
+
+
+def test_redis_auth_token_from_secrets_manager(
+    health_env: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets as secrets_module
+
+    from tests.support.redis_server import running_redis
+
+    token = secrets_module.token_urlsafe(24)
+    secretsmanager = boto3.client("secretsmanager")
+    arn = secretsmanager.create_secret(Name=f"redis-auth-{uuid.uuid4().hex[:8]}", SecretString=token)["ARN"]
+    with running_redis(password=token) as protected:
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{protected.port}/0")
+        monkeypatch.setenv("REDIS_AUTH_SECRET_ARN", arn)
+        status, body, _, _ = get_health()
+        assert status == 200 and body["checks"]["redis"]["status"] == "healthy", body
+
+        secretsmanager.put_secret_value(SecretId=arn, SecretString=token + "-rotated-elsewhere")
+        status, body, _, _ = get_health()
+        assert body["status"] == "degraded"
+        assert "AuthenticationError" in body["checks"]["redis"]["reason"]
+        assert token not in json.dumps(body)
+
+        secretsmanager.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+        status, body, _, _ = get_health()
+        assert body["status"] == "degraded"
+        assert "ResourceNotFoundException" in body["checks"]["redis"]["reason"]
