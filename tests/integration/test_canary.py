@@ -198,3 +198,13 @@ def test_missing_configuration_fails_at_start_up_naming_the_variable(
     monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9/api")
     with pytest.raises(ConfigError, match="EXPECTED_STATE_PARAMETER"):
         load_handler("canary")
+
+
+def test_redirect_is_reported_not_followed(
+    deployment: Deployment, api: ApiStandIn, monkeypatch: Patch, capsys: Capture
+) -> None:
+    api.redirect_to = "https://elsewhere.example/api/health"
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    assert metrics["SyntheticHealthSuccess"] == 0
+    assert any("health check failed: HTTP 301" in f["detail"] for f in result["findings"])
+    assert len(api.requests) == 3  # nothing followed the redirect

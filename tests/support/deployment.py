@@ -464,6 +464,7 @@ class ApiStandIn:
         self.delay_seconds = 0.0
         self.require_key = True
         self.health_status = "healthy"
+        self.redirect_to: str | None = None  # answer 301 to this URL (a moved API, a wrong stage)
         self.requests: list[tuple[str, str, bool]] = []  # (method, path, had a valid key)
         stand_in = self
 
@@ -508,7 +509,12 @@ class ApiStandIn:
         if self.delay_seconds:
             time_module.sleep(self.delay_seconds)
         request_id = str(uuid.uuid4())
-        if self.fail_status is not None:
+        if self.redirect_to is not None:
+            request.send_response(301)
+            request.send_header("Location", self.redirect_to)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+        elif self.fail_status is not None:
             self._send(request, self.fail_status, {"message": "Internal server error"})
         elif request.command == "GET" and request.path == "/api/health":
             self._send(request, 503 if self.health_status == "unhealthy" else 200, self._health_body())

@@ -74,6 +74,16 @@ class HttpAnswer:
     error: str | None = None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to report (a moved or misrouted API), not something to follow."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 def http_request(
     method: str, url: str, headers: dict[str, str], body: bytes | None, timeout_s: float
 ) -> HttpAnswer:
@@ -81,7 +91,7 @@ def http_request(
     request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - https/http URL from validated settings
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=timeout_s) as response:
             payload = response.read(MAX_BODY_BYTES)
             return HttpAnswer(response.status, payload, (time.perf_counter() - started) * 1000)
     except urllib.error.HTTPError as error:
