@@ -108,3 +108,17 @@ def test_predict_is_skipped_without_a_key_and_fails_when_the_key_cannot_be_read(
     result = synthetic.check_predict()
     assert result.status is SyntheticStatus.FAILED
     assert "could not read the canary key: PermissionError" in result.reason
+
+
+def test_synthetic_requests_use_routes_the_api_contract_declares() -> None:
+    from hokusai.api_contract import ROUTES
+
+    routes = {(r.method, r.path): r.authorized for r in ROUTES}
+    assert routes[("GET", "/health")] is False  # health is probed without a key
+    assert routes[("POST", "/v1/models/{model_id}/predict")] is True  # so a missing key must get 401
+    synthetic = checks(GOOD)
+    synthetic.run()
+    recorder = synthetic._http
+    assert isinstance(recorder, Recorder)
+    paths = {(method, url.removeprefix("https://api.example/api")) for method, url, _ in recorder.calls}
+    assert paths == {("GET", "/health"), ("POST", "/v1/models/21/predict")}
