@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 from hokusai import declared
 from hokusai.config import CanarySettings
+from hokusai.drift.expected import FUNCTION_ENV, FUNCTION_SECRETS, IN_VPC, functions_section
 
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
@@ -41,64 +42,6 @@ CDK_DISALLOW_ALL_EGRESS = {
     "ToPort": 86,
     "CidrIp": "255.255.255.255/32",
 }
-
-# Which functions hold which variables (the agreed environment, docs in README/config.py).
-COMMON_ENV = ["POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"]
-REDIS_ENV = [
-    "REDIS_URL",
-    "REDIS_CONNECT_TIMEOUT_MS",
-    "REDIS_TIMEOUT_MS",
-    "REDIS_BREAKER_FAILURES",
-    "REDIS_BREAKER_COOLDOWN_MS",
-]
-FUNCTION_ENV: dict[str, list[str]] = {
-    "authorizer": [
-        *COMMON_ENV,
-        "KEYS_TABLE_NAME",
-        *REDIS_ENV,
-        "AUTH_L1_TTL_SECONDS",
-        "AUTH_L2_TTL_SECONDS",
-        "AUTH_NEGATIVE_TTL_SECONDS",
-    ],
-    "predict": [
-        *COMMON_ENV,
-        "MODEL_REGISTRY",
-        "MODEL_CACHE_DIR",
-        "MODEL_BUCKET",
-        "MODEL_BUCKET_PREFIX",
-        "HF_HOME",
-        "HF_DOWNLOAD_TIMEOUT_MS",
-        "MAX_BATCH_SIZE",
-        "MAX_BODY_BYTES",
-    ],
-    "health": [
-        *COMMON_ENV,
-        "KEYS_TABLE_NAME",
-        *REDIS_ENV,
-        "HEALTH_DEADLINE_MS",
-        "MODEL_REGISTRY",
-        "MODEL_CACHE_DIR",
-        "MODEL_BUCKET",
-        "MODEL_BUCKET_PREFIX",
-        "SERVICE_VERSION",
-    ],
-    "canary": [
-        *COMMON_ENV,
-        "API_BASE_URL",
-        "EXPECTED_STATE_PARAMETER",
-        "ALERT_TOPIC_ARN",
-        "CANARY_MODEL_ID",
-        "CANARY_TIMEOUT_MS",
-    ],
-}
-# Function -> {variable holding a secret ARN: logical secret name}.
-FUNCTION_SECRETS: dict[str, dict[str, str]] = {
-    "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
-    "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
-    "health": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
-    "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
-}
-IN_VPC = {"authorizer", "predict", "health"}
 
 
 def new_api_key() -> str:
@@ -350,19 +293,16 @@ def deploy(
         ),
     )["Role"]["Arn"]
     lambda_ = client("lambda")
-    function_names: dict[str, str] = {}
-    functions_doc: dict[str, dict[str, Any]] = {}
+    function_names = {function: f"{name}-{function}" for function in FUNCTION_ENV}
     defaults = _default_values(name, api_base_url, parameter_name, topic_arn)
     code = _code_zip()
     for function, variables in FUNCTION_ENV.items():
-        function_name = f"{name}-{function}"
-        function_names[function] = function_name
         env = {variable: defaults.get(variable, "set") for variable in variables}
         env["POWERTOOLS_SERVICE_NAME"] = f"hokusai-{function}"
         env.update({variable: secret_arns[secret] for variable, secret in FUNCTION_SECRETS[function].items()})
         env.update((environment or {}).get(function, {}))
         arguments: dict[str, Any] = {
-            "FunctionName": function_name,
+            "FunctionName": function_names[function],
             "Runtime": "python3.12",
             "Role": role_arn,
             "Handler": "handler.lambda_handler",
@@ -373,14 +313,7 @@ def deploy(
         if function in IN_VPC:
             arguments["VpcConfig"] = {"SubnetIds": subnet_ids, "SecurityGroupIds": [group_ids["functions"]]}
         lambda_.create_function(**arguments)
-        functions_doc[function] = {
-            "function_name": function_name,
-            "environment": variables,
-            "secrets": {
-                variable: secret_arns[secret] for variable, secret in FUNCTION_SECRETS[function].items()
-            },
-            "security_groups": ["functions"] if function in IN_VPC else [],
-        }
+    functions_doc = functions_section(function_names, secret_arns)
 
     document = declared.expected_state_document(group_ids, prefix_lists, functions_doc)
     client("ssm").put_parameter(

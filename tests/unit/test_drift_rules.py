@@ -185,3 +185,25 @@ def test_canary_metrics_every_kind_and_each_synthetic_check() -> None:
     assert values["DriftCritical"] == 1 and values["DriftWarning"] == 0
     metrics.clear_metrics()
     assert "1 critical and 0 warning" in alert_message(report)
+
+
+def test_functions_section_declares_what_the_stack_sets() -> None:
+    from hokusai.drift.expected import functions_section
+
+    names = {"predict": "svc-predict", "canary": "svc-canary"}
+    arns = {"hf_token": "arn:aws:secretsmanager:eu-west-1:1:secret:hf-AbCdEf"}
+    section = functions_section(names, arns, {"predict": ["MODEL_REGISTRY", "HF_TOKEN_SECRET_ARN"]})
+    assert section["predict"] == {
+        "function_name": "svc-predict",
+        "environment": ["MODEL_REGISTRY"],
+        "secrets": {"HF_TOKEN_SECRET_ARN": arns["hf_token"]},
+        "security_groups": ["functions"],
+    }
+    # The canary runs outside the VPC, and its key secret was not passed: nothing declared for it.
+    assert section["canary"]["security_groups"] == []
+    assert section["canary"]["secrets"] == {}
+    assert section["canary"]["environment"] == []
+    assert set(section) == {"predict", "canary"}
+    default = functions_section({"health": "svc-health"}, {})
+    assert "HEALTH_DEADLINE_MS" in default["health"]["environment"]
+    assert "REDIS_AUTH_SECRET_ARN" not in default["health"]["environment"]

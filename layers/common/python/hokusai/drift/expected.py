@@ -1,0 +1,103 @@
+"""What each function's configuration must contain: the ``functions`` section of the expected state.
+
+The stack (which writes the expected-state SSM parameter), the local stack and the tests build the
+section with :func:`functions_section`, so the canary checks exactly what was declared. The
+variable lists follow the agreed environment (README "Configuration", ``hokusai.config``): a
+variable the stack stops setting, or a secret ARN it stops passing, is drift the canary reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+COMMON_ENV = ["POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"]
+REDIS_ENV = [
+    "REDIS_URL",
+    "REDIS_CONNECT_TIMEOUT_MS",
+    "REDIS_TIMEOUT_MS",
+    "REDIS_BREAKER_FAILURES",
+    "REDIS_BREAKER_COOLDOWN_MS",
+]
+FUNCTION_ENV: dict[str, list[str]] = {
+    "authorizer": [
+        *COMMON_ENV,
+        "KEYS_TABLE_NAME",
+        *REDIS_ENV,
+        "AUTH_L1_TTL_SECONDS",
+        "AUTH_L2_TTL_SECONDS",
+        "AUTH_NEGATIVE_TTL_SECONDS",
+    ],
+    "predict": [
+        *COMMON_ENV,
+        "MODEL_REGISTRY",
+        "MODEL_CACHE_DIR",
+        "MODEL_BUCKET",
+        "MODEL_BUCKET_PREFIX",
+        "HF_HOME",
+        "HF_DOWNLOAD_TIMEOUT_MS",
+        "MAX_BATCH_SIZE",
+        "MAX_BODY_BYTES",
+    ],
+    "health": [
+        *COMMON_ENV,
+        "KEYS_TABLE_NAME",
+        *REDIS_ENV,
+        "HEALTH_DEADLINE_MS",
+        "MODEL_REGISTRY",
+        "MODEL_CACHE_DIR",
+        "MODEL_BUCKET",
+        "MODEL_BUCKET_PREFIX",
+        "SERVICE_VERSION",
+    ],
+    "canary": [
+        *COMMON_ENV,
+        "API_BASE_URL",
+        "EXPECTED_STATE_PARAMETER",
+        "ALERT_TOPIC_ARN",
+        "CANARY_MODEL_ID",
+        "CANARY_TIMEOUT_MS",
+    ],
+}
+# Function -> {variable holding a secret ARN: logical secret name}.
+FUNCTION_SECRETS: dict[str, dict[str, str]] = {
+    "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
+    "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
+    "health": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
+    "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
+}
+IN_VPC = {"authorizer", "predict", "health"}
+
+
+def functions_section(
+    function_names: Mapping[str, str],
+    secret_arns: Mapping[str, str],
+    environment_names: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``{"predict": {"function_name", "environment", "secrets", "security_groups"}, ...}``.
+
+    ``function_names``: logical name (authorizer, predict, health, canary) -> deployed name;
+    ``secret_arns``: logical secret (hf_token, redis_auth, canary_key) -> ARN. A secret that is not
+    deployed (no Redis auth token, for instance) is left out of the declaration.
+    ``environment_names``: per function, the variables the stack actually sets (pass the keys of the
+    environment it gives the function, so an optional variable it leaves unset is not reported);
+    default :data:`FUNCTION_ENV`. Secret-ARN variables are declared through ``secrets``.
+    """
+    names = FUNCTION_ENV if environment_names is None else environment_names
+    section: dict[str, dict[str, Any]] = {}
+    for function in FUNCTION_ENV:
+        if function not in function_names:
+            continue
+        variables = sorted(set(names.get(function, [])) - set(FUNCTION_SECRETS[function]))
+        secrets = {
+            variable: secret_arns[secret]
+            for variable, secret in FUNCTION_SECRETS[function].items()
+            if secret in secret_arns
+        }
+        section[function] = {
+            "function_name": function_names[function],
+            "environment": variables,
+            "secrets": secrets,
+            "security_groups": ["functions"] if function in IN_VPC else [],
+        }
+    return section
