@@ -4,6 +4,7 @@ on stdout, and the SNS message read back through SQS."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -208,3 +209,15 @@ def test_redirect_is_reported_not_followed(
     assert metrics["SyntheticHealthSuccess"] == 0
     assert any("health check failed: HTTP 301" in f["detail"] for f in result["findings"])
     assert len(api.requests) == 3  # nothing followed the redirect
+
+
+def test_trickling_answer_is_cut_at_the_total_deadline(
+    deployment: Deployment, api: ApiStandIn, monkeypatch: Patch, capsys: Capture
+) -> None:
+    api.trickle = True  # every byte within the per-read timeout, the whole answer far beyond it
+    started = time.perf_counter()
+    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys, timeout_ms=500)
+    assert time.perf_counter() - started < 6  # three requests of 500 ms plus drift, not 3 x 10 s
+    assert metrics["SyntheticHealthSuccess"] == 0
+    assert 490 <= metrics["SyntheticHealthLatency"] < 1000
+    assert any("timed out after 0.5 s" in f["detail"] for f in result["findings"])

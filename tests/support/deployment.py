@@ -398,6 +398,7 @@ class ApiStandIn:
         self.require_key = True
         self.health_status = "healthy"
         self.redirect_to: str | None = None  # answer 301 to this URL (a moved API, a wrong stage)
+        self.trickle = False  # send the body one byte every 0.1 s (defeats per-read timeouts)
         self.requests: list[tuple[str, str, bool]] = []  # (method, path, had a valid key)
         stand_in = self
 
@@ -497,14 +498,21 @@ class ApiStandIn:
             "timestamp": "2026-11-23T07:30:00+00:00",
         }
 
-    @staticmethod
-    def _send(request: Any, status: int, body: dict[str, Any]) -> None:
+    def _send(self, request: Any, status: int, body: dict[str, Any]) -> None:
+        import time as time_module
+
         payload = json.dumps(body).encode()
         try:
             request.send_response(status)
             request.send_header("Content-Type", "application/json")
             request.send_header("Content-Length", str(len(payload)))
             request.end_headers()
-            request.wfile.write(payload)
+            if not self.trickle:
+                request.wfile.write(payload)
+                return
+            for byte in payload:
+                request.wfile.write(bytes([byte]))
+                request.wfile.flush()
+                time_module.sleep(0.1)
         except (BrokenPipeError, ConnectionResetError):  # the canary gave up first (timeout test)
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import json
 import shlex
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -87,7 +88,30 @@ _OPENER = urllib.request.build_opener(_NoRedirect())
 def http_request(
     method: str, url: str, headers: dict[str, str], body: bytes | None, timeout_s: float
 ) -> HttpAnswer:
-    """One request, no retries, no redirects followed silently; errors become an answer."""
+    """One request with a hard total deadline: no retries, no redirects followed; errors become an
+    answer.
+
+    urllib's timeout bounds each socket operation, not the request: a server that trickles a byte
+    every second would hold it for ever. The request runs in a daemon thread that is abandoned at
+    the deadline.
+    """
+    result: list[HttpAnswer] = []
+    started = time.perf_counter()
+    worker = threading.Thread(
+        target=lambda: result.append(_http_request(method, url, headers, body, timeout_s)),
+        name="canary-http",
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout_s + 0.05)
+    if result:
+        return result[0]
+    return HttpAnswer(None, b"", (time.perf_counter() - started) * 1000, f"timed out after {timeout_s:.1f} s")
+
+
+def _http_request(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, timeout_s: float
+) -> HttpAnswer:
     request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - https/http URL from validated settings
     started = time.perf_counter()
     try:
