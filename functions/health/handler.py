@@ -38,8 +38,11 @@ def _build() -> HealthRunner:
         settings,
         dynamodb=dynamodb,
         s3=s3,
+        # The Redis token is fetched once, normally during init (through the VPC endpoint, whose
+        # first TLS handshake can take longer than a health deadline); a retry inside a check is
+        # still cut off by the deadline.
         redis_cache=redis_cache_factory(
-            settings.redis, lambda: bounded_client("secretsmanager", settings.deadline_ms)
+            settings.redis, lambda: bounded_client("secretsmanager", max(2000, settings.deadline_ms))
         ),
         on_config_problem=lambda problem: logger.error("Invalid configuration", extra={"error": problem}),
     )
