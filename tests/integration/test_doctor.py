@@ -104,6 +104,8 @@ def test_usage_errors_exit_3(moto_env: MotoServer, monkeypatch: pytest.MonkeyPat
     assert doctor()[0] == USAGE_ERROR
     assert doctor("--api-url", "ftp://example.com/api")[0] == USAGE_ERROR
     assert doctor("--no-such-flag")[0] == USAGE_ERROR
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile-anywhere")
+    assert doctor("--parameter", "/x/expected-state")[0] == USAGE_ERROR
 
 
 def test_runs_as_a_program_against_the_endpoint_the_environment_names(deployment: Deployment) -> None:

@@ -90,7 +90,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         )
         return USAGE_ERROR
 
-    clients = CanaryClients.from_environment()
+    try:
+        clients = CanaryClients.from_environment()
+    except Exception as error:  # no region, unknown profile: say so instead of a traceback
+        print(f"hokusai doctor: cannot create AWS clients: {error}", file=sys.stderr)
+        return USAGE_ERROR
     report = run_canary(settings, clients)
     message_id = publish_alert(report, clients.sns, settings.alert_topic_arn)
 
