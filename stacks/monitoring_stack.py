@@ -1,0 +1,567 @@
+"""Monitoring stack: the canary and its schedule, the expected-state parameter, the alert topic,
+the alarms (each saying what it means and the first command to run) and a dashboard.
+
+Metric names are the ones the functions publish (namespace ``Hokusai``, dimension ``service`` =
+``hokusai-<function>``, set by Powertools from POWERTOOLS_SERVICE_NAME); they are listed in
+:data:`CANARY_METRICS`, :data:`HEALTH_METRICS` and :data:`AUTHORIZER_METRICS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import (
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+)
+from aws_cdk import (
+    aws_cloudwatch as cloudwatch,
+)
+from aws_cdk import (
+    aws_cloudwatch_actions as cloudwatch_actions,
+)
+from aws_cdk import (
+    aws_events as events,
+)
+from aws_cdk import (
+    aws_events_targets as targets,
+)
+from aws_cdk import (
+    aws_iam as iam,
+)
+from aws_cdk import (
+    aws_kms as kms,
+)
+from aws_cdk import (
+    aws_lambda as lambda_,
+)
+from aws_cdk import (
+    aws_logs as logs,
+)
+from aws_cdk import (
+    aws_sns as sns,
+)
+from aws_cdk import (
+    aws_sns_subscriptions as subscriptions,
+)
+from aws_cdk import (
+    aws_ssm as ssm,
+)
+from constructs import Construct
+from hokusai import declared
+
+from stacks.service_stack import (
+    FUNCTION_SECRETS,
+    FUNCTIONS_DIR,
+    NAMESPACE,
+    ServiceStack,
+    handler_entry_point,
+)
+from stacks.settings import FUNCTIONS, VPC_FUNCTIONS, Settings, log_retention
+from stacks.stateful_stack import StatefulStack
+
+# What the functions publish (grep add_metric). The canary's come from hokusai.drift.runner.
+SYNTHETIC_SUCCESS_METRICS = (
+    "SyntheticHealthSuccess",
+    "SyntheticPredictSuccess",
+    "SyntheticUnauthenticatedSuccess",
+)
+CANARY_METRICS = {
+    "drift_critical": "DriftCritical",
+    "drift_warning": "DriftWarning",
+    "heartbeat": "CanaryRunDuration",
+}
+HEALTH_METRICS = {"degraded": "HealthDegraded", "unhealthy": "HealthUnhealthy", "latency": "HealthLatency"}
+# Agreed with the authorizer (issue: authorizer): 1 per answer that was a 503 because the source of
+# truth was unreachable and nothing was cached; 1 per request that skipped Redis (breaker open).
+AUTHORIZER_METRICS = {"failure": "AuthorizerFailure", "breaker_open": "RedisBreakerOpen"}
+
+PERIOD = Duration.minutes(5)
+
+
+class MonitoringStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        stateful: StatefulStack,
+        service: ServiceStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.stateful = stateful
+        self.service = service
+        self.parameter_name = f"/{settings.prefix}/expected-state"
+        self.topic = self._topic()
+        self.canary = self._canary()
+        self.expected_state = self._expected_state_parameter()
+        self._grant_canary()
+        events.Rule(
+            self,
+            "CanarySchedule",
+            description="Runs the Hokusai canary (synthetic requests + drift checks)",
+            schedule=events.Schedule.rate(Duration.minutes(settings.canary_schedule_minutes)),
+            targets=[targets.LambdaFunction(self.canary, retry_attempts=0)],
+        )
+        self.alarms = self._alarms()
+        self._dashboard()
+        CfnOutput(self, "AlertTopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "ExpectedStateParameter", value=self.parameter_name)
+
+    # ---------------------------------------------------------------------------------------------
+    def _topic(self) -> sns.Topic:
+        key = kms.Key(
+            self,
+            "AlertsKey",
+            description="Encrypts the Hokusai alert topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # CloudWatch alarms publish to an encrypted topic only if the key lets them.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        topic = sns.Topic(
+            self,
+            "Alerts",
+            topic_name=f"{self.settings.prefix}-alerts",
+            display_name="Hokusai alerts",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        if self.settings.alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(self.settings.alarm_email))
+        return topic
+
+    def _canary(self) -> lambda_.Function:
+        settings = self.settings
+        function_name = settings.function_name("canary")
+        environment = {
+            "POWERTOOLS_SERVICE_NAME": "hokusai-canary",
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            "API_BASE_URL": self.service.api.url,
+            "CANARY_KEY_SECRET_ARN": self.stateful.canary_key_secret.secret_arn,
+            "EXPECTED_STATE_PARAMETER": self.parameter_name,
+            "ALERT_TOPIC_ARN": self.topic.topic_arn,
+            "CANARY_MODEL_ID": settings.canary_model_id,
+            "CANARY_TIMEOUT_MS": "2000",
+        }
+        self.canary_environment = environment
+        log_group = logs.LogGroup(
+            self,
+            "CanaryLogs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=log_retention(settings.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return lambda_.Function(
+            self,
+            "Canary",
+            function_name=function_name,
+            description="Hokusai canary: synthetic requests and drift checks (functions/canary/handler.py)",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=self.service.architecture,
+            handler=handler_entry_point("canary"),
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / "canary"), exclude=["__pycache__", "*.pyc"]),
+            layers=[self.service.common_layer],
+            memory_size=settings.memory_mb["canary"],
+            timeout=Duration.seconds(settings.timeout_seconds["canary"] or 60),
+            reserved_concurrent_executions=settings.reserved_concurrency.get("canary"),
+            environment=environment,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            # Outside the VPC on purpose: it calls the API like a client does.
+        )
+
+    def functions_document(self) -> dict[str, dict[str, Any]]:
+        """The ``functions`` section of the expected-state document (see hokusai.declared)."""
+        environments = {**self.service.environments, "canary": self.canary_environment}
+        document: dict[str, dict[str, Any]] = {}
+        for name in FUNCTIONS:
+            secrets = {variable: environments[name][variable] for variable in sorted(FUNCTION_SECRETS[name])}
+            document[name] = {
+                "function_name": self.settings.function_name(name),
+                "environment": sorted(variable for variable in environments[name] if variable not in secrets),
+                "secrets": secrets,
+                "security_groups": ["functions"] if name in VPC_FUNCTIONS else [],
+            }
+        return document
+
+    def _expected_state_parameter(self) -> ssm.StringParameter:
+        document = declared.expected_state_document(
+            {name: group.security_group_id for name, group in self.stateful.security_groups.items()},
+            self.stateful.prefix_list_ids,
+            self.functions_document(),
+        )
+        return ssm.StringParameter(
+            self,
+            "ExpectedState",
+            parameter_name=self.parameter_name,
+            description="Declared security groups, rules and function configuration (hokusai/declared.py)",
+            string_value=self.to_json_string(document),
+            # The document is ~5 KB: over the standard tier's 4 KB.
+            tier=ssm.ParameterTier.ADVANCED,
+        )
+
+    def _grant_canary(self) -> None:
+        canary = self.canary
+        self.expected_state.grant_read(canary)
+        canary.add_to_role_policy(
+            iam.PolicyStatement(
+                # These EC2 describe calls support no resource-level scoping.
+                actions=["ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups"],
+                resources=["*"],
+            )
+        )
+        canary.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:GetFunctionConfiguration"],
+                resources=[
+                    self.format_arn(
+                        service="lambda",
+                        resource="function",
+                        resource_name=self.settings.function_name(name),
+                        arn_format=self._colon_format(),
+                    )
+                    for name in FUNCTIONS
+                ],
+            )
+        )
+        canary.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                resources=[
+                    self.stateful.redis_secret.secret_arn,
+                    self.stateful.hf_token_secret.secret_arn,
+                    self.stateful.canary_key_secret.secret_arn,
+                ],
+            )
+        )
+        self.topic.grant_publish(canary)
+        canary.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resources; the namespace condition scopes it
+                conditions={"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+            )
+        )
+
+    @staticmethod
+    def _colon_format() -> Any:
+        from aws_cdk import ArnFormat
+
+        return ArnFormat.COLON_RESOURCE_NAME
+
+    # ---------------------------------------------------------------------------------------------
+    def _metric(self, name: str, service: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": f"hokusai-{service}"},
+            statistic=statistic,
+            period=PERIOD,
+        )
+
+    def _alarm(self, construct_id: str, **kwargs: Any) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self, construct_id, alarm_name=f"{self.settings.prefix}-{construct_id}", **kwargs
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        alarm.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
+        return alarm
+
+    def _alarms(self) -> dict[str, cloudwatch.IAlarm]:
+        settings = self.settings
+        thresholds = settings.alarms
+        canary_logs = f"aws logs tail /aws/lambda/{settings.function_name('canary')} --since 30m"
+        doctor = "hokusai doctor --parameter " + self.parameter_name
+        api_name = f"{settings.prefix}-api"
+        alarms: dict[str, cloudwatch.IAlarm] = {}
+
+        synthetic = {
+            f"s{index}": self._metric(name, "canary", "Minimum")
+            for index, name in enumerate(SYNTHETIC_SUCCESS_METRICS)
+        }
+        # Failed synthetic checks in the period; FILL(…, 1): a skipped check (no key yet) is not a failure.
+        failed_checks = cloudwatch.MathExpression(
+            expression=" + ".join(f"(1 - FILL({key}, 1))" for key in synthetic),
+            using_metrics=synthetic,
+            label="Failed synthetic checks",
+            period=PERIOD,
+        )
+        alarms["canary-failed"] = self._alarm(
+            "canary-failed",
+            alarm_description=(
+                "The canary's requests, made like a client's (GET /health, an authenticated predict, a "
+                "request without a key that must get 401), failed in "
+                f"{thresholds.canary_failed_runs} consecutive runs: clients are probably failing too. "
+                f"First command: {canary_logs} (then: {doctor})"
+            ),
+            metric=failed_checks,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=thresholds.canary_failed_runs,
+            datapoints_to_alarm=thresholds.canary_failed_runs,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["drift-found"] = self._alarm(
+            "drift-found",
+            alarm_description=(
+                "The canary found critical drift: a declared security-group rule is missing, a rule is "
+                "open to the world, a function lacks a declared variable or secret, or a secret is "
+                "missing/empty. The SNS message names it and the exact fix command. "
+                f"First command: {doctor}"
+            ),
+            metric=self._metric(CANARY_METRICS["drift_critical"], "canary"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["drift-warning"] = self._alarm(
+            "drift-warning",
+            alarm_description=(
+                "The canary found non-critical drift (an undeclared security-group rule). "
+                f"First command: {doctor}"
+            ),
+            metric=self._metric(CANARY_METRICS["drift_warning"], "canary"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["canary-heartbeat"] = self._alarm(
+            "canary-heartbeat",
+            alarm_description=(
+                "No canary run reported in the last "
+                f"{2 * settings.canary_schedule_minutes} minutes: nothing is watching the API or its drift. "
+                "The canary crashes (a start-up 'Invalid configuration' names the variable) or its "
+                f"schedule is disabled. First command: {canary_logs}"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=NAMESPACE,
+                metric_name=CANARY_METRICS["heartbeat"],
+                dimensions_map={"service": "hokusai-canary"},
+                statistic="SampleCount",
+                period=Duration.minutes(max(5, settings.canary_schedule_minutes)),
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=2,
+            # Missing data is the symptom this alarm exists for.
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        authorizer_logs = f"aws logs tail /aws/lambda/{settings.function_name('authorizer')} --since 30m"
+        alarms["authorizer-failures"] = self._alarm(
+            "authorizer-failures",
+            alarm_description=(
+                "The authorizer answered 503 (AUTHORIZER_FAILURE, Retry-After) because the keys table was "
+                "unreachable and nothing was cached: clients with uncached keys are refused. Check DynamoDB "
+                "and the DynamoDB gateway endpoint / functions egress rule. "
+                f"First command: {authorizer_logs} (then: {doctor})"
+            ),
+            metric=self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
+            threshold=thresholds.authorizer_failures,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["redis-breaker-open"] = self._alarm(
+            "redis-breaker-open",
+            alarm_description=(
+                "The authorizer's Redis circuit breaker is open: Redis is slow or unreachable and requests "
+                "go to DynamoDB (still served, a few ms slower). The seed incident was a missing "
+                f"functions -> redis rule on 6379. First command: {doctor}"
+            ),
+            metric=self._metric(AUTHORIZER_METRICS["breaker_open"], "authorizer", "Sum"),
+            threshold=thresholds.breaker_open,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["health-degraded"] = self._alarm(
+            "health-degraded",
+            alarm_description=(
+                "GET /health answered 'degraded' (serving, but a dependency such as Redis is failing) "
+                "for 10 minutes. The body's 'checks' names the dependency. "
+                f"First command: curl -s <ApiBaseUrl>health ; then {doctor}"
+            ),
+            metric=self._metric(HEALTH_METRICS["degraded"], "health"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["health-unhealthy"] = self._alarm(
+            "health-unhealthy",
+            alarm_description=(
+                "GET /health answered 'unhealthy' (503): the keys table or the model is unavailable, "
+                "predictions fail. First command: curl -s <ApiBaseUrl>health (the 'checks' object says "
+                f"which and why); then {doctor}"
+            ),
+            metric=self._metric(HEALTH_METRICS["unhealthy"], "health"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        api = self.service.api
+        api_5xx = cloudwatch.MathExpression(
+            # 5XXError's Average is the fraction of requests that failed.
+            expression="100 * errors",
+            using_metrics={"errors": api.metric_server_error(statistic="Average", period=PERIOD)},
+            label="5xx rate (%)",
+            period=PERIOD,
+        )
+        alarms["api-5xx-rate"] = self._alarm(
+            "api-5xx-rate",
+            alarm_description=(
+                f"More than {thresholds.api_5xx_rate_percent}% of API requests answered 5xx in 5 minutes "
+                f"({api_name}, stage api). 503s from the authorizer mean the keys table is unreachable; "
+                "other 5xx are function failures. First command: aws logs tail "
+                f"/aws/lambda/{settings.function_name('predict')} --since 15m --filter-pattern ERROR"
+            ),
+            metric=api_5xx,
+            threshold=thresholds.api_5xx_rate_percent,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarms["api-latency-p95"] = self._alarm(
+            "api-latency-p95",
+            alarm_description=(
+                f"API p95 latency above {thresholds.latency_p95_ms} ms for 10 minutes (target: p95 < 1 s "
+                "end to end). Usually a slow dependency: Redis timing out before the breaker opens, a cold "
+                "model load, or DynamoDB. First command: curl -s <ApiBaseUrl>health (per-check durations); "
+                "then the X-Ray service map"
+            ),
+            metric=api.metric_latency(statistic="p95", period=PERIOD),
+            threshold=thresholds.latency_p95_ms,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        impaired = cloudwatch.CompositeAlarm(
+            self,
+            "service-impaired",
+            composite_alarm_name=f"{settings.prefix}-service-impaired",
+            alarm_description=(
+                "Clients are affected or nobody can tell: the canary fails or is silent, the API answers "
+                "5xx or slowly, /health is unhealthy, or the authorizer cannot validate keys. The member "
+                "alarm in ALARM says which; its description has the first command."
+            ),
+            alarm_rule=cloudwatch.AlarmRule.any_of(
+                *(
+                    cloudwatch.AlarmRule.from_alarm(alarms[name], cloudwatch.AlarmState.ALARM)
+                    for name in (
+                        "canary-failed",
+                        "canary-heartbeat",
+                        "api-5xx-rate",
+                        "api-latency-p95",
+                        "health-unhealthy",
+                        "authorizer-failures",
+                    )
+                )
+            ),
+        )
+        impaired.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        impaired.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
+        alarms["service-impaired"] = impaired
+        return alarms
+
+    def _dashboard(self) -> None:
+        api = self.service.api
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{self.settings.prefix}-service",
+            default_interval=Duration.hours(6),
+        )
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
+            )
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[api.metric_count(period=Duration.minutes(1))],
+                right=[
+                    api.metric_client_error(period=Duration.minutes(1)),
+                    api.metric_server_error(period=Duration.minutes(1)),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (ms)",
+                left=[
+                    api.metric_latency(statistic=statistic, period=Duration.minutes(1))
+                    for statistic in ("p50", "p95", "p99")
+                ],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=self.settings.alarms.latency_p95_ms, label="p95 alarm"
+                    )
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Canary synthetic checks (1 = passed)",
+                left=[self._metric(name, "canary", "Minimum") for name in SYNTHETIC_SUCCESS_METRICS],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Drift findings",
+                left=[
+                    self._metric(CANARY_METRICS["drift_critical"], "canary"),
+                    self._metric(CANARY_METRICS["drift_warning"], "canary"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Authorizer: failures and Redis breaker",
+                left=[
+                    self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
+                    self._metric(AUTHORIZER_METRICS["breaker_open"], "authorizer", "Sum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Health status (1/0)",
+                left=[
+                    self._metric(HEALTH_METRICS["degraded"], "health"),
+                    self._metric(HEALTH_METRICS["unhealthy"], "health"),
+                ],
+                right=[self._metric(HEALTH_METRICS["latency"], "health", "p95")],
+                width=8,
+            ),
+        )
+        functions = [*self.service.functions.values(), self.canary]
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function errors",
+                left=[function.metric_errors(period=Duration.minutes(5)) for function in functions],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration p95 (ms)",
+                left=[
+                    function.metric_duration(statistic="p95", period=Duration.minutes(5))
+                    for function in functions
+                ],
+                width=12,
+            ),
+        )

@@ -1,0 +1,207 @@
+"""cdk-nag AwsSolutions suppressions: each names the rule, what it covers, and why it does not apply.
+
+Kept narrow: IAM4/IAM5 suppressions list the exact managed policy or wildcard they accept
+(``applies_to``), so a new wildcard elsewhere still fails the check.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+
+LAMBDA_BASIC = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LAMBDA_VPC = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+MODEL_PREFIX_OBJECTS = r"/^Resource::<ModelBucket[A-Za-z0-9]+\.Arn>\/.*\*$/g"
+APIGW_LOGS = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+
+RUNTIME = NagPackSuppression(
+    id="AwsSolutions-L1",
+    reason=(
+        "Python 3.12 is deliberate: the ML layer's wheels (scikit-learn, numpy, scipy) are built for "
+        "cp312 by `make layers` and every engineer tests on 3.12. Move runtime and layer build together."
+    ),
+)
+MANAGED_LOGGING = NagPackSuppression(
+    id="AwsSolutions-IAM4",
+    reason=(
+        "AWSLambdaBasicExecutionRole (write own logs) and, for functions in the VPC, "
+        "AWSLambdaVPCAccessExecutionRole (create/delete the function's ENIs) are AWS's minimal policies "
+        "for what every Lambda function needs; the functions' own permissions are inline and scoped."
+    ),
+    applies_to=[LAMBDA_BASIC, LAMBDA_VPC],
+)
+XRAY = NagPackSuppression(
+    id="AwsSolutions-IAM5",
+    reason=(
+        "Resource::* is X-Ray's xray:PutTraceSegments/PutTelemetryRecords (added by tracing=ACTIVE), "
+        "which supports no resource-level permissions."
+    ),
+    applies_to=["Resource::*"],
+)
+
+
+def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
+    NagSuppressions.add_resource_suppressions_by_path(
+        stateful,
+        f"/{stateful.stack_name}/Redis",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-AEC5",
+                reason=(
+                    "Port 6379 is the declared port (hokusai/declared.py, checked by the canary); the "
+                    "redis group admits only the functions group, so a different port hides nothing."
+                ),
+            )
+        ],
+    )
+    for secret, why in (
+        (
+            "RedisAuthToken",
+            "changing the ElastiCache AUTH token needs a coordinated modify-replication-group "
+            "(ROTATE then SET strategy); docs/deploy.md has the procedure.",
+        ),
+        (
+            "HuggingFaceToken",
+            "the value is a HuggingFace token issued outside AWS; it is rotated by hand "
+            "(docs/deploy.md, 'Rotate the HF token').",
+        ),
+        (
+            "CanaryApiKey",
+            "the value is a Hokusai API key created with `hokusai keys create`; it is rotated "
+            "with the key tooling (docs/deploy.md), not by a Secrets Manager rotation Lambda.",
+        ),
+    ):
+        NagSuppressions.add_resource_suppressions_by_path(
+            stateful,
+            f"/{stateful.stack_name}/{secret}/Resource",
+            [NagPackSuppression(id="AwsSolutions-SMG4", reason=f"No automatic rotation: {why}")],
+        )
+    for lookup in ("S3PrefixList", "DynamodbPrefixList"):
+        NagSuppressions.add_resource_suppressions_by_path(
+            stateful,
+            f"/{stateful.stack_name}/{lookup}/CustomResourcePolicy/Resource",
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "ec2:DescribeManagedPrefixLists (read-only lookup of the gateway endpoints' "
+                        "prefix list ids at deploy time) supports no resource-level permissions."
+                    ),
+                    applies_to=["Resource::*"],
+                )
+            ],
+        )
+    NagSuppressions.add_stack_suppressions(
+        stateful,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM4",
+                reason=(
+                    "The AwsCustomResource provider (prefix list lookup) logs with "
+                    "AWSLambdaBasicExecutionRole, AWS's minimal logging policy."
+                ),
+                applies_to=[LAMBDA_BASIC],
+            )
+        ],
+    )
+
+    NagSuppressions.add_stack_suppressions(service, [RUNTIME, MANAGED_LOGGING])
+    for function in ("Authorizer", "Predict", "Health"):
+        reasons = [XRAY]
+        if function in ("Predict", "Health"):
+            reasons.append(
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "Model artifacts are objects under the configured prefix "
+                        "(models/<id>/<revision>/<file>): get/put (predict) and get/head (health) are "
+                        "scoped to that prefix of the one model bucket."
+                    ),
+                    applies_to=[RegexAppliesTo(regex=MODEL_PREFIX_OBJECTS)],
+                )
+            )
+        NagSuppressions.add_resource_suppressions_by_path(
+            service, f"/{service.stack_name}/{function}/ServiceRole/DefaultPolicy/Resource", reasons
+        )
+    NagSuppressions.add_resource_suppressions_by_path(
+        service,
+        f"/{service.stack_name}/Api/CloudWatchRole/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM4",
+                reason=(
+                    "API Gateway's account-level logging role needs AmazonAPIGatewayPushToCloudWatchLogs "
+                    "to write execution and access logs (APIG1/APIG6)."
+                ),
+                applies_to=[APIGW_LOGS],
+            )
+        ],
+    )
+    NagSuppressions.add_resource_suppressions_by_path(
+        service,
+        f"/{service.stack_name}/Api/DeploymentStage.api/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-APIG3",
+                reason=(
+                    "No WAF by default: every data route needs an API key checked by the authorizer, the "
+                    "stage is throttled (context throttling), and keys are rate-limited per client by the "
+                    "negative cache. Attach a WAFv2 web ACL to the stage if the threat model needs it."
+                ),
+            )
+        ],
+    )
+    for path in ("health/GET", "v1/openapi.json/GET"):
+        NagSuppressions.add_resource_suppressions_by_path(
+            service,
+            f"/{service.stack_name}/Api/Default/{path}/Resource",
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG4",
+                    reason=(
+                        "Public by contract (hokusai/api_contract.py): load balancers, dashboards and "
+                        "the canary read /health without a key; the OpenAPI document holds no data."
+                    ),
+                )
+            ],
+        )
+    NagSuppressions.add_stack_suppressions(
+        service,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-COG4",
+                reason=(
+                    "Clients are third-party services authenticating with Hokusai API keys "
+                    "(Authorization: Bearer / X-API-Key), checked by the REQUEST authorizer; there are no "
+                    "Cognito users. /health and /v1/openapi.json are public by contract."
+                ),
+            )
+        ],
+    )
+
+    NagSuppressions.add_stack_suppressions(monitoring, [RUNTIME, MANAGED_LOGGING])
+    NagSuppressions.add_resource_suppressions_by_path(
+        monitoring,
+        f"/{monitoring.stack_name}/Canary/ServiceRole/DefaultPolicy/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "Resource::* covers only actions without resource-level permissions: "
+                    "ec2:DescribeSecurityGroupRules/DescribeSecurityGroups (drift check), X-Ray "
+                    "PutTraceSegments, and cloudwatch:PutMetricData, which is scoped by the "
+                    "cloudwatch:namespace = Hokusai condition instead."
+                ),
+                applies_to=["Resource::*"],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "kms:GenerateDataKey* on the alert topic's own key (granted by topic.grant_publish): "
+                    "publishing to an encrypted topic needs GenerateDataKey and "
+                    "GenerateDataKeyWithoutPlaintext."
+                ),
+                applies_to=["Action::kms:GenerateDataKey*"],
+            ),
+        ],
+    )

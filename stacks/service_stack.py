@@ -1,0 +1,410 @@
+"""Service stack: the layers, the three API functions and the REST API built from api_contract.
+
+The canary lives in the monitoring stack (it runs outside the VPC, on a schedule). Each function gets
+its own role with only the actions and resources it uses; environment variables are exactly the
+agreed ones (``hokusai.config`` reads them), listed in :data:`FUNCTION_ENVIRONMENT` so the
+expected-state document can declare them for the canary's configuration-drift check.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import (
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+)
+from aws_cdk import (
+    aws_apigateway as apigateway,
+)
+from aws_cdk import (
+    aws_ec2 as ec2,
+)
+from aws_cdk import (
+    aws_iam as iam,
+)
+from aws_cdk import (
+    aws_lambda as lambda_,
+)
+from aws_cdk import (
+    aws_logs as logs,
+)
+from constructs import Construct
+from hokusai import api_contract
+
+from stacks.settings import Settings, log_retention
+from stacks.stateful_stack import EFS_MOUNT_PATH, StatefulStack
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+LAYER_DIRS = {
+    "common": ROOT / "layers" / "common" / "build",
+    "ml": ROOT / "layers" / "ml" / "build",
+}
+# Test-only: a tiny directory standing in for both layers so `make test` synthesizes without
+# building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
+PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
+NAMESPACE = "Hokusai"
+HF_HOME = "/tmp/hf"  # noqa: S108 - the Lambda sandbox's only writable path besides the EFS mount
+
+COMMON_ENVIRONMENT = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL")
+REDIS_ENVIRONMENT = (
+    "REDIS_URL",
+    "REDIS_CONNECT_TIMEOUT_MS",
+    "REDIS_TIMEOUT_MS",
+    "REDIS_BREAKER_FAILURES",
+    "REDIS_BREAKER_COOLDOWN_MS",
+)
+# Which secret ARN each function's variable holds (declared for the canary's secret checks).
+FUNCTION_SECRETS: dict[str, dict[str, str]] = {
+    "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis"},
+    "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
+    "health": {"REDIS_AUTH_SECRET_ARN": "redis"},
+    "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
+}
+
+
+def handler_entry_point(function: str) -> str:
+    """``handler.lambda_handler`` or ``handler.handler``: whichever functions/<name>/handler.py defines.
+
+    Read from the source (not imported: importing would run the function's start-up code).
+    """
+    source = FUNCTIONS_DIR / function / "handler.py"
+    if not source.is_file():
+        return "handler.lambda_handler"
+    names = {
+        node.name
+        for node in ast.parse(source.read_text()).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    } | {
+        target.id
+        for node in ast.parse(source.read_text()).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    for candidate in ("lambda_handler", "handler"):
+        if candidate in names:
+            return f"handler.{candidate}"
+    raise ValueError(f"{source} defines neither lambda_handler nor handler")
+
+
+def layer_asset_dir(layer: str, settings: Settings) -> Path:
+    if settings.layer_assets == "placeholder":
+        return PLACEHOLDER_LAYER_DIR
+    directory = LAYER_DIRS[layer]
+    if not (directory / "python").is_dir():
+        raise FileNotFoundError(
+            f"{directory}/python is missing: run `make layers` first (it builds the {layer} layer "
+            "offline-ready; `cdk synth` then needs no network)"
+        )
+    return directory
+
+
+class ServiceStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        stateful: StatefulStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.stateful = stateful
+        architecture = (
+            lambda_.Architecture.ARM_64 if settings.architecture == "arm64" else lambda_.Architecture.X86_64
+        )
+        self.architecture = architecture
+        self.common_layer = lambda_.LayerVersion(
+            self,
+            "CommonLayer",
+            code=lambda_.Code.from_asset(str(layer_asset_dir("common", settings))),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[architecture],
+            description="hokusai package + requirements/runtime.txt (powertools, redis, pydantic)",
+        )
+        self.ml_layer = lambda_.LayerVersion(
+            self,
+            "MlLayer",
+            code=lambda_.Code.from_asset(str(layer_asset_dir("ml", settings))),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[architecture],
+            description="scikit-learn, numpy, scipy, skops, huggingface_hub (layers/ml/requirements.txt)",
+        )
+        registry = json.dumps(settings.models, sort_keys=True, separators=(",", ":"))
+        functions_sg = stateful.security_groups["functions"]
+        self.secret_arns = {
+            "redis": stateful.redis_secret.secret_arn,
+            "hf_token": stateful.hf_token_secret.secret_arn,
+            "canary_key": stateful.canary_key_secret.secret_arn,
+        }
+        redis_environment = {
+            "REDIS_URL": stateful.redis_url,
+            "REDIS_CONNECT_TIMEOUT_MS": "50",
+            "REDIS_TIMEOUT_MS": "50",
+            "REDIS_BREAKER_FAILURES": "3",
+            "REDIS_BREAKER_COOLDOWN_MS": "10000",
+            "REDIS_AUTH_SECRET_ARN": self.secret_arns["redis"],
+        }
+        authorizer_environment = {
+            "KEYS_TABLE_NAME": stateful.keys_table.table_name,
+            **redis_environment,
+            "AUTH_L1_TTL_SECONDS": "60",
+            "AUTH_L2_TTL_SECONDS": "300",
+            "AUTH_NEGATIVE_TTL_SECONDS": "30",
+        }
+        if settings.auth_service_url:
+            authorizer_environment["AUTH_SERVICE_URL"] = settings.auth_service_url
+        predict_environment = {
+            "MODEL_REGISTRY": registry,
+            "MODEL_CACHE_DIR": EFS_MOUNT_PATH,
+            "MODEL_BUCKET": stateful.model_bucket.bucket_name,
+            "MODEL_BUCKET_PREFIX": settings.model_bucket_prefix,
+            "HF_TOKEN_SECRET_ARN": self.secret_arns["hf_token"],
+            "HF_HOME": HF_HOME,
+            "HF_DOWNLOAD_TIMEOUT_MS": "10000",
+            "MAX_BATCH_SIZE": "100",
+            "MAX_BODY_BYTES": "262144",
+            "ALLOW_PICKLE": "false",
+        }
+        if settings.hf_endpoint:
+            predict_environment["HF_ENDPOINT"] = settings.hf_endpoint
+        health_environment = {
+            "KEYS_TABLE_NAME": stateful.keys_table.table_name,
+            **redis_environment,
+            "HEALTH_DEADLINE_MS": str(settings.health_deadline_ms),
+            "MODEL_REGISTRY": registry,
+            "MODEL_CACHE_DIR": EFS_MOUNT_PATH,
+            "MODEL_BUCKET": stateful.model_bucket.bucket_name,
+            "MODEL_BUCKET_PREFIX": settings.model_bucket_prefix,
+            "SERVICE_VERSION": settings.service_version,
+        }
+        self.environments: dict[str, dict[str, str]] = {}
+        self.authorizer = self._function(
+            "authorizer", authorizer_environment, [self.common_layer], functions_sg
+        )
+        self.predict = self._function(
+            "predict", predict_environment, [self.common_layer, self.ml_layer], functions_sg
+        )
+        self.health = self._function("health", health_environment, [self.common_layer], functions_sg)
+        self.functions = {"authorizer": self.authorizer, "predict": self.predict, "health": self.health}
+        self._mount_model_cache(self.predict, writable=True)
+        self._mount_model_cache(self.health, writable=False)
+        self._grant()
+        self.api = self._api()
+        CfnOutput(self, "ApiBaseUrl", value=self.api.url, description="Clients' base URL (ends in /api/)")
+
+    # ---------------------------------------------------------------------------------------------
+    def _function(
+        self,
+        name: str,
+        environment: dict[str, str],
+        layers: list[lambda_.ILayerVersion],
+        security_group: ec2.ISecurityGroup,
+    ) -> lambda_.Function:
+        settings = self.settings
+        function_name = settings.function_name(name)
+        full_environment = {
+            "POWERTOOLS_SERVICE_NAME": f"hokusai-{name}",
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            **environment,
+        }
+        self.environments[name] = full_environment
+        log_group = logs.LogGroup(
+            self,
+            f"{name.title()}Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            retention=log_retention(settings.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return lambda_.Function(
+            self,
+            name.title(),
+            function_name=function_name,
+            description=f"Hokusai {name} (functions/{name}/handler.py)",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=self.architecture,
+            handler=handler_entry_point(name),
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
+            layers=layers,
+            memory_size=settings.memory_mb[name],
+            timeout=Duration.seconds(settings.timeout_seconds[name] or 5),
+            reserved_concurrent_executions=settings.reserved_concurrency.get(name),
+            environment=full_environment,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            vpc=self.stateful.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            # The functions group (allowAllOutbound false): its egress is exactly the declared rules.
+            security_groups=[security_group],
+        )
+
+    def _mount_model_cache(self, function: lambda_.Function, *, writable: bool) -> None:
+        """Mount the EFS access point without the L2 ``filesystem`` prop: that prop would add a second,
+        undeclared functions -> EFS ingress rule; the declared one already exists."""
+        stateful = self.stateful
+        cfn_function = function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.file_system_configs = [
+            lambda_.CfnFunction.FileSystemConfigProperty(
+                arn=stateful.access_point.access_point_arn, local_mount_path=EFS_MOUNT_PATH
+            )
+        ]
+        # Lambda refuses a file system whose mount targets are not yet available.
+        function.node.add_dependency(stateful.file_system.mount_targets_available)
+        actions = ["elasticfilesystem:ClientMount"]
+        if writable:
+            actions.append("elasticfilesystem:ClientWrite")
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=actions,
+                resources=[stateful.file_system.file_system_arn],
+                conditions={
+                    "StringEquals": {
+                        "elasticfilesystem:AccessPointArn": stateful.access_point.access_point_arn
+                    }
+                },
+            )
+        )
+
+    def _grant(self) -> None:
+        stateful = self.stateful
+        table = stateful.keys_table
+        prefix_objects = stateful.model_bucket.arn_for_objects(f"{self.settings.model_bucket_prefix}*")
+        # Authorizer: one GetItem per cache miss (key_hash is the partition key), and the Redis token.
+        self.authorizer.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn])
+        )
+        stateful.redis_secret.grant_read(self.authorizer)
+        # Predict: the model cache prefix in S3 (read, write-through) and the Hub token.
+        self.predict.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[prefix_objects])
+        )
+        stateful.hf_token_secret.grant_read(self.predict)
+        # Health: is the table there, can one item be read, is the model object there (HeadObject is
+        # authorised by s3:GetObject), and the Redis token to reach Redis as the authorizer does.
+        self.health.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:DescribeTable", "dynamodb:GetItem"], resources=[table.table_arn]
+            )
+        )
+        self.health.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[prefix_objects])
+        )
+        stateful.redis_secret.grant_read(self.health)
+
+    def _api(self) -> apigateway.RestApi:
+        settings = self.settings
+        access_logs = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=log_retention(settings.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        api = apigateway.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{settings.prefix}-api",
+            description="Hokusai model-serving API (clients' base URL ends in /api)",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigateway.StageOptions(
+                stage_name=api_contract.STAGE_NAME,
+                throttling_rate_limit=settings.throttle_rate_limit,
+                throttling_burst_limit=settings.throttle_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request bodies hold no keys, but headers do: never log them
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+            ),
+        )
+        self.authorizer_construct = apigateway.RequestAuthorizer(
+            self,
+            "ApiKeyAuthorizer",
+            handler=self.authorizer,
+            # No identity source: a client sends either Authorization or X-API-Key, and API Gateway can
+            # only require all of its identity sources. That is also why its result cache is off.
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+        validator = apigateway.RequestValidator(
+            self,
+            "Validator",
+            rest_api=api,
+            request_validator_name="body-and-parameters",
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        predict_body = api.add_model(
+            "PredictRequest",
+            content_type="application/json",
+            model_name="PredictRequest",
+            schema=apigateway.JsonSchema(
+                schema=apigateway.JsonSchemaVersion.DRAFT4,
+                title="PredictRequest",
+                type=apigateway.JsonSchemaType.OBJECT,
+                required=["inputs"],
+                properties={
+                    "inputs": apigateway.JsonSchema(
+                        type=[apigateway.JsonSchemaType.OBJECT, apigateway.JsonSchemaType.ARRAY]
+                    )
+                },
+            ),
+        )
+        for route in api_contract.ROUTES:
+            resource = api.root.resource_for_path(route.path)
+            parameters = {
+                f"method.request.path.{segment[1:-1]}": True
+                for segment in route.path.split("/")
+                if segment.startswith("{")
+            }
+            options: dict[str, Any] = {
+                "request_validator": validator,
+                "request_parameters": parameters or None,
+            }
+            if route.method == "POST":
+                options["request_models"] = {"application/json": predict_body}
+            if route.authorized:
+                options["authorizer"] = self.authorizer_construct
+                options["authorization_type"] = apigateway.AuthorizationType.CUSTOM
+            else:
+                options["authorization_type"] = apigateway.AuthorizationType.NONE
+            resource.add_method(
+                route.method,
+                apigateway.LambdaIntegration(self.functions[route.function], proxy=True),
+                **options,
+            )
+        for response in api_contract.GATEWAY_RESPONSES:
+            api.add_gateway_response(
+                f"Response{response.response_type.title().replace('_', '')}",
+                type=apigateway.ResponseType.of(response.response_type),
+                status_code=str(response.status_code) if response.status_code is not None else None,
+                response_headers={
+                    "Content-Type": f"'{api_contract.JSON_CONTENT_TYPE}'",
+                    **{name: f"'{value}'" for name, value in response.headers.items()},
+                },
+                templates={api_contract.JSON_CONTENT_TYPE: response.template()},
+            )
+        return api

@@ -1,0 +1,282 @@
+"""The deployment's settings, read once from CDK context (cdk.json, or ``cdk -c key=value``).
+
+Every value a platform team can change lives in cdk.json's ``context``; this module validates it and
+fails synth with one message naming the context key (the same rule as ``hokusai.config`` for the
+functions: bad configuration fails once, loudly). Values given with ``-c`` arrive as strings, so
+objects and numbers are also accepted as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FUNCTIONS = ("authorizer", "predict", "health", "canary")
+# The functions that run in the VPC (the canary calls the API from outside, like a client).
+VPC_FUNCTIONS = ("authorizer", "predict", "health")
+ARCHITECTURES = ("arm64", "x86_64")
+MODEL_FIELDS = ("repo_id", "revision", "filename", "sha256", "version", "name", "format")
+LAYER_ASSETS = ("build", "placeholder")
+
+
+class ContextError(ValueError):
+    """A context value is missing or malformed. The message names the key."""
+
+    def __init__(self, key: str, expected: str, got: Any = None) -> None:
+        shown = "" if got is None else f" (got {got!r})"
+        super().__init__(f"Invalid CDK context: {key} must be {expected}{shown}")
+
+
+def _decoded(key: str, value: Any) -> Any:
+    """``-c key=value`` gives strings: accept JSON text for objects, lists, numbers and booleans."""
+    if isinstance(value, str) and value.strip()[:1] in {"{", "[", "t", "f", "n"} | set("0123456789"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            if value.strip()[:1] in {"{", "["}:
+                raise ContextError(key, "valid JSON", value) from None
+    return value
+
+
+def _int(key: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    value = _decoded(key, value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContextError(key, "an integer", value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ContextError(key, f"an integer {bound}", value)
+    return value
+
+
+def _per_function_ints(
+    key: str, value: Any, *, minimum: int, maximum: int, allow_null: bool = False
+) -> dict[str, int | None]:
+    value = _decoded(key, value)
+    if not isinstance(value, Mapping):
+        raise ContextError(key, f"an object with keys {', '.join(FUNCTIONS)}", value)
+    unknown = set(value) - set(FUNCTIONS)
+    if unknown:
+        raise ContextError(key, f"an object with keys among {', '.join(FUNCTIONS)}", sorted(unknown))
+    result: dict[str, int | None] = {}
+    for name in FUNCTIONS:
+        item = value.get(name)
+        if item is None:
+            if not allow_null:
+                raise ContextError(f"{key}.{name}", "set")
+            result[name] = None
+        else:
+            result[name] = _int(f"{key}.{name}", item, minimum=minimum, maximum=maximum)
+    return result
+
+
+def validate_models(value: Any) -> dict[str, dict[str, str]]:
+    """The model registry (``model/registry.json``'s shape): id -> the seven agreed fields."""
+    value = _decoded("models", value)
+    if not isinstance(value, Mapping) or not value:
+        raise ContextError("models", "a non-empty object of model id -> registry entry", value)
+    models: dict[str, dict[str, str]] = {}
+    for model_id, entry in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", str(model_id)):
+            raise ContextError("models", "keyed by model ids (letters, digits, - or _)", model_id)
+        if not isinstance(entry, Mapping):
+            raise ContextError(f"models.{model_id}", "an object", entry)
+        missing = [name for name in MODEL_FIELDS if not entry.get(name)]
+        if missing:
+            raise ContextError(f"models.{model_id}", f"an entry with {', '.join(missing)}", None)
+        models[str(model_id)] = dict(entry)
+    return models
+
+
+@dataclass(frozen=True)
+class Alarms:
+    latency_p95_ms: int = 1000
+    api_5xx_rate_percent: int = 5
+    authorizer_failures: int = 1
+    breaker_open: int = 1
+    canary_failed_runs: int = 2
+
+    @classmethod
+    def from_context(cls, value: Any) -> Alarms:
+        value = _decoded("alarms", value) or {}
+        if not isinstance(value, Mapping):
+            raise ContextError("alarms", "an object", value)
+        known = {
+            "latencyP95Ms": "latency_p95_ms",
+            "api5xxRatePercent": "api_5xx_rate_percent",
+            "authorizerFailures": "authorizer_failures",
+            "breakerOpen": "breaker_open",
+            "canaryFailedRuns": "canary_failed_runs",
+        }
+        unknown = set(value) - set(known)
+        if unknown:
+            raise ContextError("alarms", f"an object with keys among {', '.join(known)}", sorted(unknown))
+        fields = {
+            attribute: _int(f"alarms.{key}", value[key], minimum=1)
+            for key, attribute in known.items()
+            if key in value
+        }
+        if fields.get("api_5xx_rate_percent", 1) > 100:
+            raise ContextError("alarms.api5xxRatePercent", "a percentage (1-100)", value["api5xxRatePercent"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the three stacks need; built by :meth:`from_context` (see docs/deploy.md)."""
+
+    models: dict[str, dict[str, str]]
+    account: str | None = None
+    region: str | None = None
+    prefix: str = "hokusai"
+    alarm_email: str | None = None
+    architecture: str = "arm64"
+    memory_mb: dict[str, int | None] = field(default_factory=dict)
+    timeout_seconds: dict[str, int | None] = field(default_factory=dict)
+    reserved_concurrency: dict[str, int | None] = field(default_factory=dict)
+    log_retention_days: int = 30
+    redis_node_type: str = "cache.t4g.micro"
+    redis_engine_version: str = "7.1"
+    availability_zones: tuple[str, ...] = ()
+    canary_schedule_minutes: int = 5
+    canary_model_id: str = "21"
+    throttle_rate_limit: int = 100
+    throttle_burst_limit: int = 200
+    alarms: Alarms = field(default_factory=Alarms)
+    service_version: str = "1.0.0"
+    log_level: str = "INFO"
+    model_bucket_prefix: str = "models/"
+    health_deadline_ms: int = 300
+    hf_endpoint: str | None = None
+    auth_service_url: str | None = None
+    layer_assets: str = "build"  # "placeholder": test-only, see docs/deploy.md
+
+    @property
+    def stack_prefix(self) -> str:
+        return "".join(part.title() for part in re.split(r"[-_]", self.prefix))
+
+    def function_name(self, function: str) -> str:
+        return f"{self.prefix}-{function}"
+
+    @classmethod
+    def from_context(  # noqa: PLR0912 - one check per context key, in the order docs/deploy.md lists them
+        cls, get: Callable[[str], Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """``get`` is ``app.node.try_get_context``; ``environ`` supplies CDK_DEFAULT_ACCOUNT/REGION."""
+        environ = environ or {}
+        account = get("account") or environ.get("CDK_DEFAULT_ACCOUNT")
+        if account is not None and not re.fullmatch(r"\d{12}", str(account)):
+            raise ContextError("account", "a 12-digit AWS account id", account)
+        region = get("region") or environ.get("CDK_DEFAULT_REGION")
+        if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", str(region)):
+            raise ContextError("region", "an AWS region such as eu-west-1", region)
+        prefix = str(get("prefix") or "hokusai")
+        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", prefix):
+            raise ContextError("prefix", "lower-case letters, digits and - (2-31 chars)", prefix)
+        email = get("alarmEmail") or None
+        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
+            raise ContextError("alarmEmail", "an e-mail address or null", email)
+        architecture = str(get("architecture") or "arm64")
+        if architecture not in ARCHITECTURES:
+            raise ContextError("architecture", " or ".join(ARCHITECTURES), architecture)
+        zones = _decoded("availabilityZones", get("availabilityZones") or [])
+        if not isinstance(zones, list) or any(not isinstance(zone, str) for zone in zones):
+            raise ContextError("availabilityZones", "a list of zone names", zones)
+        if zones and len(zones) < 2:
+            raise ContextError("availabilityZones", "at least two zones (Redis and EFS are multi-AZ)", zones)
+        layer_assets = str(get("hokusai:layerAssets") or "build")
+        if layer_assets not in LAYER_ASSETS:
+            raise ContextError("hokusai:layerAssets", " or ".join(LAYER_ASSETS), layer_assets)
+        log_level = str(get("logLevel") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ContextError("logLevel", "DEBUG, INFO, WARNING or ERROR", log_level)
+        bucket_prefix = str(get("modelBucketPrefix") or "models/")
+        if not bucket_prefix.endswith("/") or bucket_prefix.startswith("/"):
+            raise ContextError("modelBucketPrefix", "a key prefix ending in / (e.g. models/)", bucket_prefix)
+        retention = _int("logRetentionDays", get("logRetentionDays") or 30, minimum=1)
+        allowed_retention = set(RETENTION_NAMES)
+        if retention not in allowed_retention:
+            raise ContextError(
+                "logRetentionDays", "a CloudWatch Logs retention (1, 3, 7, 14, 30, 90, ...)", retention
+            )
+        models = validate_models(get("models"))
+        canary_model = str(get("canaryModelId") or "21")
+        if canary_model not in models:
+            raise ContextError("canaryModelId", f"one of the models ({', '.join(models)})", canary_model)
+        throttle = _decoded("throttling", get("throttling") or {})
+        if not isinstance(throttle, Mapping):
+            raise ContextError("throttling", "an object with rateLimit and burstLimit", throttle)
+        for url_key in ("hfEndpoint", "authServiceUrl"):
+            url = get(url_key)
+            if url and not re.fullmatch(r"https?://[^\s/]+.*", str(url)):
+                raise ContextError(url_key, "an http(s) URL or null", url)
+        return cls(
+            models=models,
+            account=str(account) if account else None,
+            region=str(region) if region else None,
+            prefix=prefix,
+            alarm_email=str(email) if email else None,
+            architecture=architecture,
+            memory_mb=_per_function_ints("memoryMb", get("memoryMb"), minimum=128, maximum=10240),
+            timeout_seconds=_per_function_ints(
+                "timeoutSeconds", get("timeoutSeconds"), minimum=1, maximum=900
+            ),
+            reserved_concurrency=_per_function_ints(
+                "reservedConcurrency",
+                get("reservedConcurrency") or {},
+                minimum=1,
+                maximum=10000,
+                allow_null=True,
+            ),
+            log_retention_days=retention,
+            redis_node_type=str(get("redisNodeType") or "cache.t4g.micro"),
+            redis_engine_version=str(get("redisEngineVersion") or "7.1"),
+            availability_zones=tuple(zones),
+            canary_schedule_minutes=_int(
+                "canaryScheduleMinutes", get("canaryScheduleMinutes") or 5, minimum=1, maximum=60
+            ),
+            canary_model_id=canary_model,
+            throttle_rate_limit=_int("throttling.rateLimit", throttle.get("rateLimit", 100), minimum=1),
+            throttle_burst_limit=_int("throttling.burstLimit", throttle.get("burstLimit", 200), minimum=1),
+            alarms=Alarms.from_context(get("alarms")),
+            service_version=str(get("serviceVersion") or "1.0.0"),
+            log_level=log_level,
+            model_bucket_prefix=bucket_prefix,
+            health_deadline_ms=_int(
+                "healthDeadlineMs", get("healthDeadlineMs") or 300, minimum=50, maximum=2000
+            ),
+            hf_endpoint=str(get("hfEndpoint")) if get("hfEndpoint") else None,
+            auth_service_url=str(get("authServiceUrl")) if get("authServiceUrl") else None,
+            layer_assets=layer_assets,
+        )
+
+
+RETENTION_NAMES = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def log_retention(days: int) -> Any:
+    """CloudWatch Logs retention enum for a number of days (validated by Settings.from_context)."""
+    from aws_cdk import aws_logs
+
+    return getattr(aws_logs.RetentionDays, RETENTION_NAMES[days])
