@@ -124,3 +124,25 @@ def test_runs_as_a_program_against_the_endpoint_the_environment_names(deployment
     assert completed.returncode == 2, completed.stderr
     assert "sg_rule_missing" in completed.stdout
     assert deployment.group_ids["redis"] in completed.stdout
+
+
+def test_settings_from_the_stack_outputs(deployment: Deployment, api: ApiStandIn) -> None:
+    import boto3
+
+    outputs = {
+        "ApiBaseUrl": api.base_url + "/",
+        "ExpectedStateParameter": deployment.parameter_name,
+        "CanaryKeySecretArn": deployment.secret_arns["canary_key"],
+    }
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    stack_name = f"{deployment.name}-Monitoring"
+    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    deployment.remove_rule("redis", 6379)
+    code, out = doctor("--from-stacks", deployment.name)
+    assert code == 2
+    assert "PASSED   predict" in out  # the key secret came from the outputs too
+    assert "sg_rule_missing" in out
+    assert "checked synthetic, security_groups, configuration" in out

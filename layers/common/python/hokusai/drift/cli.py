@@ -44,9 +44,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout-ms", type=int, help="per-request timeout and latency budget (default 2000)"
     )
+    parser.add_argument(
+        "--from-stacks",
+        nargs="?",
+        const="",
+        metavar="PREFIX",
+        help="read ApiBaseUrl, ExpectedStateParameter and CanaryKeySecretArn from the CloudFormation "
+        "outputs of the deployed stacks (whose names start with PREFIX, if given); flags win",
+    )
     parser.add_argument("--skip-synthetic", action="store_true", help="only check drift, send no requests")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+# CloudFormation output -> the canary variable it fills (stacks/*: CfnOutput names).
+STACK_OUTPUTS = {
+    "ApiBaseUrl": "API_BASE_URL",
+    "ExpectedStateParameter": "EXPECTED_STATE_PARAMETER",
+    "CanaryKeySecretArn": "CANARY_KEY_SECRET_ARN",
+}
+
+
+def stack_outputs(prefix: str) -> dict[str, str]:
+    """The canary variables found in the outputs of the stacks whose names start with ``prefix``."""
+    from hokusai.drift.aws import client
+
+    found: dict[str, str] = {}
+    paginator = client("cloudformation").get_paginator("describe_stacks")
+    for page in paginator.paginate():
+        for stack in page.get("Stacks", []):
+            if not stack["StackName"].startswith(prefix):
+                continue
+            for output in stack.get("Outputs", []):
+                variable = STACK_OUTPUTS.get(output.get("OutputKey", ""))
+                if variable is not None:
+                    found.setdefault(variable, output["OutputValue"])
+    return found
 
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> CanarySettings:
@@ -61,6 +94,8 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
     import os
 
     env = dict(os.environ if environ is None else environ)
+    if args.from_stacks is not None:
+        env.update(stack_outputs(args.from_stacks))
     env.update({name: value for name, value in overrides.items() if value is not None})
     settings = CanarySettings.from_env(env, require_all=False)
     if args.skip_synthetic:
@@ -82,6 +117,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         settings = settings_from(args)
     except ConfigError as error:
         print(f"hokusai doctor: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except Exception as error:  # --from-stacks could not read CloudFormation
+        print(f"hokusai doctor: cannot read the stack outputs: {error}", file=sys.stderr)
         return USAGE_ERROR
     if settings.expected_state_parameter is None and settings.api_base_url is None:
         print(
