@@ -7,8 +7,10 @@ context (or CDK_DEFAULT_ACCOUNT/REGION when the CLI has them) and nothing is loo
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -20,14 +22,21 @@ from stacks.service_stack import ServiceStack
 from stacks.settings import Settings
 from stacks.stateful_stack import StatefulStack
 
+CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
+
 
 def build_app(
     context: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     outdir: str | None = None,
 ) -> cdk.App:
-    """The app with its three stacks; ``context`` overrides cdk.json (tests pass it directly)."""
-    app = cdk.App(context=dict(context) if context is not None else None, outdir=outdir)
+    """The app with its three stacks.
+
+    Context: cdk.json's ``context`` (so a bare `python app.py` sees it too), then ``context`` (tests),
+    then whatever the CDK CLI passes (`-c key=value`, which CDK applies last).
+    """
+    defaults = json.loads(CDK_JSON.read_text()).get("context", {})
+    app = cdk.App(context={**defaults, **(context or {})}, outdir=outdir)
     settings = Settings.from_context(app.node.try_get_context, os.environ if environ is None else environ)
     env = cdk.Environment(account=settings.account, region=settings.region)
     prefix = settings.stack_prefix

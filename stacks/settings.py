@@ -41,6 +41,11 @@ def _decoded(key: str, value: Any) -> Any:
     return value
 
 
+def _or_default(value: Any, default: Any) -> Any:
+    """Context value, or the default when unset (0 and "" are values, and get rejected if invalid)."""
+    return default if value is None else value
+
+
 def _int(key: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
     value = _decoded(key, value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -195,7 +200,7 @@ class Settings:
         bucket_prefix = str(get("modelBucketPrefix") or "models/")
         if not bucket_prefix.endswith("/") or bucket_prefix.startswith("/"):
             raise ContextError("modelBucketPrefix", "a key prefix ending in / (e.g. models/)", bucket_prefix)
-        retention = _int("logRetentionDays", get("logRetentionDays") or 30, minimum=1)
+        retention = _int("logRetentionDays", _or_default(get("logRetentionDays"), 30), minimum=1)
         allowed_retention = set(RETENTION_NAMES)
         if retention not in allowed_retention:
             raise ContextError(
@@ -235,7 +240,7 @@ class Settings:
             redis_engine_version=str(get("redisEngineVersion") or "7.1"),
             availability_zones=tuple(zones),
             canary_schedule_minutes=_int(
-                "canaryScheduleMinutes", get("canaryScheduleMinutes") or 5, minimum=1, maximum=60
+                "canaryScheduleMinutes", _or_default(get("canaryScheduleMinutes"), 5), minimum=1, maximum=60
             ),
             canary_model_id=canary_model,
             throttle_rate_limit=_int("throttling.rateLimit", throttle.get("rateLimit", 100), minimum=1),
@@ -245,7 +250,7 @@ class Settings:
             log_level=log_level,
             model_bucket_prefix=bucket_prefix,
             health_deadline_ms=_int(
-                "healthDeadlineMs", get("healthDeadlineMs") or 300, minimum=50, maximum=2000
+                "healthDeadlineMs", _or_default(get("healthDeadlineMs"), 300), minimum=50, maximum=2000
             ),
             hf_endpoint=str(get("hfEndpoint")) if get("hfEndpoint") else None,
             auth_service_url=str(get("authServiceUrl")) if get("authServiceUrl") else None,

@@ -105,11 +105,22 @@ class StatefulStack(Stack):
         CfnOutput(self, "HuggingFaceTokenSecretArn", value=self.hf_token_secret.secret_arn)
         CfnOutput(self, "CanaryKeySecretArn", value=self.canary_key_secret.secret_arn)
 
+    @property
+    def availability_zones(self) -> list[str]:
+        """Explicit zones keep `cdk synth` offline for an environment-bound stack (no AZ lookup).
+
+        Context ``availabilityZones``, else ``<region>a`` and ``<region>b``; env-agnostic stacks
+        keep CDK's Fn::GetAZs.
+        """
+        zones = list(self.settings.availability_zones)
+        if not zones and self.settings.region:
+            zones = [f"{self.settings.region}a", f"{self.settings.region}b"]
+        return zones or list(super().availability_zones)
+
     # ---------------------------------------------------------------------------------------------
     def _vpc(self) -> ec2.Vpc:
         zones = list(self.settings.availability_zones)
         if not zones and self.settings.region:
-            # Explicit zones keep `cdk synth` offline for an environment-bound stack (no AZ lookup).
             zones = [f"{self.settings.region}a", f"{self.settings.region}b"]
         flow_logs = logs.LogGroup(
             self,
@@ -155,7 +166,6 @@ class StatefulStack(Stack):
                 description=group.description,
                 # Nothing leaves a group unless a declared rule says so.
                 allow_all_outbound=False,
-                disable_inline_rules=True,
             )
         return groups
 

@@ -1,0 +1,65 @@
+"""Synthesize the CDK app once for all of tests/infra (offline, no credentials, placeholder layers).
+
+``hokusai:layerAssets=placeholder`` points both Lambda layers at layers/placeholder (test-only), so
+these tests need neither the network nor `make layers`. Everything else is cdk.json's context.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_IDS = ("HokusaiStateful", "HokusaiService", "HokusaiMonitoring")
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def context_for_tests(**overrides: Any) -> dict[str, Any]:
+    return {**cdk_json_context(), "hokusai:layerAssets": "placeholder", **overrides}
+
+
+@dataclass
+class Synthesized:
+    app: Any
+    outdir: Path
+    stacks: dict[str, Any]  # construct id -> Stack
+    templates: dict[str, Any]  # construct id -> aws_cdk.assertions.Template
+    raw: dict[str, dict[str, Any]]  # construct id -> template JSON
+
+    def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.raw[stack]["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def metadata(self, stack: str) -> dict[str, list[dict[str, Any]]]:
+        """The stack's construct metadata (cdk-nag findings land here as aws:cdk:error/warning)."""
+        return dict(json.loads((self.outdir / f"{stack}.metadata.json").read_text()))
+
+
+def synthesize(outdir: Path, **overrides: Any) -> Synthesized:
+    from aws_cdk.assertions import Template
+
+    from app import build_app
+
+    app = build_app(context_for_tests(**overrides), environ={}, outdir=str(outdir))
+    app.synth()
+    stacks = {stack_id: app.node.find_child(stack_id) for stack_id in STACK_IDS}
+    assert all(isinstance(stack, Stack) for stack in stacks.values())
+    templates = {stack_id: Template.from_stack(stack) for stack_id, stack in stacks.items()}  # type: ignore[arg-type]
+    raw = {stack_id: json.loads((outdir / f"{stack_id}.template.json").read_text()) for stack_id in STACK_IDS}
+    return Synthesized(app, outdir, stacks, templates, raw)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    yield synthesize(tmp_path_factory.mktemp("cdk.out"))

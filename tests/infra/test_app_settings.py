@@ -1,0 +1,150 @@
+"""cdk.json context: validated once with a message naming the key; synth offline with no credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.settings import ContextError, Settings
+from tests.infra.conftest import ROOT, STACK_IDS, cdk_json_context
+
+
+def _settings(**overrides: Any) -> Settings:
+    context = {**cdk_json_context(), **overrides}
+    return Settings.from_context(context.get, {})
+
+
+def test_cdk_json_context_is_valid() -> None:
+    settings = _settings()
+    assert settings.architecture == "arm64"
+    assert settings.canary_model_id in settings.models
+    assert settings.layer_assets == "build"  # placeholder layers are for tests only
+
+
+def test_cdk_json_models_equal_model_registry_json() -> None:
+    registry = ROOT / "model" / "registry.json"
+    if not registry.exists():
+        pytest.skip("model/registry.json has not landed yet (predict issue)")
+    assert cdk_json_context()["models"] == json.loads(registry.read_text())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"models": {}}, "models"),
+        ({"models": {"21": {"repo_id": "a/b"}}}, "models.21"),
+        ({"models": "{not json"}, "models"),
+        ({"account": "12345"}, "account"),
+        ({"region": "Europe"}, "region"),
+        ({"architecture": "sparc"}, "architecture"),
+        ({"alarmEmail": "not-an-address"}, "alarmEmail"),
+        ({"memoryMb": {"authorizer": 64}}, "memoryMb.authorizer"),
+        ({"memoryMb": {**cdk_json_context()["memoryMb"], "predict": 64}}, "memoryMb.predict"),
+        (
+            {"timeoutSeconds": {**cdk_json_context()["timeoutSeconds"], "canary": 901}},
+            "timeoutSeconds.canary",
+        ),
+        ({"reservedConcurrency": {"predictor": 5}}, "reservedConcurrency"),
+        ({"logRetentionDays": 31}, "logRetentionDays"),
+        ({"canaryModelId": "99"}, "canaryModelId"),
+        ({"canaryScheduleMinutes": 0}, "canaryScheduleMinutes"),
+        ({"availabilityZones": ["eu-west-1a"]}, "availabilityZones"),
+        ({"modelBucketPrefix": "/models"}, "modelBucketPrefix"),
+        ({"alarms": {"latencyP95Ms": "fast"}}, "alarms.latencyP95Ms"),
+        ({"alarms": {"p99": 5}}, "alarms"),
+        ({"alarms": {"api5xxRatePercent": 150}}, "alarms.api5xxRatePercent"),
+        ({"hokusai:layerAssets": "docker"}, "hokusai:layerAssets"),
+        ({"hfEndpoint": "hub.local"}, "hfEndpoint"),
+        ({"prefix": "Hokusai Prod"}, "prefix"),
+    ],
+)
+def test_bad_context_fails_naming_the_key(overrides: dict[str, Any], key: str) -> None:
+    with pytest.raises(ContextError) as raised:
+        _settings(**overrides)
+    assert str(raised.value).startswith(f"Invalid CDK context: {key} must be")
+
+
+def test_command_line_strings_are_accepted_as_json() -> None:
+    """`cdk synth -c alarms='{"latencyP95Ms": 800}' -c canaryScheduleMinutes=10` gives strings."""
+    settings = _settings(
+        alarms='{"latencyP95Ms": 800}', canaryScheduleMinutes="10", alarmEmail="oncall@example.com"
+    )
+    assert settings.alarms.latency_p95_ms == 800
+    assert settings.canary_schedule_minutes == 10
+    assert settings.alarm_email == "oncall@example.com"
+
+
+def test_account_and_region_fall_back_to_the_cli_defaults() -> None:
+    context = cdk_json_context()
+    settings = Settings.from_context(
+        context.get, {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
+    )
+    assert (settings.account, settings.region) == ("123456789012", "eu-west-1")
+
+
+def test_missing_layer_build_fails_with_the_make_target(tmp_path: Path) -> None:
+    from stacks import service_stack
+
+    settings = _settings()
+    original = service_stack.LAYER_DIRS
+    service_stack.LAYER_DIRS = {"common": tmp_path / "absent", "ml": tmp_path / "absent"}
+    try:
+        with pytest.raises(FileNotFoundError, match="make layers"):
+            service_stack.layer_asset_dir("ml", settings)
+    finally:
+        service_stack.LAYER_DIRS = original
+
+
+@pytest.mark.slow
+def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -> None:
+    """As `cdk synth` runs it: a fresh process, no AWS variables at all, an environment-bound stack
+    (account + region in context, alarm e-mail set), explicit zones so nothing is looked up."""
+    context = {
+        "hokusai:layerAssets": "placeholder",
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "alarmEmail": "oncall@example.com",
+    }
+    environ = {
+        name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "CDK_DEFAULT_"))
+    }
+    environ.update(
+        {
+            "CDK_OUTDIR": str(tmp_path),
+            "CDK_CONTEXT_JSON": json.dumps(context),
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    completed = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for stack in STACK_IDS:
+        template = json.loads((tmp_path / f"{stack}.template.json").read_text())
+        assert template["Resources"]
+    monitoring = json.loads((tmp_path / "HokusaiMonitoring.template.json").read_text())
+    subscriptions = [r for r in monitoring["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert [s["Properties"]["Endpoint"] for s in subscriptions] == ["oncall@example.com"]
+    stateful = json.loads((tmp_path / "HokusaiStateful.template.json").read_text())
+    zones = {
+        r["Properties"]["AvailabilityZone"]
+        for r in stateful["Resources"].values()
+        if r["Type"] == "AWS::EC2::Subnet"
+    }
+    assert zones == {"eu-west-1a", "eu-west-1b"}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert not manifest.get("missing"), "synth wanted a context lookup (needs credentials)"

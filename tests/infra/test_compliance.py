@@ -1,0 +1,97 @@
+"""cdk-nag AwsSolutions on every stack with no unsuppressed finding, reasoned suppressions, cfn-lint."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import STACK_IDS, Synthesized
+
+
+def _entries(synthesized: Synthesized, stack: str, kind: str) -> list[tuple[str, str]]:
+    return [
+        (path, str(entry["data"]).splitlines()[0])
+        for path, entries in synthesized.metadata(stack).items()
+        for entry in entries
+        if entry["type"] == kind
+    ]
+
+
+def _nag_suppressions(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stack-level (template Metadata) and resource-level suppressions."""
+    holders = [template, *template["Resources"].values()]
+    return [
+        rule
+        for holder in holders
+        for rule in holder.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    ]
+
+
+def _nag_report(synthesized: Synthesized, stack: str) -> list[dict[str, str]]:
+    report = synthesized.outdir / f"AwsSolutions--{stack}-NagReport.csv"
+    with report.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("stack", STACK_IDS)
+def test_cdk_nag_aws_solutions_has_no_unsuppressed_errors_or_warnings(
+    synthesized: Synthesized, stack: str
+) -> None:
+    assert _entries(synthesized, stack, "aws:cdk:error") == []
+    assert _entries(synthesized, stack, "aws:cdk:warning") == []
+
+
+@pytest.mark.parametrize("stack", STACK_IDS)
+def test_cdk_nag_report_every_rule_compliant_or_suppressed_with_a_reason(
+    synthesized: Synthesized, stack: str
+) -> None:
+    """The checks really ran (their report lists the stack's rules) and nothing is left open."""
+    rows = _nag_report(synthesized, stack)
+    assert len(rows) >= 5
+    assert {row["Compliance"] for row in rows} <= {"Compliant", "Suppressed", "N/A"}
+    assert any(row["Compliance"] == "Compliant" for row in rows)
+    for row in rows:
+        if row["Compliance"] == "Suppressed":
+            assert len(row["Exception Reason"]) >= 60, row
+
+
+def test_the_expected_rules_were_suppressed_not_skipped(synthesized: Synthesized) -> None:
+    suppressed = {
+        row["Rule ID"]
+        for stack in STACK_IDS
+        for row in _nag_report(synthesized, stack)
+        if row["Compliance"] == "Suppressed"
+    }
+    assert {"AwsSolutions-L1", "AwsSolutions-IAM4", "AwsSolutions-IAM5", "AwsSolutions-APIG4"} <= suppressed
+
+
+def test_every_suppression_names_a_rule_and_a_real_reason(synthesized: Synthesized) -> None:
+    rules = [rule for stack in STACK_IDS for rule in _nag_suppressions(synthesized.raw[stack])]
+    assert rules
+    for rule in rules:
+        assert rule["id"].startswith("AwsSolutions-")
+        assert len(rule["reason"]) >= 60, rule
+    wildcards = [rule for rule in rules if rule["id"] == "AwsSolutions-IAM5"]
+    assert all(rule.get("applies_to") for rule in wildcards), "IAM5 suppressions must list what they accept"
+
+
+def test_cfn_lint_finds_no_errors(synthesized: Synthesized) -> None:
+    templates = [str(synthesized.outdir / f"{stack}.template.json") for stack in STACK_IDS]
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    findings = json.loads(completed.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == [], errors
+    # Only W3005 (CDK's redundant DependsOn on function roles) is tolerated.
+    assert {f["Rule"]["Id"] for f in findings if f["Level"] == "Warning"} <= {"W3005"}

@@ -1,0 +1,320 @@
+"""The service stack: functions wired by the agreed variables and permissions, the API from the contract."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from hokusai import api_contract
+
+from tests.infra.conftest import ROOT, Synthesized, cdk_json_context
+
+STACK = "HokusaiService"
+FUNCTION_LOGICAL_PREFIX = {"authorizer": "Authorizer", "predict": "Predict", "health": "Health"}
+
+# The agreed environment (README / prompt): what hokusai.config reads for each function.
+COMMON = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+REDIS = {
+    "REDIS_URL",
+    "REDIS_AUTH_SECRET_ARN",
+    "REDIS_CONNECT_TIMEOUT_MS",
+    "REDIS_TIMEOUT_MS",
+    "REDIS_BREAKER_FAILURES",
+    "REDIS_BREAKER_COOLDOWN_MS",
+}
+AGREED_ENVIRONMENT = {
+    "authorizer": COMMON
+    | REDIS
+    | {"KEYS_TABLE_NAME", "AUTH_L1_TTL_SECONDS", "AUTH_L2_TTL_SECONDS", "AUTH_NEGATIVE_TTL_SECONDS"},
+    "predict": COMMON
+    | {
+        "MODEL_REGISTRY",
+        "MODEL_CACHE_DIR",
+        "MODEL_BUCKET",
+        "MODEL_BUCKET_PREFIX",
+        "HF_TOKEN_SECRET_ARN",
+        "HF_HOME",
+        "HF_DOWNLOAD_TIMEOUT_MS",
+        "MAX_BATCH_SIZE",
+        "MAX_BODY_BYTES",
+        "ALLOW_PICKLE",
+    },
+    "health": COMMON
+    | REDIS
+    | {
+        "KEYS_TABLE_NAME",
+        "HEALTH_DEADLINE_MS",
+        "MODEL_REGISTRY",
+        "MODEL_CACHE_DIR",
+        "MODEL_BUCKET",
+        "MODEL_BUCKET_PREFIX",
+        "SERVICE_VERSION",
+    },
+}
+
+
+def _function(synthesized: Synthesized, name: str) -> tuple[str, dict[str, Any]]:
+    for logical_id, resource in synthesized.resources(STACK, "AWS::Lambda::Function").items():
+        if resource["Properties"].get("FunctionName") == f"hokusai-{name}":
+            return logical_id, resource["Properties"]
+    raise AssertionError(f"no function hokusai-{name}")
+
+
+def _statements(synthesized: Synthesized, name: str) -> list[dict[str, Any]]:
+    """Every inline statement attached to the function's role."""
+    _, properties = _function(synthesized, name)
+    role = properties["Role"]["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in synthesized.resources(STACK, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    actions: set[str] = set()
+    for statement in statements:
+        value = statement["Action"]
+        actions.update([value] if isinstance(value, str) else value)
+    return actions
+
+
+@pytest.mark.parametrize("name", ["authorizer", "predict", "health"])
+def test_functions_python312_arm64_xray_in_vpc_with_the_functions_group(
+    synthesized: Synthesized, name: str
+) -> None:
+    _, properties = _function(synthesized, name)
+    context = cdk_json_context()
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert properties["MemorySize"] == context["memoryMb"][name]
+    assert properties["Timeout"] == context["timeoutSeconds"][name]
+    log_group = synthesized.raw[STACK]["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Properties"]["LogGroupName"] == f"/aws/lambda/hokusai-{name}"
+    assert log_group["Properties"]["RetentionInDays"] == context["logRetentionDays"]
+    security_groups = properties["VpcConfig"]["SecurityGroupIds"]
+    assert len(security_groups) == 1
+    assert "FunctionsSecurityGroup" in json.dumps(security_groups)
+    reserved = context["reservedConcurrency"][name]
+    assert properties.get("ReservedConcurrentExecutions") == reserved
+
+
+@pytest.mark.parametrize("name", ["authorizer", "predict", "health"])
+def test_environment_is_the_agreed_one(synthesized: Synthesized, name: str) -> None:
+    _, properties = _function(synthesized, name)
+    variables = properties["Environment"]["Variables"]
+    assert set(variables) == AGREED_ENVIRONMENT[name]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == f"hokusai-{name}"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Hokusai"
+    if "MODEL_REGISTRY" in variables:
+        assert json.loads(variables["MODEL_REGISTRY"]) == cdk_json_context()["models"]
+        assert variables["MODEL_CACHE_DIR"] == "/mnt/models"
+    if "REDIS_URL" in variables:
+        assert variables["REDIS_URL"]["Fn::Join"][1][0] == "rediss://"
+    if name == "predict":
+        assert variables["ALLOW_PICKLE"] == "false"
+        assert variables["HF_HOME"].startswith("/tmp/")
+
+
+@pytest.mark.parametrize("name", ["authorizer", "predict", "health", "canary"])
+def test_handler_entry_point_exists_in_the_source(synthesized: Synthesized, name: str) -> None:
+    """The Handler setting names a function the file defines (checked without importing it)."""
+    stack = "HokusaiMonitoring" if name == "canary" else STACK
+    handlers = [
+        resource["Properties"]["Handler"]
+        for resource in synthesized.raw[stack]["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("FunctionName") == f"hokusai-{name}"
+    ]
+    assert len(handlers) == 1
+    module, attribute = handlers[0].split(".")
+    source = Path(ROOT, "functions", name, f"{module}.py")
+    if not source.exists():
+        pytest.skip(f"functions/{name}/handler.py has not landed yet")
+    names = {node.name for node in ast.parse(source.read_text()).body if isinstance(node, ast.FunctionDef)}
+    assert attribute in names
+
+
+def test_predict_and_health_mount_the_efs_access_point(synthesized: Synthesized) -> None:
+    for name in ("predict", "health"):
+        _, properties = _function(synthesized, name)
+        (config,) = properties["FileSystemConfigs"]
+        assert config["LocalMountPath"] == "/mnt/models"
+        assert "ModelCacheAccessPoint" in json.dumps(config["Arn"])
+    assert "ClientWrite" in json.dumps(_statements(synthesized, "predict"))
+    assert "ClientWrite" not in json.dumps(_statements(synthesized, "health"))
+
+
+def test_least_privilege_authorizer(synthesized: Synthesized) -> None:
+    statements = _statements(synthesized, "authorizer")
+    assert _actions(statements) == {
+        "dynamodb:GetItem",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    dynamodb = [s for s in statements if s["Action"] == "dynamodb:GetItem"]
+    assert len(dynamodb) == 1 and "KeysTable" in json.dumps(dynamodb[0]["Resource"])
+    assert "index" not in json.dumps(dynamodb[0]["Resource"])
+    secrets = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+    assert len(secrets) == 1 and "RedisAuthToken" in json.dumps(secrets[0]["Resource"])
+
+
+def test_least_privilege_predict(synthesized: Synthesized) -> None:
+    statements = _statements(synthesized, "predict")
+    actions = _actions(statements)
+    assert not any(action.startswith("dynamodb:") for action in actions)
+    s3 = [s for s in statements if "s3:GetObject" in json.dumps(s["Action"])]
+    assert len(s3) == 1
+    assert sorted(s3[0]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert s3[0]["Resource"]["Fn::Join"][1][-1] == "/models/*"
+    secrets = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+    assert len(secrets) == 1 and "HuggingFaceToken" in json.dumps(secrets[0]["Resource"])
+    efs = [s for s in statements if "elasticfilesystem" in json.dumps(s["Action"])]
+    assert efs[0]["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"]
+
+
+def test_least_privilege_health(synthesized: Synthesized) -> None:
+    statements = _statements(synthesized, "health")
+    actions = _actions(statements)
+    assert {"dynamodb:DescribeTable", "dynamodb:GetItem", "s3:GetObject"} <= actions
+    assert not {"s3:PutObject", "dynamodb:PutItem", "dynamodb:Scan"} & actions
+    assert "RedisAuthToken" in json.dumps(statements)
+    assert "HuggingFaceToken" not in json.dumps(statements)
+
+
+def test_no_statement_allows_a_service_wildcard(synthesized: Synthesized) -> None:
+    for name in ("authorizer", "predict", "health"):
+        for action in _actions(_statements(synthesized, name)):
+            assert not action.endswith(":*"), (name, action)
+
+
+def test_rest_api_stage_api_throttled_traced_with_access_logs(synthesized: Synthesized) -> None:
+    context = cdk_json_context()
+    synthesized.templates[STACK].has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": api_contract.STAGE_NAME,
+            "TracingEnabled": True,
+            "AccessLogSetting": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp("requestId"),
+            },
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "ThrottlingRateLimit": context["throttling"]["rateLimit"],
+                            "ThrottlingBurstLimit": context["throttling"]["burstLimit"],
+                            "LoggingLevel": "ERROR",
+                            "DataTraceEnabled": False,
+                        }
+                    )
+                ]
+            ),
+        },
+    )
+
+
+def test_authorizer_request_type_without_identity_source_and_cache_off(synthesized: Synthesized) -> None:
+    (authorizer,) = synthesized.resources(STACK, "AWS::ApiGateway::Authorizer").values()
+    properties = authorizer["Properties"]
+    assert properties["Type"] == "REQUEST"
+    assert properties["AuthorizerResultTtlInSeconds"] == 0
+    assert not properties.get("IdentitySource")
+    assert "Authorizer" in json.dumps(properties["AuthorizerUri"])
+
+
+def _resource_paths(synthesized: Synthesized) -> dict[str, str]:
+    """Logical id of each API resource -> its full path."""
+    resources = synthesized.resources(STACK, "AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in paths:
+            properties = resources[logical_id]["Properties"]
+            parent = properties["ParentId"]
+            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+            paths[logical_id] = f"{prefix}/{properties['PathPart']}"
+        return paths[logical_id]
+
+    for logical_id in resources:
+        path_of(logical_id)
+    return paths
+
+
+def test_routes_are_the_contract_with_authorization_where_declared(synthesized: Synthesized) -> None:
+    paths = _resource_paths(synthesized)
+    functions = {
+        logical_id: resource["Properties"]["FunctionName"].removeprefix("hokusai-")
+        for logical_id, resource in synthesized.resources(STACK, "AWS::Lambda::Function").items()
+    }
+    deployed = set()
+    for method in synthesized.resources(STACK, "AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        uri = json.dumps(properties["Integration"]["Uri"])
+        (function,) = [name for logical_id, name in functions.items() if logical_id in uri]
+        assert properties["Integration"]["Type"] == "AWS_PROXY"
+        assert "RequestValidatorId" in properties
+        authorized = properties["AuthorizationType"] == "CUSTOM"
+        if authorized:
+            assert "AuthorizerId" in properties
+        deployed.add((properties["HttpMethod"], paths[properties["ResourceId"]["Ref"]], function, authorized))
+    assert deployed == {(r.method, r.path, r.function, r.authorized) for r in api_contract.ROUTES}
+
+
+def test_predict_body_validated_by_a_json_model(synthesized: Synthesized) -> None:
+    synthesized.templates[STACK].has_resource_properties(
+        "AWS::ApiGateway::Model",
+        {"ContentType": "application/json", "Schema": Match.object_like({"required": ["inputs"]})},
+    )
+    synthesized.templates[STACK].has_resource_properties(
+        "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True, "ValidateRequestParameters": True}
+    )
+
+
+def test_gateway_responses_are_the_contract(synthesized: Synthesized) -> None:
+    deployed = {
+        resource["Properties"]["ResponseType"]: resource["Properties"]
+        for resource in synthesized.resources(STACK, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(deployed) == {response.response_type for response in api_contract.GATEWAY_RESPONSES}
+    for response in api_contract.GATEWAY_RESPONSES:
+        properties = deployed[response.response_type]
+        template = properties["ResponseTemplates"]["application/json"]
+        assert json.loads(template.replace("$context.requestId", "id")) == {
+            "detail": response.detail,
+            "request_id": "id",
+        }
+        if response.status_code is None:
+            assert "StatusCode" not in properties
+        else:
+            assert properties["StatusCode"] == str(response.status_code)
+        headers = properties["ResponseParameters"]
+        assert headers["gatewayresponse.header.Content-Type"] == "'application/json'"
+        for name, value in response.headers.items():
+            assert headers[f"gatewayresponse.header.{name}"] == f"'{value}'"
+    assert deployed["AUTHORIZER_FAILURE"]["StatusCode"] == "503"
+    assert "gatewayresponse.header.Retry-After" in deployed["AUTHORIZER_FAILURE"]["ResponseParameters"]
+    unauthorized = json.loads(
+        deployed["UNAUTHORIZED"]["ResponseTemplates"]["application/json"].replace("$context.requestId", "x")
+    )
+    assert unauthorized["detail"] == "API key required"
+
+
+def test_layers_for_the_chosen_architecture(synthesized: Synthesized) -> None:
+    layers = synthesized.resources(STACK, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 2
+    for layer in layers.values():
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    _, predict = _function(synthesized, "predict")
+    _, authorizer = _function(synthesized, "authorizer")
+    assert len(predict["Layers"]) == 2
+    assert len(authorizer["Layers"]) == 1  # no ML on the authorizer's cold start
