@@ -47,6 +47,7 @@ class Synthesized:
 
 
 def synthesize(outdir: Path, **overrides: Any) -> Synthesized:
+    from aws_cdk import Stack
     from aws_cdk.assertions import Template
 
     from app import build_app
