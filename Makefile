@@ -12,7 +12,7 @@ REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.tx
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv dev test lint fmt unit integration infra e2e bench model layers synth diff deploy clean
+.PHONY: help venv dev test lint fmt unit integration infra e2e bench model layers built-layers synth diff deploy clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,32 @@ e2e: venv
 
 bench: venv ## run every benchmark, print tables, write bench/results/
 	@for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# --- CDK (issue 6): the CLI is pinned in package.json and installed into node_modules, never globally.
+CDK := node_modules/.bin/cdk
+# Offline-friendly CLI: no telemetry, no version check, no notices download.
+CDK_FLAGS := --no-notices
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(CDK)
+
+layers: venv ## build the Lambda layers (pip --platform, no Docker) and check the 250 MB limit
+	$(BIN)/python layers/build.py
+
+built-layers:
+	@test -d layers/ml/build/python -a -d layers/common/build/python || $(MAKE) layers
+
+synth: venv $(CDK) built-layers ## synthesize the three stacks into cdk.out (no network once layers are built)
+	$(CDK) synth --quiet $(CDK_FLAGS)
+
+diff: venv $(CDK) built-layers ## what `make deploy` would change (AWS credentials; see docs/deploy.md)
+	$(CDK) diff --all $(CDK_FLAGS)
+
+deploy: venv $(CDK) built-layers ## deploy the three stacks (AWS credentials, bootstrapped account; docs/deploy.md)
+	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS) $(DEPLOY_FLAGS)
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules layers/ml/build layers/common/build .mypy_cache .ruff_cache
