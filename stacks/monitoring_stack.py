@@ -285,7 +285,8 @@ class MonitoringStack(Stack):
         settings = self.settings
         thresholds = settings.alarms
         canary_logs = f"aws logs tail /aws/lambda/{settings.function_name('canary')} --since 30m"
-        doctor = "hokusai doctor --parameter " + self.parameter_name
+        # Reads the API URL, the expected-state parameter and the canary key from the stacks' outputs.
+        doctor = f"hokusai doctor --from-stacks {settings.stack_prefix}"
         api_name = f"{settings.prefix}-api"
         alarms: dict[str, cloudwatch.IAlarm] = {}
 

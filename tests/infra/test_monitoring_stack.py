@@ -288,3 +288,12 @@ def test_dashboard_shows_api_canary_drift_and_alarms(synthesized: Synthesized) -
     for metric in ("SyntheticPredictSuccess", "DriftCritical", "RedisBreakerOpen", "Latency", "5XXError"):
         assert metric in body
     assert "alarm" in body.lower()
+
+
+def test_outputs_hokusai_doctor_reads_are_exported(synthesized: Synthesized) -> None:
+    """`hokusai doctor --from-stacks Hokusai` fills its settings from these CloudFormation outputs."""
+    from hokusai.drift.cli import STACK_OUTPUTS
+
+    outputs = {name for stack in synthesized.raw.values() for name in stack.get("Outputs", {})}
+    assert set(STACK_OUTPUTS) <= outputs
+    assert {"KeysTableName", "AlertTopicArn", "ModelBucketName"} <= outputs
