@@ -64,6 +64,7 @@ def pip_install(requirements: Path, target: Path, architecture: str) -> None:
         "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
+        "--no-warn-conflicts",  # it compares against this venv, not the layer: noise
         *(argument for platform in PLATFORMS[architecture] for argument in ("--platform", platform)),
         "--only-binary=:all:",
         "--python-version",

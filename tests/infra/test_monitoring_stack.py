@@ -297,3 +297,21 @@ def test_outputs_hokusai_doctor_reads_are_exported(synthesized: Synthesized) -> 
     outputs = {name for stack in synthesized.raw.values() for name in stack.get("Outputs", {})}
     assert set(STACK_OUTPUTS) <= outputs
     assert {"KeysTableName", "AlertTopicArn", "ModelBucketName"} <= outputs
+
+
+def test_expected_state_fits_the_parameter_tier(synthesized: Synthesized) -> None:
+    """With real-length ids and ARNs the document needs the advanced tier (4 KB < size <= 8 KB)."""
+    document, tokens = _expected_state(synthesized)
+    text = json.dumps(document, separators=(",", ":"))
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:RedisAuthToken0123456789AB-AbCdEf"
+    for placeholder, token in tokens.items():
+        reference = json.dumps(token)
+        value = (
+            arn
+            if "Secret" in reference or "Token" in reference or "Key" in reference
+            else "sg-0123456789abcdef0"
+        )
+        text = text.replace(placeholder, value)
+    (parameter,) = synthesized.resources(STACK, "AWS::SSM::Parameter").values()
+    assert len(text.encode()) <= 8192
+    assert parameter["Properties"]["Tier"] == ("Advanced" if len(text.encode()) > 4096 else "Standard")
