@@ -77,6 +77,9 @@ HEALTH_METRICS = {"degraded": "HealthDegraded", "unhealthy": "HealthUnhealthy", 
 # Agreed with the authorizer (issue: authorizer): 1 per answer that was a 503 because the source of
 # truth was unreachable and nothing was cached; 1 per request that skipped Redis (breaker open).
 AUTHORIZER_METRICS = {"failure": "AuthorizerFailure", "breaker_open": "RedisBreakerOpen"}
+# From the authorizer's own log group (Powertools JSON, level ERROR): works whatever EMF names the
+# authorizer publishes, and counts crashes that never reach a metric.
+AUTHORIZER_ERROR_LOGS_METRIC = "AuthorizerErrorLogs"
 
 PERIOD = Duration.minutes(5)
 
@@ -364,15 +367,40 @@ class MonitoringStack(Stack):
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
         authorizer_logs = f"aws logs tail /aws/lambda/{settings.function_name('authorizer')} --since 30m"
-        alarms["authorizer-failures"] = self._alarm(
-            "authorizer-failures",
+        logs.MetricFilter(
+            self,
+            "AuthorizerErrorLogs",
+            log_group=self.service.log_groups["authorizer"],
+            metric_namespace=NAMESPACE,
+            metric_name=AUTHORIZER_ERROR_LOGS_METRIC,
+            filter_pattern=logs.FilterPattern.string_value("$.level", "=", "ERROR"),
+            metric_value="1",
+        )
+        authorizer_errors = cloudwatch.MathExpression(
+            # A rejected key is not an error (the authorizer raises "Unauthorized" for a 401, which Lambda
+            # counts in its Errors metric): count ERROR log lines and 503 answers instead.
+            expression="FILL(logged, 0) + FILL(unavailable, 0)",
+            using_metrics={
+                "logged": cloudwatch.Metric(
+                    namespace=NAMESPACE,
+                    metric_name=AUTHORIZER_ERROR_LOGS_METRIC,
+                    statistic="Sum",
+                    period=PERIOD,
+                ),
+                "unavailable": self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
+            },
+            label="Authorizer errors (ERROR logs + 503 answers)",
+            period=PERIOD,
+        )
+        alarms["authorizer-errors"] = self._alarm(
+            "authorizer-errors",
             alarm_description=(
-                "The authorizer answered 503 (AUTHORIZER_FAILURE, Retry-After) because the keys table was "
-                "unreachable and nothing was cached: clients with uncached keys are refused. Check DynamoDB "
-                "and the DynamoDB gateway endpoint / functions egress rule. "
-                f"First command: {authorizer_logs} (then: {doctor})"
+                "The authorizer logged errors or answered 503 (AUTHORIZER_FAILURE, Retry-After): usually "
+                "the keys table is unreachable and nothing was cached, so clients with uncached keys are "
+                "refused. Check DynamoDB, the DynamoDB gateway endpoint and the functions egress rules. "
+                f"First command: {authorizer_logs} --filter-pattern ERROR (then: {doctor})"
             ),
-            metric=self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
+            metric=authorizer_errors,
             threshold=thresholds.authorizer_failures,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -471,7 +499,7 @@ class MonitoringStack(Stack):
                         "api-5xx-rate",
                         "api-latency-p95",
                         "health-unhealthy",
-                        "authorizer-failures",
+                        "authorizer-errors",
                     )
                 )
             ),
@@ -533,10 +561,16 @@ class MonitoringStack(Stack):
                 width=8,
             ),
             cloudwatch.GraphWidget(
-                title="Authorizer: failures and Redis breaker",
+                title="Authorizer: 503s, Redis breaker, ERROR logs",
                 left=[
                     self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
                     self._metric(AUTHORIZER_METRICS["breaker_open"], "authorizer", "Sum"),
+                    cloudwatch.Metric(
+                        namespace=NAMESPACE,
+                        metric_name=AUTHORIZER_ERROR_LOGS_METRIC,
+                        statistic="Sum",
+                        period=PERIOD,
+                    ),
                 ],
                 width=8,
             ),

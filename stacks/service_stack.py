@@ -188,6 +188,7 @@ class ServiceStack(Stack):
             "SERVICE_VERSION": settings.service_version,
         }
         self.environments: dict[str, dict[str, str]] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
         self.authorizer = self._function(
             "authorizer", authorizer_environment, [self.common_layer], functions_sg
         )
@@ -226,6 +227,7 @@ class ServiceStack(Stack):
             retention=log_retention(settings.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self.log_groups[name] = log_group
         return lambda_.Function(
             self,
             name.title(),

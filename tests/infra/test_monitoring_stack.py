@@ -245,7 +245,7 @@ def test_every_alarm_says_what_it_means_and_the_first_command(synthesized: Synth
         "canary-failed",
         "drift-found",
         "canary-heartbeat",
-        "authorizer-failures",
+        "authorizer-errors",
         "redis-breaker-open",
         "api-5xx-rate",
         "api-latency-p95",
@@ -277,9 +277,28 @@ def test_composite_service_impaired_alarm(synthesized: Synthesized) -> None:
         {"AlarmName": "hokusai-service-impaired", "AlarmRule": rule, "AlarmActions": Match.any_value()},
     )
     text = json.dumps(rule.as_object())
-    for member in ("CanaryFailed", "CanaryHeartbeat", "Api5xxRate", "ApiLatencyP95", "AuthorizerFailures"):
+    for member in ("CanaryFailed", "CanaryHeartbeat", "Api5xxRate", "ApiLatencyP95", "AuthorizerErrors"):
         assert member.lower() in text.lower().replace("-", ""), member
     assert text.count("ALARM(") == 6
+
+
+def test_authorizer_errors_count_error_logs_and_503s_not_rejected_keys(synthesized: Synthesized) -> None:
+    synthesized.templates[STACK].has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "FilterPattern": '{ $.level = "ERROR" }',
+            "LogGroupName": {"Fn::ImportValue": Match.string_like_regexp("AuthorizerLogs")},
+            "MetricTransformations": [
+                {"MetricNamespace": "Hokusai", "MetricName": "AuthorizerErrorLogs", "MetricValue": "1"}
+            ],
+        },
+    )
+    alarm = _alarm(synthesized, "authorizer-errors")
+    expressions = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+    assert expressions == ["FILL(logged, 0) + FILL(unavailable, 0)"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert names == {"AuthorizerErrorLogs", "AuthorizerFailure"}
+    assert "Errors" not in names  # Lambda's Errors counts every 401 (raise Exception("Unauthorized"))
 
 
 def test_dashboard_shows_api_canary_drift_and_alarms(synthesized: Synthesized) -> None:
