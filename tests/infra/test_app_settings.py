@@ -104,12 +104,15 @@ def test_missing_layer_build_fails_with_the_make_target(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -> None:
     """As `cdk synth` runs it: a fresh process, no AWS variables at all, an environment-bound stack
-    (account + region in context, alarm e-mail set), explicit zones so nothing is looked up."""
+    (account + region in context, alarm e-mail set), explicit zones so nothing is looked up; also the
+    context knobs that change the template (architecture, reserved concurrency off)."""
     context = {
         "hokusai:layerAssets": "placeholder",
         "account": "123456789012",
         "region": "eu-west-1",
         "alarmEmail": "oncall@example.com",
+        "architecture": "x86_64",
+        "reservedConcurrency": {"authorizer": None, "predict": None, "health": None, "canary": None},
     }
     environ = {
         name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "CDK_DEFAULT_"))
@@ -146,5 +149,17 @@ def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -
         if r["Type"] == "AWS::EC2::Subnet"
     }
     assert zones == {"eu-west-1a", "eu-west-1b"}
+    service = json.loads((tmp_path / "HokusaiService.template.json").read_text())
+    functions = [
+        r["Properties"] for r in service["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(functions) == 3
+    for function in functions:
+        assert function["Architectures"] == ["x86_64"]
+        assert "ReservedConcurrentExecutions" not in function  # small accounts can opt out
+    layers = [
+        r["Properties"] for r in service["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"
+    ]
+    assert all(layer["CompatibleArchitectures"] == ["x86_64"] for layer in layers)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert not manifest.get("missing"), "synth wanted a context lookup (needs credentials)"
