@@ -77,12 +77,14 @@ class RedisServer:
 
     def pause(self) -> None:
         """SIGSTOP: the kernel still accepts connections but nothing answers (silent Redis)."""
-        if self._process is not None:
+        if self._process is not None and self._process.poll() is None:
             os.kill(self._process.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        if self._process is not None:
-            os.kill(self._process.pid, signal.SIGCONT)
+        """SIGCONT after pause(); a no-op when the process was killed in between."""
+        if self._process is not None and self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGCONT)
 
     def restart(self) -> None:
         self.kill()
