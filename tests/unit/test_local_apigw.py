@@ -1,0 +1,294 @@
+"""The API Gateway emulator's policy matcher, event builders and gateway responses (no network)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from hokusai.api_contract import ROUTES, STAGE_NAME
+
+from local.apigw import (
+    MAX_PAYLOAD_BYTES,
+    FunctionHost,
+    Gateway,
+    GatewayIdentity,
+    IncomingRequest,
+    PolicyError,
+    authorizer_context,
+    authorizer_event,
+    match_route,
+    policy_allows,
+    proxy_answer,
+    proxy_event,
+)
+
+IDENTITY = GatewayIdentity(region="eu-west-1", account_id="123456789012", api_id="abc123")
+PREDICT_ARN = IDENTITY.method_arn("POST", "/v1/models/21/predict")
+
+
+def statement(effect: str, resource: str | list[str], action: str = "execute-api:Invoke") -> dict:
+    return {"Effect": effect, "Action": action, "Resource": resource}
+
+
+def policy(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def test_method_arn_has_the_gateway_shape() -> None:
+    assert PREDICT_ARN == "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/21/predict"
+
+
+@pytest.mark.parametrize(
+    ("resource", "allowed"),
+    [
+        (PREDICT_ARN, True),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc123/api/*", True),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/*/predict", True),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/2?/predict", True),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/2/predict", False),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc123/api/GET/*", False),
+        ("arn:aws:execute-api:eu-west-1:123456789012:other/api/*", False),
+        ("arn:aws:execute-api:*:*:abc123/*", True),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/?/predict", False),
+        ("*", True),
+    ],
+)
+def test_allow_resource_wildcards(resource: str, allowed: bool) -> None:
+    assert policy_allows(policy(statement("Allow", resource)), PREDICT_ARN) is allowed
+
+
+def test_regex_characters_in_resources_are_literal() -> None:
+    dotted = "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/21/predict."
+    assert policy_allows(policy(statement("Allow", dotted.replace("21", ".."))), PREDICT_ARN) is False
+
+
+def test_explicit_deny_wins_over_allow() -> None:
+    document = policy(statement("Allow", "*"), statement("Deny", PREDICT_ARN))
+    assert policy_allows(document, PREDICT_ARN) is False
+    other = IDENTITY.method_arn("GET", "/v1/models/21/info")
+    assert policy_allows(document, other) is True
+
+
+def test_no_statement_for_the_method_is_not_allowed() -> None:
+    assert policy_allows(policy(), PREDICT_ARN) is False
+
+
+def test_resource_lists_and_action_wildcards() -> None:
+    info = IDENTITY.method_arn("GET", "/v1/models/21/info")
+    document = policy(statement("Allow", [info, PREDICT_ARN], action="execute-api:*"))
+    assert policy_allows(document, PREDICT_ARN)
+    assert not policy_allows(policy(statement("Allow", "*", action="s3:GetObject")), PREDICT_ARN)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{}, {"Statement": "Allow"}, {"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]}],
+)
+def test_malformed_policies_are_configuration_errors(document: dict) -> None:
+    with pytest.raises(PolicyError):
+        policy_allows(document, PREDICT_ARN)
+
+
+def test_context_values_become_strings_and_nested_values_are_refused() -> None:
+    answer = {"principalId": "user-1", "context": {"key_id": "key_1", "n": 3, "ok": True}}
+    assert authorizer_context(answer) == {"key_id": "key_1", "n": "3", "ok": "true", "principalId": "user-1"}
+    with pytest.raises(PolicyError):
+        authorizer_context({"principalId": "u", "context": {"scopes": ["21"]}})
+
+
+def test_every_contract_route_matches_and_nothing_else() -> None:
+    for route in ROUTES:
+        path = route.path.replace("{model_id}", "21")
+        found = match_route(route.method, path)
+        assert found is not None and found.route == route
+    assert match_route("GET", "/v1/models/21/predict") is None
+    assert match_route("POST", "/v1/models/21/predict/extra") is None
+    assert match_route("GET", "/nothing") is None
+    predict = match_route("POST", "/v1/models/21/predict")
+    assert predict is not None and predict.path_parameters == {"model_id": "21"}
+
+
+def request(method: str = "POST", path: str = "/v1/models/21/predict", **kwargs: object) -> IncomingRequest:
+    defaults: dict = {
+        "query": "a=1&a=2&b=",
+        "headers": [
+            ("Content-Type", "application/json"),
+            ("X-Request-ID", "r-1"),
+            ("X-Multi", "1"),
+            ("X-Multi", "2"),
+        ],
+        "body": b'{"inputs": {"company_size": 1000}}',
+    }
+    defaults.update(kwargs)
+    return IncomingRequest(method=method, path=path, **defaults)
+
+
+def test_proxy_event_has_the_rest_api_shape() -> None:
+    incoming = request()
+    match = match_route(incoming.method, incoming.path)
+    assert match is not None
+    event = proxy_event(incoming, match, IDENTITY, {"key_id": "key_1", "principalId": "u"})
+    assert event["resource"] == "/v1/models/{model_id}/predict"
+    assert event["path"] == "/v1/models/21/predict"
+    assert event["httpMethod"] == "POST"
+    assert event["pathParameters"] == {"model_id": "21"}
+    assert event["headers"]["X-Multi"] == "2" and event["multiValueHeaders"]["X-Multi"] == ["1", "2"]
+    assert event["queryStringParameters"] == {"a": "2", "b": ""}
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": [""]}
+    assert json.loads(event["body"]) == {"inputs": {"company_size": 1000}}
+    assert event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["stage"] == STAGE_NAME and context["requestId"] == incoming.request_id
+    assert context["resourcePath"] == "/v1/models/{model_id}/predict"
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+    assert (context["accountId"], context["apiId"]) == ("123456789012", "abc123")
+    assert context["path"] == "/api/v1/models/21/predict"
+    assert context["authorizer"] == {"key_id": "key_1", "principalId": "u"}
+
+
+def test_powertools_reads_the_proxy_event() -> None:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    incoming = request()
+    match = match_route(incoming.method, incoming.path)
+    assert match is not None
+    event = APIGatewayProxyEvent(proxy_event(incoming, match, IDENTITY, {"user_id": "u", "principalId": "u"}))
+    assert event.headers.get("x-request-id") == "r-1"
+    assert event.path_parameters == {"model_id": "21"}
+    assert event.request_context.authorizer.get("user_id") == "u"
+    assert event.json_body == {"inputs": {"company_size": 1000}}
+
+
+def test_binary_bodies_are_base64_and_empty_bodies_null() -> None:
+    incoming = request(headers=[("Content-Type", "application/octet-stream")], body=b"\x00\xff")
+    match = match_route(incoming.method, incoming.path)
+    assert match is not None
+    event = proxy_event(incoming, match, IDENTITY)
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\x00\xff"
+    empty = proxy_event(request(method="GET", path="/health", body=b"", query=""), match, IDENTITY)
+    assert empty["body"] is None and empty["queryStringParameters"] is None
+
+
+def test_authorizer_event_is_a_request_event_with_the_method_arn() -> None:
+    incoming = request(headers=[("Authorization", "Bearer x")])
+    match = match_route(incoming.method, incoming.path)
+    assert match is not None
+    event = authorizer_event(incoming, match, IDENTITY)
+    assert event["type"] == "REQUEST" and event["methodArn"] == PREDICT_ARN
+    assert event["headers"] == {"Authorization": "Bearer x"}
+    assert "body" not in event
+
+
+def test_proxy_answer_reads_single_multi_and_base64() -> None:
+    answer = proxy_answer(
+        {
+            "statusCode": 201,
+            "headers": {"X-A": "1"},
+            "multiValueHeaders": {"Set-Cookie": ["a", "b"], "X-A": ["ignored"]},
+            "body": base64.b64encode(b"raw").decode(),
+            "isBase64Encoded": True,
+        },
+        "rid",
+    )
+    assert answer.status == 201 and answer.body == b"raw"
+    assert ("Set-Cookie", "a") in answer.headers and ("Set-Cookie", "b") in answer.headers
+    assert ("X-A", "ignored") not in answer.headers
+
+
+# ---------------------------------------------------------------- the gateway with real handler files
+AUTHORIZER = """
+def lambda_handler(event, context):
+    header = event["headers"].get("X-API-Key")
+    if header is None:
+        raise Exception("Unauthorized")
+    if header == "boom":
+        raise RuntimeError("table unreachable")
+    if header == "nested":
+        return {"principalId": "u", "policyDocument": {"Statement": []}, "context": {"a": [1]}}
+    arn = event["methodArn"]
+    effect = "Deny" if header == "deny" else "Allow"
+    return {
+        "principalId": "user-1",
+        "policyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": effect, "Action": "execute-api:Invoke", "Resource": arn.rsplit("/", 4)[0] + "/*"}]},
+        "context": {"key_id": "key_1", "user_id": "user-1"},
+    }
+"""
+FUNCTION = """
+import json
+def lambda_handler(event, context):
+    if event["body"] == "crash":
+        raise ValueError("boom")
+    if event["body"] == "malformed":
+        return {"body": "no status"}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"authorizer": event["requestContext"].get("authorizer"),
+                                "request_id": context.aws_request_id})}
+"""
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Gateway:
+    for name, source in {"authorizer": AUTHORIZER, "predict": FUNCTION, "health": FUNCTION}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "handler.py").write_text(textwrap.dedent(source))
+    return Gateway(FunctionHost(IDENTITY, functions_dir=tmp_path))
+
+
+def call(gateway: Gateway, key: str | None, body: bytes = b"{}", path: str = "/v1/models/21/predict"):
+    headers = [("X-API-Key", key)] if key is not None else []
+    answer = gateway.handle(IncomingRequest(method="POST", path=path, query="", headers=headers, body=body))
+    return answer, json.loads(answer.body) if answer.body else None
+
+
+def test_allowed_request_reaches_the_function_with_the_context(gateway: Gateway) -> None:
+    answer, body = call(gateway, "good")
+    assert answer.status == 200
+    assert body["authorizer"] == {"key_id": "key_1", "user_id": "user-1", "principalId": "user-1"}
+    assert ("x-amzn-RequestId", body["request_id"]) in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "detail"),
+    [
+        (None, 401, "API key required"),
+        ("deny", 403, "API key not allowed for this resource"),
+        ("boom", 503, "Authentication temporarily unavailable, retry shortly"),
+        ("nested", 503, "Authentication temporarily unavailable, retry shortly"),
+    ],
+)
+def test_authorizer_outcomes_use_the_gateway_responses(
+    gateway: Gateway, key: str | None, status: int, detail: str
+) -> None:
+    answer, body = call(gateway, key)
+    assert answer.status == status
+    assert body["detail"] == detail
+    assert body["request_id"] == dict(answer.headers)["x-amzn-RequestId"]
+    if status == 503:
+        assert dict(answer.headers)["Retry-After"] == "5"
+    if status == 401:
+        assert dict(answer.headers)["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("body", [b"crash", b"malformed"])
+def test_function_failures_are_502_json(gateway: Gateway, body: bytes) -> None:
+    answer, payload = call(gateway, "good", body)
+    assert answer.status == 502
+    assert payload["detail"] == "The service failed to answer, retry shortly"
+
+
+def test_unknown_route_and_oversized_body(gateway: Gateway) -> None:
+    answer, body = call(gateway, "good", path="/v2/nothing")
+    assert answer.status == 404 and body["detail"] == "Not found"
+    answer, body = call(gateway, "good", body=b"x" * (MAX_PAYLOAD_BYTES + 1))
+    assert answer.status == 413 and body["detail"] == "Request body too large"
+
+
+def test_missing_handler_is_a_502_not_a_crash(tmp_path: Path) -> None:
+    gateway = Gateway(FunctionHost(IDENTITY, functions_dir=tmp_path))
+    answer = gateway.handle(IncomingRequest(method="GET", path="/health", query="", headers=[], body=b""))
+    assert answer.status == 502
+    assert json.loads(answer.body)["detail"] == "The service failed to answer, retry shortly"
