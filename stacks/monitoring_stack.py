@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import (
+    ArnFormat,
     CfnOutput,
     Duration,
     RemovalPolicy,
@@ -235,7 +236,7 @@ class MonitoringStack(Stack):
                         service="lambda",
                         resource="function",
                         resource_name=self.settings.function_name(name),
-                        arn_format=self._colon_format(),
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
                     for name in FUNCTIONS
                 ],
@@ -259,12 +260,6 @@ class MonitoringStack(Stack):
                 conditions={"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
             )
         )
-
-    @staticmethod
-    def _colon_format() -> Any:
-        from aws_cdk import ArnFormat
-
-        return ArnFormat.COLON_RESOURCE_NAME
 
     # ---------------------------------------------------------------------------------------------
     def _metric(self, name: str, service: str, statistic: str = "Maximum") -> cloudwatch.Metric:
