@@ -1,0 +1,289 @@
+"""The whole API on one machine: moto, Redis, the demo model and key, the functions behind the emulator.
+
+Used by ``make dev`` (``local/dev.py``) and by the e2e tests, which start it in-process on free ports
+with their own redis-server so they can kill, pause and restart it.
+
+All four functions run in this process (one warm "container" each, see ``local/apigw.py``), so they
+share one environment: :func:`local_environment` builds it from the caller's environment (the same
+variables the functions read, see ``hokusai.config``) with embedded defaults for what is unset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from hokusai.keys import schema
+
+from local.apigw import FunctionHost, Gateway, GatewayIdentity, GatewayServer
+from local.aws import LocalAws, Provisioned, create_keys_table, create_model_bucket, provision, upload_model
+from tests.support.deployment import ACCOUNT_ID, REGION
+from tests.support.faults import free_port
+from tests.support.redis_server import RedisServer
+
+DEFAULT_NAME = "hokusai-local"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# Embedded defaults: what a deployed stack sets, adapted to one machine. Any of them can be
+# overridden from the environment (``make dev`` passes its own environment through).
+EMBEDDED_DEFAULTS: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "hokusai-local",
+    "POWERTOOLS_METRICS_NAMESPACE": "Hokusai",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon on a laptop
+    "REDIS_CONNECT_TIMEOUT_MS": "50",
+    "REDIS_TIMEOUT_MS": "50",
+    "REDIS_BREAKER_FAILURES": "3",
+    "REDIS_BREAKER_COOLDOWN_MS": "10000",
+    "AUTH_L1_TTL_SECONDS": "60",
+    "AUTH_L2_TTL_SECONDS": "300",
+    "AUTH_NEGATIVE_TTL_SECONDS": "30",
+    "MODEL_BUCKET_PREFIX": "models/",
+    "HF_DOWNLOAD_TIMEOUT_MS": "20000",
+    "MAX_BATCH_SIZE": "100",
+    "MAX_BODY_BYTES": "65536",
+    "ALLOW_PICKLE": "false",
+    "HEALTH_DEADLINE_MS": "300",
+    "SERVICE_VERSION": "1.0.0",
+    "CANARY_MODEL_ID": "21",
+    "CANARY_TIMEOUT_MS": "2000",
+}
+# Variables the local stack reads from its caller's environment (the functions' agreed variables).
+PASSED_THROUGH = (
+    *EMBEDDED_DEFAULTS,
+    "KEYS_TABLE_NAME",
+    "REDIS_URL",
+    "AUTH_SERVICE_URL",
+    "MODEL_REGISTRY",
+    "MODEL_CACHE_DIR",
+    "MODEL_BUCKET",
+    "HF_ENDPOINT",
+    "HF_HOME",
+)
+
+
+def redis_answers(url: str, timeout_seconds: float = 0.5) -> bool:
+    """One PING with a short budget and no retries: is there a usable Redis at ``url``?"""
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=timeout_seconds, socket_timeout=timeout_seconds, retry=None
+    )
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+@dataclass
+class DemoModel:
+    """The demo lead scorer as the registry pins it, and where its artifact is on disk."""
+
+    model_id: str
+    registry_entry: dict[str, str]
+    artifact: Path
+
+
+def build_demo_model(directory: Path) -> DemoModel | None:
+    """The predict engineer's demo model (``make model``), or None while it does not exist yet."""
+    try:
+        from hokusai.models import demo  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    built = demo.build_demo_model(directory)
+    return DemoModel(built.model_id, dict(built.registry_entry), Path(built.artifact))
+
+
+@dataclass
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (idempotent)."""
+
+    name: str = DEFAULT_NAME
+    api_port: int = 0  # 0: a free port
+    aws_port: int = 0
+    redis_url: str | None = None  # None: start our own redis-server (with a password)
+    state_dir: Path | None = None  # EFS stand-in, HF_HOME, demo model build; None: a temp dir
+    environ: Mapping[str, str] = field(default_factory=dict)  # the caller's environment
+    overrides: Mapping[str, str] = field(default_factory=dict)  # win over environ and defaults
+    log: Callable[[str], None] = lambda _line: None
+
+    aws: LocalAws = field(init=False)
+    redis_server: RedisServer | None = field(init=False, default=None)
+    server: GatewayServer = field(init=False)
+    provisioned: Provisioned = field(init=False)
+    environment: dict[str, str] = field(init=False)
+    demo_model: DemoModel | None = field(init=False, default=None)
+    _saved_environ: dict[str, str | None] = field(init=False, default_factory=dict)
+    _temp: tempfile.TemporaryDirectory[str] | None = field(init=False, default=None)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.state_dir is None:
+            self._temp = tempfile.TemporaryDirectory(prefix="hokusai-local-")
+            self.state_dir = Path(self._temp.name)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        settings = {name: value for name, value in self.environ.items() if name in PASSED_THROUGH}
+        settings.update(self.overrides)
+
+        self.aws = LocalAws(self.aws_port or free_port()).start()
+        self._set_process_environ(self.aws.env())
+        self.log(f"local AWS (moto) at {self.aws.endpoint_url}, region {REGION}")
+
+        redis_url, redis_password = self._redis(settings.get("REDIS_URL") or self.redis_url)
+
+        identity = GatewayIdentity(region=REGION, account_id=ACCOUNT_ID, api_id=self.name.replace("-", ""))
+        host = FunctionHost(identity)
+        self.server = GatewayServer(Gateway(host, log=self.log), self.api_port)
+
+        environment = dict(EMBEDDED_DEFAULTS)
+        environment.update(
+            {
+                "POWERTOOLS_SERVICE_NAME": self.name,
+                "KEYS_TABLE_NAME": f"{self.name}-keys",
+                "MODEL_BUCKET": f"{self.name}-models",
+                "MODEL_CACHE_DIR": str(self.state_dir / "efs"),
+                "HF_HOME": str(self.state_dir / "hf"),
+                "API_BASE_URL": self.server.base_url,
+            }
+        )
+        environment.update(settings)
+        environment["REDIS_URL"] = redis_url
+        Path(environment["MODEL_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+        create_keys_table(self.aws, environment["KEYS_TABLE_NAME"])
+        create_model_bucket(self.aws, environment["MODEL_BUCKET"])
+        self.demo_model = build_demo_model(self.state_dir / "model")
+        if self.demo_model is not None and "MODEL_REGISTRY" not in settings:
+            entry = self.demo_model.registry_entry
+            key = (
+                f"{environment['MODEL_BUCKET_PREFIX']}{self.demo_model.model_id}/"
+                f"{entry['revision']}/{entry['filename']}"
+            )
+            upload_model(self.aws, environment["MODEL_BUCKET"], key, self.demo_model.artifact)
+            environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
+            self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
+        elif self.demo_model is None:
+            self.log("demo model builder (hokusai.models.demo) not available: predict has no model")
+
+        self.provisioned = provision(
+            self.aws, name=self.name, environment=environment, redis_password=redis_password
+        )
+        self.environment = self.provisioned.environment
+        host.function_names = dict(self.provisioned.deployment.function_names)
+        self._set_process_environ(self.environment)
+        # The canary's key must exist in the keys table so its signed-in predict passes.
+        self.register_key(self.provisioned.deployment.canary_api_key, user_id="canary", key_id="key_canary")
+        self.server.start()
+        self.log(f"API Gateway emulator at {self.server.base_url}")
+
+    def _redis(self, requested_url: str | None) -> tuple[str, str | None]:
+        if requested_url is not None and redis_answers(requested_url):
+            self.log(f"Redis: using {requested_url}")
+            return requested_url, None
+        if requested_url is not None:
+            self.log(f"Redis: nothing answers at {requested_url}; starting redis-server")
+        password = secrets.token_urlsafe(24)
+        self.redis_server = RedisServer(password=password).start()
+        url = f"redis://127.0.0.1:{self.redis_server.port}/0"  # the password comes from the secret
+        self.log(f"Redis: started redis-server at {url} (password in the Redis auth secret)")
+        return url, password
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            if hasattr(self, "server"):
+                self.server.stop()
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.redis_server = None
+        if hasattr(self, "aws"):
+            self.aws.stop()
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+    def _set_process_environ(self, values: Mapping[str, str]) -> None:
+        # The functions read their configuration at import (hokusai.config), from this process's
+        # environment; restored by stop().
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # ------------------------------------------------------------------ what users and tests need
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def deployment(self) -> Any:
+        return self.provisioned.deployment
+
+    def register_key(
+        self,
+        api_key: str,
+        *,
+        user_id: str,
+        key_id: str | None = None,
+        models: list[str] | None = None,
+        expires_at: int | None = None,
+    ) -> str:
+        """Store ``api_key`` (as its SHA-256 digest only) in the keys table; returns its key_id."""
+        store = _key_store()
+        if store is not None:
+            return str(
+                store(self, api_key, user_id=user_id, key_id=key_id, models=models, expires_at=expires_at)
+            )
+        key_id = key_id or "key_" + secrets.token_hex(8)
+        item: dict[str, Any] = {
+            schema.KEY_HASH_ATTRIBUTE: {"S": hashlib.sha256(api_key.encode()).hexdigest()},
+            schema.KEY_ID_ATTRIBUTE: {"S": key_id},
+            "user_id": {"S": user_id},
+            "models": {"L": [{"S": m} for m in (models or [schema.ALL_MODELS])]},
+            "status": {"S": "active"},
+            "created_at": {"S": datetime.now(UTC).isoformat()},
+        }
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(expires_at)}
+        self.aws.client("dynamodb").put_item(TableName=self.environment["KEYS_TABLE_NAME"], Item=item)
+        return key_id
+
+    def create_demo_key(self, user_id: str = "demo-user") -> tuple[str, str]:
+        api_key = "hk_" + secrets.token_urlsafe(32)
+        return api_key, self.register_key(api_key, user_id=user_id)
+
+    def wait_until_listening(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.server.port), 0.2):
+                return
+            time.sleep(0.02)
+        raise RuntimeError("the API Gateway emulator is not listening")
+
+
+def _key_store() -> Callable[..., Any] | None:
+    """The authorizer engineer's key store, once it exists (``hokusai.keys.store``)."""
+    return None
