@@ -1,0 +1,174 @@
+"""``make dev``: the whole API on this machine, on embedded defaults, no AWS account.
+
+Starts moto (the local AWS), uses the Redis at ``REDIS_URL`` if one answers (default
+``redis://127.0.0.1:6379/0``) or starts a redis-server, places the demo model in the local S3 cache,
+serves the API through the API Gateway emulator, creates a demo key and prints it once with curl
+commands. Ctrl-C stops everything. Ports: ``HOKUSAI_DEV_PORT`` (API, default 8080) and
+``HOKUSAI_DEV_AWS_PORT`` (moto, default 5000); ``HOKUSAI_DEV_STATE`` (default ``.dev/``) holds the
+lock file, the EFS stand-in, HF_HOME and the demo model build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from local.aws import port_is_free
+from local.stack import DEFAULT_REDIS_URL, LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_BODY = (
+    '{"inputs": {"company_size": 1000, "industry": "Technology", "engagement_score": 75, '
+    '"website_visits": 10, "email_opens": 5, "content_downloads": 3, "demo_requested": true, '
+    '"budget_confirmed": false, "decision_timeline": "Q2 2025", "title": "VP of Sales"}}'
+)
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, str(default))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{name} must be a TCP port (1-65535), got {raw!r}")
+    return int(raw)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(lock_file: Path) -> None:
+    """One ``make dev`` per state directory: a second one names the first one's pid and ports."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        text = lock_file.read_text() if lock_file.exists() else ""
+        pid = int(text.split()[0]) if text.split() and text.split()[0].isdigit() else 0
+        if pid and _pid_alive(pid):
+            raise AlreadyRunning(
+                f"make dev is already running (pid {pid}, {' '.join(text.split()[1:])}). "
+                f"Use that one, or stop it with Ctrl-C in its terminal (or kill {pid})."
+            ) from None
+        lock_file.unlink(missing_ok=True)  # left behind by a process that died: take it over
+        descriptor = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.close(descriptor)
+
+
+def doctor_command() -> str:
+    """``hokusai doctor`` once the ``hokusai`` console script has it, else the module itself."""
+    try:
+        import hokusai.cli  # noqa: F401
+    except ImportError:
+        return ".venv/bin/python -m hokusai.drift.cli"
+    return ".venv/bin/hokusai doctor"
+
+
+def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
+    base = stack.base_url
+    aws = stack.aws.endpoint_url
+    deployment = stack.deployment
+    lines = [
+        "",
+        "Hokusai is running locally.",
+        "",
+        f"  API            {base}",
+        f"  local AWS      {aws}  (region {stack.aws.env()['AWS_REGION']}, any credentials)",
+        f"  Redis          {stack.environment['REDIS_URL']}",
+        f"  keys table     {stack.environment['KEYS_TABLE_NAME']}",
+        f"  model bucket   s3://{stack.environment['MODEL_BUCKET']}",
+        "",
+        f"Demo API key (key_id {key_id}; shown once, only its SHA-256 is stored):",
+        "",
+        f"  export HOKUSAI_KEY={api_key}",
+        "",
+        "Try it:",
+        "",
+        f"  curl -s {base}/health",
+        f'  curl -s {base}/v1/models/21/info -H "X-API-Key: $HOKUSAI_KEY"',
+        f'  curl -s -X POST {base}/v1/models/21/predict -H "X-API-Key: $HOKUSAI_KEY" \\',
+        f"       -H 'Content-Type: application/json' -d '{SEED_BODY}'",
+        f'  curl -s -X POST {base}/v1/models/21/predict -H "Authorization: Bearer $HOKUSAI_KEY" \\',
+        "       -H 'X-Request-ID: my-request-1' -H 'Content-Type: application/json' \\",
+        '       -d \'{"inputs": {"company_size": 1000}}\'',
+        f"  curl -s -X POST {base}/v1/models/21/predict -d '{{}}'      # 401 API key required",
+        "",
+        "Point the AWS CLI and hokusai doctor at the local AWS:",
+        "",
+        f"  export AWS_ENDPOINT_URL={aws} AWS_REGION={stack.aws.env()['AWS_REGION']} "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+        f"  {doctor_command()} --api-url {base} \\",
+        f"       --parameter {deployment.parameter_name} \\",
+        f"       --canary-key-secret {deployment.secret_arns['canary_key']}",
+        "  aws ec2 describe-security-group-rules --filters "
+        f"Name=group-id,Values={deployment.group_ids['redis']}",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), file=out, flush=True)
+
+
+def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    api_port = _port(environ, "HOKUSAI_DEV_PORT", 8080)
+    aws_port = _port(environ, "HOKUSAI_DEV_AWS_PORT", 5000)
+    state_dir = Path(environ.get("HOKUSAI_DEV_STATE", str(ROOT / ".dev")))
+    lock_file = state_dir / "dev.lock"
+    try:
+        acquire_lock(lock_file)
+    except AlreadyRunning as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    try:
+        for name, port in (("HOKUSAI_DEV_PORT", api_port), ("HOKUSAI_DEV_AWS_PORT", aws_port)):
+            if not port_is_free(port):
+                print(
+                    f"Port {port} is taken by another program; choose another with {name}=<port>.",
+                    file=sys.stderr,
+                )
+                return 1
+        lock_file.write_text(f"{os.getpid()} api={api_port} aws={aws_port}\n")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stack = LocalStack(
+            api_port=api_port,
+            aws_port=aws_port,
+            redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            state_dir=state_dir,
+            environ=environ,
+            log=lambda line: print(f"[dev] {line}", file=sys.stderr, flush=True),
+        )
+        try:
+            stack.start()
+            api_key, key_id = stack.create_demo_key()
+            banner(stack, api_key, key_id, out)
+            del api_key
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(0.5):
+                    pass
+            print("\nStopping...", file=sys.stderr)
+        finally:
+            stack.stop()
+        print("Stopped.", file=sys.stderr)
+        return 0
+    finally:
+        lock_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
