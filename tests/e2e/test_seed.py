@@ -1,0 +1,196 @@
+"""The seed's own requests, verbatim, over HTTP through the local API Gateway emulator."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from local.stack import LocalStack
+from tests.e2e.conftest import SEED_INPUTS, Client, assert_error, requires_functions, running_stack
+
+needs_api = requires_functions("authorizer", "predict")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with running_stack() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def client(stack: LocalStack) -> Client:
+    return Client(stack.base_url)
+
+
+@pytest.fixture(scope="module")
+def demo_key(stack: LocalStack) -> tuple[str, str]:
+    return stack.create_demo_key(user_id="seed-user")
+
+
+def test_health_answers_in_the_seed_shape(client: Client) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "healthy"
+    assert body["version"] == "1.0.0"
+    assert body["services"]["redis"] == "healthy"
+    assert body["services"]["keys_table"] == "healthy"
+    assert set(body["checks"]) >= {"redis", "keys_table", "model", "configuration"}
+    assert response.elapsed.total_seconds() < 2
+
+
+def test_unknown_route_is_a_json_404(client: Client) -> None:
+    assert_error(client.get("/v2/nothing"), 404, "Not found")
+    assert_error(client.get("/v1/models/21/predict"), 404, "Not found")  # wrong method
+
+
+@requires_functions("authorizer")
+def test_missing_key_is_401_api_key_required(client: Client) -> None:
+    response = client.predict(None)
+    body = assert_error(response, 401, "API key required")
+    assert response.headers["x-amzn-RequestId"] == body["request_id"]
+    assert response.elapsed.total_seconds() < 1
+
+
+@requires_functions("authorizer")
+def test_invalid_key_is_401(client: Client) -> None:
+    assert_error(client.predict("hk_" + secrets.token_urlsafe(32)), 401, "API key required")
+    assert_error(client.predict("not-a-key"), 401, "API key required")
+    response = client.predict(None, headers={"Authorization": "Bearer " + "hk_" + secrets.token_urlsafe(32)})
+    assert_error(response, 401, "API key required")
+
+
+@needs_api
+def test_predict_with_x_api_key_as_operators_curl(client: Client, demo_key: tuple[str, str]) -> None:
+    api_key, key_id = demo_key
+    response = client.predict(api_key)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_id"] == "21"
+    predictions = body["predictions"]
+    assert 0 <= predictions["lead_score"] <= 100
+    assert 0.0 <= predictions["conversion_probability"] <= 1.0
+    assert predictions["recommendation"] in {"Hot", "Warm", "Cold"}
+    assert isinstance(predictions["factors"], list)
+    assert 0.0 <= predictions["confidence"] <= 1.0
+    assert body["metadata"]["user_id"] == "seed-user"
+    assert body["metadata"]["api_key_id"] == key_id
+    assert body["timestamp"]
+    assert api_key not in response.text
+
+
+@needs_api
+def test_predict_with_bearer_and_request_id_as_the_third_party_client(
+    client: Client, demo_key: tuple[str, str]
+) -> None:
+    api_key, _ = demo_key
+    response = client.post(
+        "/v1/models/21/predict",
+        data=json.dumps({"inputs": SEED_INPUTS}),
+        headers={
+            "Authorization": f"Bearer {api_key}",
+            "X-Request-ID": "client-req-42",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Request-ID"] == "client-req-42"
+    assert response.json()["model_id"] == "21"
+
+
+@needs_api
+def test_both_headers_give_the_same_prediction(client: Client, demo_key: tuple[str, str]) -> None:
+    api_key, _ = demo_key
+    by_header = client.predict(api_key).json()["predictions"]
+    by_bearer = client.predict(None, headers={"Authorization": f"Bearer {api_key}"}).json()["predictions"]
+    assert by_header == by_bearer
+
+
+@needs_api
+def test_info(client: Client, demo_key: tuple[str, str]) -> None:
+    response = client.get("/v1/models/21/info", headers={"X-API-Key": demo_key[0]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert str(body.get("id", body.get("model_id"))) == "21"
+    assert "company_size" in json.dumps(body["features"])
+
+
+@needs_api
+def test_partial_inputs_get_defaults(client: Client, demo_key: tuple[str, str]) -> None:
+    response = client.predict(demo_key[0], {"company_size": 1000})
+    assert response.status_code == 200, response.text
+    assert 0 <= response.json()["predictions"]["lead_score"] <= 100
+
+
+@needs_api
+def test_batch(client: Client, demo_key: tuple[str, str]) -> None:
+    leads = [
+        SEED_INPUTS,
+        {"company_size": 5},
+        {**SEED_INPUTS, "engagement_score": 5, "demo_requested": False},
+    ]
+    response = client.predict(demo_key[0], leads)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    predictions = body["predictions"]
+    assert isinstance(predictions, list) and len(predictions) == 3
+    single = client.predict(demo_key[0]).json()["predictions"]
+    assert predictions[0] == single  # the batch scores each lead as a single request would
+
+
+@needs_api
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("not json", "application/json", 400),
+        ('{"inputs": {"company_size": "a thousand"}}', "application/json", 400),
+        ('{"inputs": {"engagement_score": -5}}', "application/json", 400),
+        ('{"wrong": {}}', "application/json", 400),
+        ('{"inputs": []}', "application/json", 400),
+        (json.dumps({"inputs": [SEED_INPUTS] * 1000}), "application/json", 400),
+    ],
+)
+def test_bad_bodies_are_clear_json_errors(
+    client: Client, demo_key: tuple[str, str], body: str, content_type: str, status: int
+) -> None:
+    response = client.post(
+        "/v1/models/21/predict",
+        data=body,
+        headers={"X-API-Key": demo_key[0], "Content-Type": content_type},
+    )
+    # An over-long batch may be refused as too large (413) or too many (400); both name the problem.
+    assert_error(response, 413 if response.status_code == 413 else status)
+
+
+@needs_api
+def test_oversized_bodies_are_413(client: Client, demo_key: tuple[str, str]) -> None:
+    padding = "x" * 200_000  # over the function's MAX_BODY_BYTES (64 KiB)
+    response = client.predict(demo_key[0], {"company_size": 1000, "title": padding})
+    assert_error(response, 413)
+    huge = b"{" + b" " * (10 * 1024 * 1024 + 10) + b"}"  # over API Gateway's 10 MB
+    response = client.post("/v1/models/21/predict", data=huge, headers={"X-API-Key": demo_key[0]})
+    assert_error(response, 413, "Request body too large")
+
+
+@needs_api
+def test_unknown_model_is_404(client: Client, demo_key: tuple[str, str]) -> None:
+    response = client.post("/v1/models/999/predict", json={"inputs": {}}, headers={"X-API-Key": demo_key[0]})
+    assert response.status_code in (403, 404), response.text
+    assert_error(response, response.status_code)
+
+
+@needs_api
+def test_key_limited_to_other_models_is_403(stack: LocalStack, client: Client) -> None:
+    api_key = "hk_" + secrets.token_urlsafe(32)
+    stack.register_key(api_key, user_id="limited", models=["7"])
+    assert_error(client.predict(api_key), 403)
+
+
+@requires_functions("predict")
+def test_openapi_document_needs_no_key(client: Client) -> None:
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200, response.text
+    assert "/v1/models/{model_id}/predict" in json.dumps(response.json())
