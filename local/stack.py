@@ -271,6 +271,13 @@ class LocalStack:
         self.aws.client("dynamodb").put_item(TableName=self.environment["KEYS_TABLE_NAME"], Item=item)
         return key_id
 
+    def revoke_key(self, key_id: str) -> None:
+        """Revoke through the key store (marks the item revoked and deletes its Redis entry)."""
+        store = _key_revoker()
+        if store is None:
+            raise NotImplementedError("waiting for the key store (hokusai.keys) to revoke keys")
+        store(self, key_id)
+
     def create_demo_key(self, user_id: str = "demo-user") -> tuple[str, str]:
         api_key = "hk_" + secrets.token_urlsafe(32)
         return api_key, self.register_key(api_key, user_id=user_id)
@@ -282,6 +289,11 @@ class LocalStack:
                 return
             time.sleep(0.02)
         raise RuntimeError("the API Gateway emulator is not listening")
+
+
+def _key_revoker() -> Callable[..., Any] | None:
+    """The authorizer engineer's revoke, once it exists (``hokusai.keys.store``)."""
+    return None
 
 
 def _key_store() -> Callable[..., Any] | None:
