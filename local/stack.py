@@ -190,8 +190,12 @@ class LocalStack:
         self.environment = self.provisioned.environment
         host.function_names = dict(self.provisioned.deployment.function_names)
         self._set_process_environ(self.environment)
-        # The canary's key must exist in the keys table so its signed-in predict passes.
-        self.register_key(self.provisioned.deployment.canary_api_key, user_id="canary", key_id="key_canary")
+        # The canary's key: made by the key store like any key, and put in the canary key secret.
+        canary_key, _ = self.create_key("canary")
+        self.aws.client("secretsmanager").put_secret_value(
+            SecretId=self.provisioned.deployment.secret_arns["canary_key"], SecretString=canary_key
+        )
+        self.provisioned.deployment.canary_api_key = canary_key
         self.server.start()
         self.log(f"API Gateway emulator at {self.server.base_url}")
 
@@ -242,22 +246,23 @@ class LocalStack:
     def deployment(self) -> Any:
         return self.provisioned.deployment
 
-    def register_key(
-        self,
-        api_key: str,
-        *,
-        user_id: str,
-        key_id: str | None = None,
-        models: list[str] | None = None,
-        expires_at: int | None = None,
-    ) -> str:
-        """Store ``api_key`` (as its SHA-256 digest only) in the keys table; returns its key_id."""
-        store = _key_store()
+    def key_store(self) -> Any:
+        """The real key store (``hokusai.keys.store.KeyStore``) on the local keys table, if it exists."""
+        try:
+            from hokusai.keys.store import KeyStore
+        except ImportError:
+            return None
+        return KeyStore(self.aws.client("dynamodb"), self.environment["KEYS_TABLE_NAME"])
+
+    def create_key(self, user_id: str, models: list[str] | None = None) -> tuple[str, str]:
+        """A new key through the key store: ``(api_key, key_id)``; only its SHA-256 is stored."""
+        store = self.key_store()
         if store is not None:
-            return str(
-                store(self, api_key, user_id=user_id, key_id=key_id, models=models, expires_at=expires_at)
-            )
-        key_id = key_id or "key_" + secrets.token_hex(8)
+            api_key, record = store.create(user_id, models or [schema.ALL_MODELS], description="make dev")
+            return str(api_key), str(record.key_id)
+        # Until the key store lands: the same item, per hokusai/keys/schema.py.
+        api_key = "hk_" + secrets.token_urlsafe(32)
+        key_id = "key_" + secrets.token_hex(8)
         item: dict[str, Any] = {
             schema.KEY_HASH_ATTRIBUTE: {"S": hashlib.sha256(api_key.encode()).hexdigest()},
             schema.KEY_ID_ATTRIBUTE: {"S": key_id},
@@ -266,21 +271,18 @@ class LocalStack:
             "status": {"S": "active"},
             "created_at": {"S": datetime.now(UTC).isoformat()},
         }
-        if expires_at is not None:
-            item["expires_at"] = {"N": str(expires_at)}
         self.aws.client("dynamodb").put_item(TableName=self.environment["KEYS_TABLE_NAME"], Item=item)
-        return key_id
+        return api_key, key_id
 
     def revoke_key(self, key_id: str) -> None:
-        """Revoke through the key store (marks the item revoked and deletes its Redis entry)."""
-        store = _key_revoker()
+        """Revoke through the key store, as ``hokusai keys revoke`` does."""
+        store = self.key_store()
         if store is None:
-            raise NotImplementedError("waiting for the key store (hokusai.keys) to revoke keys")
-        store(self, key_id)
+            raise NotImplementedError("waiting for the key store (hokusai.keys.store) to revoke keys")
+        store.revoke(key_id)
 
     def create_demo_key(self, user_id: str = "demo-user") -> tuple[str, str]:
-        api_key = "hk_" + secrets.token_urlsafe(32)
-        return api_key, self.register_key(api_key, user_id=user_id)
+        return self.create_key(user_id)
 
     def wait_until_listening(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -289,13 +291,3 @@ class LocalStack:
                 return
             time.sleep(0.02)
         raise RuntimeError("the API Gateway emulator is not listening")
-
-
-def _key_revoker() -> Callable[..., Any] | None:
-    """The authorizer engineer's revoke, once it exists (``hokusai.keys.store``)."""
-    return None
-
-
-def _key_store() -> Callable[..., Any] | None:
-    """The authorizer engineer's key store, once it exists (``hokusai.keys.store``)."""
-    return None

@@ -64,9 +64,7 @@ def health(client: Client) -> tuple[int, dict[str, Any], float]:
 
 
 def new_key(stack: LocalStack) -> str:
-    api_key = "hk_" + secrets.token_urlsafe(32)
-    stack.register_key(api_key, user_id="fault-user")
-    return api_key
+    return stack.create_key("fault-user")[0]
 
 
 # ------------------------------------------------------------------------------ health under faults
@@ -165,8 +163,7 @@ def test_keys_table_unreachable_cached_keys_still_served(stack: LocalStack, clie
 
 @needs_api
 def test_revoked_key_is_refused_within_the_l1_ttl(stack: LocalStack, client: Client) -> None:
-    api_key = "hk_" + secrets.token_urlsafe(32)
-    key_id = stack.register_key(api_key, user_id="revoked-user")
+    api_key, key_id = stack.create_key("revoked-user")
     assert client.predict(api_key).status_code == 200
     stack.revoke_key(key_id)
     revoked_at = time.monotonic()

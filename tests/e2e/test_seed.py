@@ -184,8 +184,7 @@ def test_unknown_model_is_404(client: Client, demo_key: tuple[str, str]) -> None
 
 @needs_api
 def test_key_limited_to_other_models_is_403(stack: LocalStack, client: Client) -> None:
-    api_key = "hk_" + secrets.token_urlsafe(32)
-    stack.register_key(api_key, user_id="limited", models=["7"])
+    api_key, _ = stack.create_key("limited", models=["7"])
     assert_error(client.predict(api_key), 403)
 
 
