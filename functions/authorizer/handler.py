@@ -1,0 +1,73 @@
+"""REST API REQUEST authorizer: API key -> Allow policy for the key's models, 401, or 503.
+
+Thin by design: the chain (L1 -> Redis -> DynamoDB) and the policy live in ``hokusai.auth``.
+Import does no network I/O and loads no ML or pydantic modules (a test checks ``sys.modules``);
+the authorizer is built on the first invocation (cold start) and reused while the container lives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai.auth.service import Authorizer, AuthorizerUnavailable, build_authorizer
+from hokusai.config import AuthorizerSettings, ConfigError
+from hokusai.observability import logger, metrics, tracer
+
+
+class _Container:
+    """What lives as long as the Lambda container: the authorizer, or the configuration error."""
+
+    authorizer: Authorizer | None = None
+    config_error: ConfigError | None = None
+
+
+_container = _Container()
+
+
+def _observe(name: str, value: float, unit: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+
+
+def _log_info(message: str, **fields: Any) -> None:
+    logger.info(message, extra=fields)
+
+
+def _log_warning(message: str, **fields: Any) -> None:
+    logger.warning(message, extra=fields)
+
+
+def _get_authorizer() -> Authorizer:
+    if _container.config_error is not None:
+        raise AuthorizerUnavailable(f"invalid configuration: {_container.config_error.variable}")
+    if _container.authorizer is None:
+        try:
+            settings = AuthorizerSettings.from_env()
+        except ConfigError as error:
+            _container.config_error = error
+            logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
+            raise AuthorizerUnavailable(f"invalid configuration: {error.variable}") from None
+        _container.authorizer = build_authorizer(settings, observe=_observe, log_warning=_log_warning)
+    return _container.authorizer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(
+    capture_response=False
+)  # the policy names the caller's scopes: keep it out of traces
+@metrics.log_metrics
+@event_source(data_class=APIGatewayAuthorizerRequestEvent)
+def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
+    request_context = event.raw_event.get("requestContext") or {}
+    logger.append_keys(request_id=request_context.get("requestId"), path=event.path, method=event.http_method)
+    authorizer = _get_authorizer()
+    try:
+        return authorizer.authorize({"headers": event.headers, "methodArn": event.method_arn}, log=_log_info)
+    except AuthorizerUnavailable:
+        logger.error("Authorizer unavailable: key store unreachable and key not cached")
+        raise

@@ -1,0 +1,150 @@
+"""Wiring for the authorizer function: the chain from settings, metrics, and the answer to one event.
+
+Nothing here does network I/O at import. ``build_authorizer`` runs once per container (on the first
+invocation): it may read the ElastiCache auth token from Secrets Manager with a bounded client; if
+that fails, the authorizer runs without L2 (logged and counted), it never crashes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hokusai.auth.chain import HttpAuthService, SourceOfTruth, ValidatorChain, Verdict
+from hokusai.auth.headers import extract_key
+from hokusai.auth.policy import allow_policy
+from hokusai.cache.breaker import BreakerState
+from hokusai.cache.redis_cache import RedisCache
+from hokusai.cache.ttl import TTLCache
+from hokusai.config import AuthorizerSettings
+from hokusai.keys.format import key_digest
+from hokusai.keys.store import KeyStore
+
+UNAUTHORIZED = "Unauthorized"  # exact text: API Gateway maps it to 401 (UNAUTHORIZED gateway response)
+
+
+class AuthorizerUnavailable(Exception):
+    """Source of truth unreachable and nothing cached: AUTHORIZER_FAILURE -> 503 + Retry-After."""
+
+
+Observer = Callable[[str, float, str], None]
+Log = Callable[..., None]
+
+
+@dataclass
+class Authorizer:
+    chain: ValidatorChain
+    l2_enabled: bool
+    observe: Observer | None = None
+
+    def authorize(self, event: Mapping[str, Any], log: Log | None = None) -> dict[str, Any]:
+        """The Allow policy for a valid key; raises Exception("Unauthorized") or AuthorizerUnavailable."""
+        api_key = extract_key(event.get("headers"))
+        if api_key is None:
+            if log is not None:
+                log("Missing or malformed API key", outcome="malformed")
+            if self.observe is not None:
+                self.observe("AuthMalformed", 1, "Count")
+            raise Exception(UNAUTHORIZED)
+        verdict: Verdict = self.chain.validate(key_digest(api_key))
+        del api_key
+        key_id = verdict.record.key_id if verdict.record is not None else None
+        if verdict.allowed and verdict.record is not None:
+            if log is not None:
+                log("API key accepted", outcome="allow", layer=verdict.layer, key_id=key_id)
+            return allow_policy(str(event.get("methodArn", "")), verdict.record)
+        if log is not None:
+            log(
+                "API key refused",
+                outcome=verdict.decision.value,
+                layer=verdict.layer,
+                key_id=key_id,
+                reason=verdict.reason,
+            )
+        if verdict.decision.value == "unavailable":
+            raise AuthorizerUnavailable("key store unavailable and key not cached")
+        raise Exception(UNAUTHORIZED)
+
+
+def read_redis_token(secret_arn: str, client_factory: Callable[[], Any]) -> str:
+    """The ElastiCache auth token (SecretString: the token, or JSON with ``token``/``password``)."""
+    import json
+
+    value = client_factory().get_secret_value(SecretId=secret_arn)["SecretString"]
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return str(value)
+    if isinstance(parsed, dict):
+        for field in ("token", "password", "authToken"):
+            if parsed.get(field):
+                return str(parsed[field])
+        raise ValueError("secret JSON has no token/password field")
+    return str(value)
+
+
+def bounded_secrets_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "secretsmanager",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def build_authorizer(
+    settings: AuthorizerSettings,
+    *,
+    observe: Observer,
+    log_warning: Log,
+    source: SourceOfTruth | None = None,
+    secrets_client_factory: Callable[[], Any] = bounded_secrets_client,
+) -> Authorizer:
+    def on_redis_error(operation: str, error_class: str) -> None:
+        observe("RedisTimeout" if "Timeout" in error_class else "RedisError", 1, "Count")
+        log_warning("Redis call failed", operation=operation, error=error_class)
+
+    def on_breaker_change(old: BreakerState, new: BreakerState) -> None:
+        observe("RedisBreakerStateChange", 1, "Count")
+        if new is BreakerState.OPEN:
+            observe("RedisBreakerOpened", 1, "Count")
+        log_warning("Redis circuit breaker changed state", old=old.value, new=new.value)
+
+    l2: RedisCache | None = None
+    if settings.redis.url:
+        password: str | None = None
+        token_ok = True
+        if settings.redis.auth_secret_arn:
+            started = time.perf_counter()
+            try:
+                password = read_redis_token(settings.redis.auth_secret_arn, secrets_client_factory)
+            except Exception as error:
+                token_ok = False
+                observe("RedisAuthTokenUnavailable", 1, "Count")
+                log_warning(
+                    "Redis auth token unavailable: running without L2 cache",
+                    error=type(error).__name__,
+                    elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
+        if token_ok:
+            l2 = RedisCache.from_settings(
+                settings.redis, password, on_error=on_redis_error, on_state_change=on_breaker_change
+            )
+    if source is None:
+        if settings.auth_service_url:
+            source = HttpAuthService(settings.auth_service_url, settings.auth_service_timeout_ms)
+        else:
+            source = KeyStore.from_settings(settings.keys_table)
+    chain = ValidatorChain(
+        source,
+        l1=TTLCache(settings.l1_max_entries),
+        l2=l2,
+        l1_ttl_seconds=settings.l1_ttl_seconds,
+        l2_ttl_seconds=settings.l2_ttl_seconds,
+        negative_ttl_seconds=settings.negative_ttl_seconds,
+        observe=observe,
+    )
+    return Authorizer(chain, l2_enabled=l2 is not None, observe=observe)

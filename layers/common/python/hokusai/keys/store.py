@@ -1,0 +1,194 @@
+"""The keys table (DynamoDB): the source of truth for API keys.
+
+Clients are bounded (connect/read timeouts, attempts from KeysTableSettings): botocore's defaults
+(60 s timeouts, retries) would turn a slow table into incident 1 again. ``AWS_ENDPOINT_URL`` is
+honoured by boto3 itself (moto in tests, the local stack).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hokusai.config import KeysTableSettings
+from hokusai.keys import schema
+from hokusai.keys.format import generate_key, key_digest, new_key_id
+
+ACTIVE = "active"
+REVOKED = "revoked"
+
+
+class StoreUnavailable(Exception):
+    """The keys table could not be read (timeout, refused, throttled, access denied ...)."""
+
+
+class KeyNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    user_id: str
+    models: tuple[str, ...]
+    status: str = ACTIVE
+    created_at: str = ""
+    expires_at: int | None = None
+    description: str = ""
+    key_hash: str = field(default="", repr=False)
+
+    def is_expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (time.time() if now is None else now)
+
+    def is_usable(self, now: float | None = None) -> bool:
+        return self.status == ACTIVE and not self.is_expired(now)
+
+    def allows_all_models(self) -> bool:
+        return schema.ALL_MODELS in self.models
+
+    def to_cache(self) -> dict[str, Any]:
+        """The cached form (no digest: the cache key already is the digest)."""
+        return {
+            "key_id": self.key_id,
+            "user_id": self.user_id,
+            "models": list(self.models),
+            "status": self.status,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_cache(cls, data: dict[str, Any]) -> KeyRecord:
+        expires = data.get("expires_at")
+        return cls(
+            key_id=str(data["key_id"]),
+            user_id=str(data["user_id"]),
+            models=tuple(str(m) for m in data["models"]),
+            status=str(data.get("status", ACTIVE)),
+            expires_at=int(expires) if expires is not None else None,
+        )
+
+
+def bounded_dynamodb_client(settings: KeysTableSettings) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=settings.connect_timeout_ms / 1000,
+        read_timeout=settings.read_timeout_ms / 1000,
+        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+    )
+    return boto3.client("dynamodb", config=config)
+
+
+def _item_to_record(item: dict[str, Any]) -> KeyRecord:
+    expires = item.get("expires_at", {}).get("N")
+    return KeyRecord(
+        key_id=item[schema.KEY_ID_ATTRIBUTE]["S"],
+        user_id=item.get("user_id", {}).get("S", ""),
+        models=tuple(m["S"] for m in item.get("models", {}).get("L", [])),
+        status=item.get("status", {}).get("S", REVOKED),
+        created_at=item.get("created_at", {}).get("S", ""),
+        expires_at=int(float(expires)) if expires is not None else None,
+        description=item.get("description", {}).get("S", ""),
+        key_hash=item[schema.KEY_HASH_ATTRIBUTE]["S"],
+    )
+
+
+class KeyStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+
+    @classmethod
+    def from_settings(cls, settings: KeysTableSettings) -> KeyStore:
+        return cls(bounded_dynamodb_client(settings), settings.table_name)
+
+    def get(self, digest: str) -> KeyRecord | None:
+        """The record for a digest, None if unknown; StoreUnavailable if the table cannot answer."""
+        try:
+            reply = self._client.get_item(
+                TableName=self.table_name,
+                Key={schema.KEY_HASH_ATTRIBUTE: {"S": digest}},
+                ConsistentRead=False,
+            )
+        except Exception as error:
+            raise StoreUnavailable(type(error).__name__) from None
+        item = reply.get("Item")
+        return _item_to_record(item) if item else None
+
+    def create(
+        self,
+        user_id: str,
+        models: Sequence[str],
+        *,
+        expires_at: int | None = None,
+        description: str = "",
+    ) -> tuple[str, KeyRecord]:
+        """A new key: returns the key (to be shown once) and its record. Only the digest is stored."""
+        api_key = generate_key()
+        record = KeyRecord(
+            key_id=new_key_id(),
+            user_id=user_id,
+            models=tuple(models),
+            created_at=datetime.now(UTC).isoformat(),
+            expires_at=expires_at,
+            description=description,
+            key_hash=key_digest(api_key),
+        )
+        item: dict[str, Any] = {
+            schema.KEY_HASH_ATTRIBUTE: {"S": record.key_hash},
+            schema.KEY_ID_ATTRIBUTE: {"S": record.key_id},
+            "user_id": {"S": user_id},
+            "models": {"L": [{"S": m} for m in record.models]},
+            "status": {"S": ACTIVE},
+            "created_at": {"S": record.created_at},
+        }
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(expires_at)}
+        if description:
+            item["description"] = {"S": description}
+        self._client.put_item(
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#h)",
+            ExpressionAttributeNames={"#h": schema.KEY_HASH_ATTRIBUTE},
+        )
+        return api_key, record
+
+    def find_by_key_id(self, key_id: str) -> KeyRecord:
+        reply = self._client.query(
+            TableName=self.table_name,
+            IndexName=schema.KEY_ID_INDEX,
+            KeyConditionExpression="#k = :k",
+            ExpressionAttributeNames={"#k": schema.KEY_ID_ATTRIBUTE},
+            ExpressionAttributeValues={":k": {"S": key_id}},
+        )
+        items = reply.get("Items", [])
+        if not items:
+            raise KeyNotFound(key_id)
+        # The index may project only keys: read the full item by its digest.
+        digest = items[0][schema.KEY_HASH_ATTRIBUTE]["S"]
+        record = self.get(digest)
+        if record is None:
+            raise KeyNotFound(key_id)
+        return record
+
+    def revoke(self, key_id: str) -> KeyRecord:
+        record = self.find_by_key_id(key_id)
+        self._client.update_item(
+            TableName=self.table_name,
+            Key={schema.KEY_HASH_ATTRIBUTE: {"S": record.key_hash}},
+            UpdateExpression="SET #s = :r, revoked_at = :t",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":r": {"S": REVOKED}, ":t": {"S": datetime.now(UTC).isoformat()}},
+        )
+        return KeyRecord(**{**record.__dict__, "status": REVOKED})
+
+    def scan(self) -> Iterator[KeyRecord]:
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name):
+            for item in page.get("Items", []):
+                yield _item_to_record(item)
