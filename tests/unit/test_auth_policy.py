@@ -1,0 +1,51 @@
+"""Allow policies: wildcard resources for exactly the key's models; context values as strings."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import pytest
+from hokusai.auth.policy import allow_policy, model_resources
+from hokusai.keys.store import KeyRecord
+
+ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/21/predict"
+PREFIX = "arn:aws:execute-api:eu-west-1:123456789012:abc123/api"
+
+
+def allows(policy: dict, method: str, path: str) -> bool:
+    arn = f"{PREFIX}/{method}{path}"
+    for statement in policy["policyDocument"]["Statement"]:
+        if statement["Effect"] == "Allow" and any(fnmatch.fnmatchcase(arn, r) for r in statement["Resource"]):
+            return True
+    return False
+
+
+def record(*models: str) -> KeyRecord:
+    return KeyRecord(key_id="key_0123456789abcdef", user_id="user-9", models=models)
+
+
+def test_scoped_key_gets_its_models_and_the_list_route_only() -> None:
+    policy = allow_policy(ARN, record("21", "7"))
+    assert policy["principalId"] == "user-9"
+    assert policy["context"] == {"key_id": "key_0123456789abcdef", "user_id": "user-9", "scopes": "21,7"}
+    assert all(isinstance(v, str) for v in policy["context"].values())
+    assert allows(policy, "POST", "/v1/models/21/predict")
+    assert allows(policy, "GET", "/v1/models/7/info")
+    assert allows(policy, "GET", "/v1/models")
+    assert not allows(policy, "POST", "/v1/models/22/predict")
+    assert not allows(policy, "POST", "/v1/models/210/predict")  # no prefix match across ids
+    assert not allows(policy, "POST", "/v1/models")
+
+
+def test_all_models_key() -> None:
+    policy = allow_policy(ARN, record("*"))
+    assert allows(policy, "POST", "/v1/models/99/predict")
+    assert allows(policy, "GET", "/v1/models")
+    assert policy["context"]["scopes"] == "*"
+
+
+@pytest.mark.parametrize("bad", ["*/x", "21/../22", "a b", "21*"])
+def test_model_ids_outside_the_path_alphabet_never_widen_the_policy(bad: str) -> None:
+    assert model_resources((bad,)) == []
+    policy = allow_policy(ARN, record(bad))
+    assert not allows(policy, "POST", "/v1/models/22/predict")
