@@ -82,6 +82,7 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
     base = stack.base_url
     aws = stack.aws.endpoint_url
     deployment = stack.deployment
+    operator = stack.operator_env()
     lines = [
         "",
         "Hokusai is running locally.",
@@ -107,10 +108,13 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
         '       -d \'{"inputs": {"company_size": 1000}}\'',
         f"  curl -s -X POST {base}/v1/models/21/predict -d '{{}}'      # 401 API key required",
         "",
-        "Point the AWS CLI and hokusai doctor at the local AWS:",
+        "Point the AWS CLI, hokusai keys and hokusai doctor at the local stack:",
         "",
         f"  export AWS_ENDPOINT_URL={aws} AWS_REGION={stack.aws.env()['AWS_REGION']} "
         "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+        f"  export KEYS_TABLE_NAME={operator['KEYS_TABLE_NAME']} REDIS_URL={operator['REDIS_URL']}",
+        "  .venv/bin/hokusai keys create --user you --models 21",
+        f"  .venv/bin/hokusai keys revoke {key_id}",
         f"  {doctor_command()} --api-url {base} \\",
         f"       --parameter {deployment.parameter_name} \\",
         f"       --canary-key-secret {deployment.secret_arns['canary_key']}",

@@ -16,6 +16,8 @@ import json
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -274,12 +276,39 @@ class LocalStack:
         self.aws.client("dynamodb").put_item(TableName=self.environment["KEYS_TABLE_NAME"], Item=item)
         return api_key, key_id
 
-    def revoke_key(self, key_id: str) -> None:
-        """Revoke through the key store, as ``hokusai keys revoke`` does."""
-        store = self.key_store()
-        if store is None:
-            raise NotImplementedError("waiting for the key store (hokusai.keys.store) to revoke keys")
-        store.revoke(key_id)
+    def operator_env(self) -> dict[str, str]:
+        """What an operator's shell needs for ``hokusai keys`` / ``hokusai doctor`` / ``aws`` here.
+
+        ``REDIS_URL`` carries the local Redis's password (if any) so ``hokusai keys revoke`` can
+        delete the L2 entry; a deployed Redis's token stays in Secrets Manager.
+        """
+        redis_url = self.environment["REDIS_URL"]
+        if self.redis_server is not None and self.redis_server.password:
+            redis_url = self.redis_server.url
+        return {
+            **self.aws.env(),
+            "KEYS_TABLE_NAME": self.environment["KEYS_TABLE_NAME"],
+            "REDIS_URL": redis_url,
+        }
+
+    def revoke_key(self, key_id: str) -> str:
+        """``hokusai keys revoke`` as an operator runs it: marks the item revoked, deletes the L2 entry."""
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("REDIS_", "AUTH_", "KEYS_"))
+        }
+        completed = subprocess.run(
+            [sys.executable, "-m", "hokusai.cli", "keys", "revoke", key_id],
+            env={**env, **self.operator_env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"hokusai keys revoke failed: {completed.stdout}{completed.stderr}")
+        return completed.stdout.strip()
 
     def create_demo_key(self, user_id: str = "demo-user") -> tuple[str, str]:
         return self.create_key(user_id)
