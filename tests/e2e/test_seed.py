@@ -182,7 +182,7 @@ def test_unknown_model_is_404(client: Client, demo_key: tuple[str, str]) -> None
     assert_error(response, response.status_code)
 
 
-@needs_api
+@requires_functions("authorizer")
 def test_key_limited_to_other_models_is_403(stack: LocalStack, client: Client) -> None:
     api_key, _ = stack.create_key("limited", models=["7"])
     assert_error(client.predict(api_key), 403)
