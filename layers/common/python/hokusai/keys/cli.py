@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from hokusai.config import RedisSettings
 from hokusai.keys.format import short_digest
+from hokusai.keys.revocation import revoke_key
 from hokusai.keys.store import KeyNotFound, KeyRecord, KeyStore
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -69,24 +71,17 @@ def _store(table: str) -> KeyStore:
     return KeyStore.from_settings(KeysTableSettings(table_name=table))
 
 
-def _drop_l2(digest: str) -> str:
-    """Delete the L2 entry; returns what happened (for the operator)."""
-    from hokusai.auth.chain import l2_key
-    from hokusai.cache.redis_cache import CacheOutcome, RedisCache
-    from hokusai.config import ConfigError, RedisSettings
+def _redis_for_operator() -> tuple[RedisSettings | None, str]:
+    """REDIS_URL from the environment, with budgets fit for a terminal (it may be further away)."""
+    from hokusai.config import ConfigError
 
     try:
         settings = RedisSettings.from_env()
     except ConfigError as error:
-        return f"Redis entry not deleted ({error}); cached validations expire within the L2 TTL"
+        return None, f"Redis entry not deleted ({error}); it expires within the L2 TTL"
     if not settings.url:
-        return "REDIS_URL not set: no Redis entry deleted (cached validations expire within the L2 TTL)"
-    # An operator's terminal may be further from Redis than a Lambda: allow a second.
-    settings = RedisSettings(url=settings.url, connect_timeout_ms=1000, timeout_ms=1000)
-    result = RedisCache.from_settings(settings).delete(l2_key(digest))
-    if result.outcome is CacheOutcome.DELETED:
-        return "Redis entry deleted"
-    return f"Redis entry NOT deleted ({result.error}); cached validations expire within the L2 TTL"
+        return None, ""
+    return RedisSettings(url=settings.url, connect_timeout_ms=1000, timeout_ms=1000), ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,8 +128,10 @@ def _run(args: argparse.Namespace, store: KeyStore) -> int:
             )
         return EXIT_OK
     if args.command == "revoke":
-        record = store.revoke(args.key_id)
-        print(f"revoked {record.key_id} (user {record.user_id}); {_drop_l2(record.key_hash)}")
+        redis_settings, problem = _redis_for_operator()
+        revocation = revoke_key(store, args.key_id, redis_settings)
+        record = revocation.record
+        print(f"revoked {record.key_id} (user {record.user_id}); {problem or revocation.message}")
         return EXIT_OK
     if args.command == "show":
         public = _public(store.find_by_key_id(args.key_id))
