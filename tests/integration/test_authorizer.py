@@ -7,6 +7,7 @@ redis-py attempt per call. Each test checks the answer AND that Redis cost littl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -355,3 +356,40 @@ def test_raw_key_never_appears_in_any_output(
         assert key not in text
         assert key[3:] not in text
         assert key_digest(key) not in ours
+
+
+def emf_metric_names(stdout: str) -> list[str]:
+    names: list[str] = []
+    for line in stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            blob = json.loads(line)
+            if isinstance(blob, dict) and "_aws" in blob:
+                for directive in blob["_aws"]["CloudWatchMetrics"]:
+                    names += [m["Name"] for m in directive["Metrics"]]
+    return names
+
+
+def test_metrics_per_layer_redis_faults_and_breaker(
+    env: Env, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = env.key()
+    handler = env.handler(REDIS_URL=redis_server.url)
+    capsys.readouterr()
+    invoke(handler, key)
+    invoke(handler, key)
+    invoke(env.handler(REDIS_URL=redis_server.url), key)  # new container: L2 hit
+    invoke(handler, "garbage")
+    names = emf_metric_names(capsys.readouterr().out)
+    for expected in ("AuthSourceLookup", "AuthCacheHitL1", "AuthCacheHitL2", "AuthValidatorLatency"):
+        assert expected in names
+    assert "AuthAllowed" in names and "AuthMalformed" in names
+    with silent_server() as silent:
+        broken = env.handler(REDIS_URL=f"redis://127.0.0.1:{silent.port}/0", AUTH_L1_TTL_SECONDS="0")
+        for _ in range(5):
+            invoke(broken, key)
+    names = emf_metric_names(capsys.readouterr().out)
+    assert names.count("RedisTimeout") == 3
+    assert "RedisBreakerOpened" in names and "RedisBreakerOpen" in names
+    env.table_down()
+    invoke(env.handler(), key)
+    assert "AuthorizerFailure" in emf_metric_names(capsys.readouterr().out)

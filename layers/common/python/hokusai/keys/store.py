@@ -112,7 +112,7 @@ class KeyStore:
             reply = self._client.get_item(
                 TableName=self.table_name,
                 Key={schema.KEY_HASH_ATTRIBUTE: {"S": digest}},
-                ConsistentRead=False,
+                ConsistentRead=True,  # a revocation is visible on the next miss
             )
         except Exception as error:
             raise StoreUnavailable(type(error).__name__) from None
