@@ -44,6 +44,7 @@ def _log_warning(message: str, **fields: Any) -> None:
 
 def _get_authorizer() -> Authorizer:
     if _container.config_error is not None:
+        _observe("AuthorizerFailure", 1, "Count")
         raise AuthorizerUnavailable(f"invalid configuration: {_container.config_error.variable}")
     if _container.authorizer is None:
         try:
@@ -51,15 +52,15 @@ def _get_authorizer() -> Authorizer:
         except ConfigError as error:
             _container.config_error = error
             logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
+            _observe("AuthorizerFailure", 1, "Count")
             raise AuthorizerUnavailable(f"invalid configuration: {error.variable}") from None
         _container.authorizer = build_authorizer(settings, observe=_observe, log_warning=_log_warning)
     return _container.authorizer
 
 
+# capture_response=False: the policy names the caller's scopes; keep it out of traces.
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(
-    capture_response=False
-)  # the policy names the caller's scopes: keep it out of traces
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
