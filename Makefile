@@ -50,6 +50,9 @@ infra: venv
 e2e: venv
 	$(BIN)/python -m pytest tests/e2e
 
+model: venv ## train the demo lead scorer (deterministic) into model/build, pin it in model/registry.json
+	$(BIN)/python -m model.train --registry model/registry.json
+
 bench: venv ## run every benchmark, print tables, write bench/results/
 	@for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
