@@ -1,0 +1,125 @@
+"""The HuggingFace Hub as the last artifact layer: real ``huggingface_hub`` client, hard deadline.
+
+Why a hard deadline around the client (shared PITFALLS.md): huggingface_hub retries 5 times with
+backoff, and against a Hub that accepts and never answers even ``etag_timeout`` did not bound it (one
+read hung for minutes). So the download runs in a daemon thread that we stop waiting for after
+``timeout_seconds``; the caller gets a clear error in bounded time and the thread is abandoned.
+Production should not need the Hub on the request path at all: ``hokusai models sync`` fills S3/EFS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hokusai.models.artifacts import SourceError
+from hokusai.models.registry import ModelSpec
+
+TokenProvider = Callable[[], str]
+
+
+class TokenNotConfiguredError(SourceError):
+    pass
+
+
+def secrets_manager_token(client: Any, secret_arn: str | None) -> TokenProvider:
+    """Read the HF token from Secrets Manager by ARN, once, on first use (not at import)."""
+    cache: dict[str, str] = {}
+
+    def provide() -> str:
+        if "token" in cache:
+            return cache["token"]
+        if not secret_arn:
+            raise TokenNotConfiguredError(
+                "HuggingFace token not configured: HF_TOKEN_SECRET_ARN is not set for this function"
+            )
+        try:
+            value = client.get_secret_value(SecretId=secret_arn).get("SecretString") or ""
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+            raise TokenNotConfiguredError(
+                f"HuggingFace token secret {secret_arn} could not be read ({code})"
+            ) from None
+        token = value.strip()
+        if not token:
+            raise TokenNotConfiguredError(f"HuggingFace token not configured: secret {secret_arn} is empty")
+        cache["token"] = token
+        return token
+
+    return provide
+
+
+class HubSource:
+    name = "hub"
+
+    def __init__(
+        self,
+        token_provider: TokenProvider,
+        cache_dir: str,
+        endpoint: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self._token_provider = token_provider
+        self.cache_dir = cache_dir
+        self.endpoint = endpoint
+        self.timeout_seconds = timeout_seconds
+
+    def fetch(self, spec: ModelSpec) -> bytes | None:
+        token = self._token_provider()
+        outcome: dict[str, Any] = {}
+
+        def download() -> None:
+            try:
+                outcome["path"] = _download(spec, token, self.cache_dir, self.endpoint, self.timeout_seconds)
+            except BaseException as error:
+                outcome["error"] = error
+
+        worker = threading.Thread(target=download, name=f"hub-download-{spec.model_id}", daemon=True)
+        worker.start()
+        worker.join(self.timeout_seconds)
+        if worker.is_alive():
+            raise SourceError(f"HuggingFace Hub did not answer within {self.timeout_seconds:g} s")
+        if "error" in outcome:
+            raise SourceError(_describe(outcome["error"], spec)) from None
+        with open(outcome["path"], "rb") as handle:
+            return handle.read()
+
+    def discard(self, spec: ModelSpec) -> None:
+        # The Hub's copy is the origin; the local HF cache file is removed so a retry downloads again.
+        import glob
+
+        for path in glob.glob(os.path.join(self.cache_dir, "**", spec.filename), recursive=True):
+            try:
+                os.unlink(path)
+            except OSError:
+                continue
+
+
+def _download(spec: ModelSpec, token: str, cache_dir: str, endpoint: str | None, timeout: float) -> str:
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from huggingface_hub import hf_hub_download
+
+    path = hf_hub_download(
+        repo_id=spec.repo_id,
+        filename=spec.filename,
+        revision=spec.revision,
+        token=token,
+        cache_dir=cache_dir,
+        endpoint=endpoint,
+        etag_timeout=min(timeout, 5.0),
+    )
+    return str(path)
+
+
+def _describe(error: BaseException, spec: ModelSpec) -> str:
+    name = type(error).__name__
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status in {401, 403}:
+        return f"HuggingFace Hub refused the token for {spec.repo_id} (HTTP {status})"
+    if status == 404 or name in {"RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError"}:
+        return f"HuggingFace Hub has no {spec.filename} at {spec.repo_id}@{spec.revision[:12]} ({name})"
+    if status is not None:
+        return f"HuggingFace Hub answered HTTP {status} ({name})"
+    return f"HuggingFace Hub unreachable ({name})"
