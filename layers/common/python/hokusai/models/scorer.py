@@ -1,0 +1,194 @@
+"""Turn artifact bytes into a scorer, and a lead into the seed API's prediction shape.
+
+Imports numpy, scikit-learn and skops: only the predict function (and ``hokusai models``) load this.
+
+Trust: skops refuses to construct any type we have not listed. The list is explicit (the types a
+scaler + one-hot + logistic-regression pipeline is made of); a file that names any other type is
+refused with the offending type names, whatever skops would trust by default. Pickle and joblib run
+arbitrary code on load, so they are only accepted when ``ALLOW_PICKLE`` is set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hokusai.models.features import CATEGORICAL_COLUMNS, FEATURE_NAMES, FEATURES, factor_label, row
+from hokusai.models.registry import ModelSpec
+
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "builtins.dict",
+        "builtins.list",
+        "builtins.slice",
+        "builtins.str",
+        "builtins.tuple",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "numpy.dtype",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.ndarray",
+        "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._encoders.OneHotEncoder",
+        "sklearn.utils._bunch.Bunch",
+    }
+)
+
+# Recommendation thresholds on lead_score (0-100), documented in docs/models.md.
+HOT_THRESHOLD = 70
+WARM_THRESHOLD = 40
+MAX_FACTORS = 3
+
+
+class UntrustedModelError(Exception):
+    """The artifact names types outside the trusted list, or uses a format that is not allowed."""
+
+
+def types_in_skops(data: bytes) -> set[str]:
+    try:
+        schema = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise UntrustedModelError(f"not a skops file ({type(error).__name__})") from None
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "__module__" in node and "__class__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return found
+
+
+def deserialize(data: bytes, model_format: str, allow_pickle: bool) -> Any:
+    if model_format == "skops":
+        import skops.io
+
+        found = types_in_skops(data)
+        untrusted = sorted(found - TRUSTED_TYPES)
+        if untrusted:
+            raise UntrustedModelError(f"model file contains untrusted types: {', '.join(untrusted)}")
+        return skops.io.loads(data, trusted=sorted(found))
+    if model_format == "pickle":
+        if not allow_pickle:
+            raise UntrustedModelError(
+                "pickle models run code when loaded; set ALLOW_PICKLE=true to accept them"
+            )
+        import pickle
+
+        return pickle.loads(data)  # noqa: S301 - explicit operator opt-in above
+    raise UntrustedModelError(f"unsupported model format {model_format!r}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    lead_score: int
+    conversion_probability: float
+    recommendation: str
+    factors: list[str]
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lead_score": self.lead_score,
+            "conversion_probability": self.conversion_probability,
+            "recommendation": self.recommendation,
+            "factors": self.factors,
+            "confidence": self.confidence,
+        }
+
+
+def recommendation(lead_score: int) -> str:
+    if lead_score >= HOT_THRESHOLD:
+        return "Hot"
+    if lead_score >= WARM_THRESHOLD:
+        return "Warm"
+    return "Cold"
+
+
+class LeadScorer:
+    """A fitted Pipeline(ColumnTransformer, LogisticRegression) and the per-feature attribution."""
+
+    def __init__(self, pipeline: Any, spec: ModelSpec, loaded_from: str) -> None:
+        self.pipeline = pipeline
+        self.spec = spec
+        self.loaded_from = loaded_from
+        self._transformer = pipeline[:-1]
+        classifier = pipeline[-1]
+        if not hasattr(classifier, "coef_"):
+            raise UntrustedModelError("the classifier exposes no coefficients to explain its scores")
+        self._coefficients = np.asarray(classifier.coef_[0], dtype=float)
+        self._column_owner = self._map_output_columns(pipeline[0])
+
+    @staticmethod
+    def _map_output_columns(column_transformer: Any) -> list[int]:
+        """For each transformed column, the index of the input feature it came from."""
+        owners: list[int] = []
+        for name, transformer, columns in column_transformer.transformers_:
+            if name == "remainder" and transformer == "drop":
+                continue
+            width = (
+                column_transformer.output_indices_[name].stop - column_transformer.output_indices_[name].start
+            )
+            if hasattr(transformer, "categories_"):
+                for column, categories in zip(columns, transformer.categories_, strict=True):
+                    owners.extend([column] * len(categories))
+            else:
+                owners.extend(list(columns)[:width])
+        return owners
+
+    def predict(self, leads: list[dict[str, Any]]) -> list[Prediction]:
+        matrix = np.array([row(lead) for lead in leads], dtype=object)
+        probabilities = self.pipeline.predict_proba(matrix)[:, 1]
+        transformed = np.asarray(self._transformer.transform(matrix), dtype=float)
+        contributions = transformed * self._coefficients
+        per_feature = np.zeros((len(leads), len(FEATURES)))
+        for output_column, owner in enumerate(self._column_owner):
+            per_feature[:, owner] += contributions[:, output_column]
+        results = []
+        for index, probability in enumerate(probabilities):
+            p = float(probability)
+            lead_score = round(p * 100)
+            results.append(
+                Prediction(
+                    lead_score=lead_score,
+                    conversion_probability=round(p, 4),
+                    recommendation=recommendation(lead_score),
+                    factors=self._factors(per_feature[index], matrix[index]),
+                    confidence=round(max(p, 1 - p), 4),
+                )
+            )
+        return results
+
+    @staticmethod
+    def _factors(contributions: np.ndarray, values: np.ndarray) -> list[str]:
+        """The features that pushed this lead's score up the most, strongest first."""
+        order = np.argsort(-contributions)
+        factors = []
+        for feature_index in order[:MAX_FACTORS]:
+            if contributions[feature_index] <= 0:
+                break
+            value = values[feature_index]
+            if feature_index in CATEGORICAL_COLUMNS and str(value) == FEATURES[feature_index].default:
+                continue
+            factors.append(factor_label(FEATURE_NAMES[feature_index], value))
+        return factors
+
+
+def build_scorer(data: bytes, spec: ModelSpec, loaded_from: str, allow_pickle: bool) -> LeadScorer:
+    return LeadScorer(deserialize(data, spec.format, allow_pickle), spec, loaded_from)
