@@ -295,14 +295,43 @@ class HealthSettings:
 
 @dataclass(frozen=True)
 class PredictSettings:
-    """Owned by the predict issue; see docs/models.md."""
+    """The predict function: which models, where their artifacts are cached, request limits.
 
-    registry_json: str
+    See docs/models.md. ``registry`` maps model ids to ``hokusai.models.registry.ModelSpec``.
+    """
+
+    registry: dict[str, Any]
+    model_cache_dir: str | None = None
+    model_bucket: str | None = None
+    model_bucket_prefix: str = "models/"
+    hf_token_secret_arn: str | None = None
+    hf_endpoint: str | None = None
+    hf_home: str = "/tmp/hf"  # noqa: S108 - Lambda's only writable path besides the EFS mount
+    hf_download_timeout_ms: int = 10_000
+    max_batch_size: int = 100
+    max_body_bytes: int = 262_144
+    allow_pickle: bool = False
 
     @classmethod
     def from_env(cls, environ: Environ | None = None) -> PredictSettings:
+        from hokusai.models.registry import parse_registry  # lazy: registry imports ConfigError from here
+
         env = _environ(environ)
-        return cls(registry_json=env_str(env, "MODEL_REGISTRY"))
+        return cls(
+            registry=parse_registry(env_str(env, "MODEL_REGISTRY")),
+            model_cache_dir=env_optional_str(env, "MODEL_CACHE_DIR"),
+            model_bucket=env_optional_str(env, "MODEL_BUCKET"),
+            model_bucket_prefix=env_str(env, "MODEL_BUCKET_PREFIX", default="models/"),
+            hf_token_secret_arn=env_optional_str(env, "HF_TOKEN_SECRET_ARN"),
+            hf_endpoint=env_http_url(env, "HF_ENDPOINT", required=False),
+            hf_home=env_str(env, "HF_HOME", default="/tmp/hf"),  # noqa: S108
+            hf_download_timeout_ms=env_positive_int(
+                env, "HF_DOWNLOAD_TIMEOUT_MS", default=10_000, unit=" of milliseconds"
+            ),
+            max_batch_size=env_positive_int(env, "MAX_BATCH_SIZE", default=100),
+            max_body_bytes=env_positive_int(env, "MAX_BODY_BYTES", default=262_144, unit=" of bytes"),
+            allow_pickle=env_bool(env, "ALLOW_PICKLE", default=False),
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,236 @@
+"""Predict: POST /v1/models/{model_id}/predict, GET .../info, GET /v1/models, GET /v1/openapi.json.
+
+Thin: settings and the model service are built once per container (init), the model is loaded at
+init when its cache answers, and every route delegates to ``hokusai.models.service``. This is the
+only function that imports scikit-learn (through ``hokusai.models.scorer``, on first load).
+"""
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai.config import ConfigError, PredictSettings
+from hokusai.models.artifacts import Attempt, ModelUnavailableError
+from hokusai.models.features import FEATURES
+from hokusai.models.registry import ModelSpec
+from hokusai.models.schemas import (
+    MAX_BATCH,
+    ModelInfo,
+    ModelList,
+    PredictRequest,
+    PredictResponse,
+    validation_errors,
+)
+from hokusai.models.service import ModelNotFoundError, ModelService, build_chain, is_allowed
+from hokusai.observability import logger, metrics, tracer
+
+
+def _record_attempt(spec: ModelSpec, attempt: Attempt) -> None:
+    logger.info(
+        "Model artifact lookup",
+        extra={"model_id": spec.model_id, "source": attempt.source, "outcome": attempt.outcome,
+               "duration_ms": attempt.duration_ms, "reason": attempt.reason},
+    )  # fmt: skip
+
+
+def _build() -> tuple[PredictSettings | None, ModelService | None, ConfigError | None]:
+    try:
+        settings = PredictSettings.from_env()
+    except ConfigError as error:
+        logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
+        return None, None, error
+    import boto3
+    from botocore.config import Config
+
+    bounded = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+    s3 = boto3.client("s3", config=bounded) if settings.model_bucket else None
+    chain = build_chain(settings, s3, lambda: boto3.client("secretsmanager", config=bounded), _record_attempt)
+    service = ModelService(settings.registry, chain, settings.allow_pickle)
+    logger.info("Model preload", extra={"outcomes": service.preload()})
+    return settings, service, None
+
+
+settings, service, config_error = _build()
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _request_id() -> str:
+    return str(app.current_event.request_context.request_id or "")
+
+
+def _error(status_code: int, detail: str, **extra: Any) -> Response[str]:
+    body = {"detail": detail, "request_id": _request_id(), **extra}
+    return Response(status_code=status_code, content_type="application/json", body=json.dumps(body))
+
+
+def _caller() -> dict[str, str]:
+    context: dict[str, Any] = dict(app.current_event.request_context.authorizer or {})
+    return {name: str(context.get(name, "")) for name in ("key_id", "user_id", "scopes")}
+
+
+def _service() -> ModelService:
+    if service is None:
+        raise ConfigError(config_error.variable if config_error else "MODEL_REGISTRY", "valid (see the logs)")
+    return service
+
+
+@app.get("/v1/models")
+def list_models() -> ModelList:
+    scopes = _caller()["scopes"]
+    models = [
+        {"model_id": spec.model_id, "name": spec.name, "version": spec.version}
+        for spec in _service().registry.values()
+        if is_allowed(spec.model_id, scopes)
+    ]
+    return ModelList.model_validate({"models": models})
+
+
+@app.get("/v1/models/<model_id>/info")
+def model_info(model_id: Annotated[str, Path(max_length=64)]) -> ModelInfo:
+    spec = _authorized_spec(model_id)
+    return ModelInfo.model_validate(
+        {
+            **spec.to_dict(),
+            "features": [f.to_dict() for f in FEATURES],
+            "loaded_from": _service().loaded_from(model_id),
+        }
+    )
+
+
+@app.post("/v1/models/<model_id>/predict")
+@tracer.capture_method
+def predict(
+    model_id: Annotated[str, Path(max_length=64)], request: Annotated[PredictRequest, Body()]
+) -> PredictResponse:
+    _authorized_spec(model_id)
+    batch = isinstance(request.inputs, list)
+    leads = request.inputs if isinstance(request.inputs, list) else [request.inputs]
+    if not leads or len(leads) > min(MAX_BATCH, settings.max_batch_size if settings else MAX_BATCH):
+        raise BatchSizeError(len(leads))
+    answer = _service().predict(model_id, [lead.model_dump(exclude_none=True) for lead in leads], _caller())
+    if not batch:
+        answer["predictions"] = answer["predictions"][0]
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(leads))
+    return PredictResponse.model_validate(answer)
+
+
+class BatchSizeError(ValueError):
+    pass
+
+
+class ForbiddenModelError(PermissionError):
+    pass
+
+
+def _authorized_spec(model_id: str) -> ModelSpec:
+    spec = _service().spec(model_id)
+    if not is_allowed(model_id, _caller()["scopes"]):
+        raise ForbiddenModelError(model_id)
+    return spec
+
+
+@app.get("/v1/openapi.json")
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type="application/json", body=openapi_json())
+
+
+def openapi_json() -> str:
+    return app.get_openapi_json_schema(title="Hokusai model API", version="1.0.0")
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response[str]:
+    errors = validation_errors(error.errors(), _inputs_is_batch())
+    if any(item["type"] == "json_invalid" for item in errors):
+        return _error(400, "Request body is not valid JSON")
+    return _error(400, "Invalid request", errors=errors)
+
+
+def _inputs_is_batch() -> bool:
+    try:
+        return isinstance(json.loads(app.current_event.body or "null").get("inputs"), list)
+    except (ValueError, AttributeError):
+        return False
+
+
+@app.exception_handler(BatchSizeError)
+def batch_size(error: BatchSizeError) -> Response[str]:
+    limit = min(MAX_BATCH, settings.max_batch_size if settings else MAX_BATCH)
+    return _error(400, f"inputs must hold 1 to {limit} leads (got {error.args[0]})")
+
+
+@app.exception_handler(ModelNotFoundError)
+def unknown_model(error: ModelNotFoundError) -> Response[str]:
+    return _error(404, f"Model {error.args[0]!r} not found")
+
+
+@app.exception_handler(ForbiddenModelError)
+def forbidden_model(error: ForbiddenModelError) -> Response[str]:
+    return _error(403, f"API key not allowed for model {error.args[0]!r}")
+
+
+@app.exception_handler(ModelUnavailableError)
+def model_unavailable(error: ModelUnavailableError) -> Response[str]:
+    metrics.add_metric(name="ModelUnavailable", unit=MetricUnit.Count, value=1)
+    logger.error("Model unavailable", extra={"detail": error.detail})
+    response = _error(503, error.detail)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+@app.exception_handler(ConfigError)
+def misconfigured(error: ConfigError) -> Response[str]:
+    return _error(503, f"Service misconfigured: {config_error or error}")
+
+
+@app.exception_handler(Exception)
+def unexpected(error: Exception) -> Response[str]:
+    from hokusai.models.scorer import UntrustedModelError
+
+    if isinstance(error, UntrustedModelError):
+        logger.error("Model refused", extra={"detail": str(error)})
+        return _error(503, f"Model refused: {error}")
+    logger.exception("Predict failed")
+    return _error(503, "Prediction failed, retry shortly")
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    return _error(404, "Not found")
+
+
+def _with_request_id(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    request_id = headers.get("x-request-id") or str(uuid.uuid4())
+    answer.setdefault("headers", {})["X-Request-ID"] = request_id
+    if "multiValueHeaders" in answer:
+        answer["multiValueHeaders"]["X-Request-ID"] = [request_id]
+    return answer
+
+
+def _oversized(event: dict[str, Any]) -> dict[str, Any] | None:
+    limit = settings.max_body_bytes if settings else 262_144
+    body = event.get("body") or ""
+    if len(body.encode() if isinstance(body, str) else body) <= limit:
+        return None
+    request_id = str((event.get("requestContext") or {}).get("requestId", ""))
+    return {
+        "statusCode": 413,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"detail": f"Request body larger than {limit} bytes", "request_id": request_id}),
+        "isBase64Encoded": False,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    answer = _oversized(event) or app.resolve(event, context)
+    return _with_request_id(event, answer)

@@ -1,0 +1,174 @@
+"""The predict function's core: which model, loaded from where, scored how. Handler-free and testable.
+
+Models are loaded once per container (at init when possible) and kept in memory; a failed load is
+remembered for a few seconds so a broken cache or Hub is not hammered by every request, and then
+retried, so the function heals without a cold start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from hokusai.config import PredictSettings
+from hokusai.models.artifacts import (
+    ArtifactChain,
+    ArtifactSource,
+    Attempt,
+    EfsSource,
+    ModelUnavailableError,
+    S3Source,
+)
+from hokusai.models.registry import ModelSpec
+
+API_VERSION = "1.0"
+INFERENCE_METHOD = "local"
+FAILURE_RETRY_SECONDS = 5.0
+
+
+class ModelNotFoundError(LookupError):
+    pass
+
+
+class ModelService:
+    def __init__(
+        self,
+        registry: dict[str, ModelSpec],
+        chain: ArtifactChain,
+        allow_pickle: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.chain = chain
+        self.allow_pickle = allow_pickle
+        self._clock = clock
+        self._scorers: dict[str, Any] = {}
+        self._failures: dict[str, tuple[float, Exception]] = {}
+        self._lock = threading.Lock()
+
+    def spec(self, model_id: str) -> ModelSpec:
+        spec = self.registry.get(model_id)
+        if spec is None:
+            raise ModelNotFoundError(model_id)
+        return spec
+
+    def scorer(self, model_id: str) -> Any:
+        """The loaded LeadScorer; raises ModelNotFoundError, ModelUnavailableError or UntrustedModelError."""
+        spec = self.spec(model_id)
+        scorer = self._scorers.get(model_id)
+        if scorer is not None:
+            return scorer
+        with self._lock:
+            scorer = self._scorers.get(model_id)
+            if scorer is not None:
+                return scorer
+            failure = self._failures.get(model_id)
+            if failure is not None and self._clock() - failure[0] < FAILURE_RETRY_SECONDS:
+                raise failure[1]
+            from hokusai.models.scorer import build_scorer
+
+            try:
+                result = self.chain.load(spec)
+                scorer = build_scorer(result.data, spec, result.source, self.allow_pickle)
+            except Exception as error:
+                self._failures[model_id] = (self._clock(), error)
+                raise
+            self._failures.pop(model_id, None)
+            self._scorers[model_id] = scorer
+            return scorer
+
+    def loaded_from(self, model_id: str) -> str | None:
+        scorer = self._scorers.get(model_id)
+        return None if scorer is None else str(scorer.loaded_from)
+
+    def preload(self) -> dict[str, str]:
+        """Load every registered model now (init phase); returns model id -> outcome, never raises."""
+        outcomes: dict[str, str] = {}
+        for model_id in self.registry:
+            try:
+                outcomes[model_id] = f"loaded from {self.scorer(model_id).loaded_from}"
+            except Exception as error:
+                outcomes[model_id] = f"failed: {error}"
+        return outcomes
+
+    def predict(self, model_id: str, leads: list[dict[str, Any]], caller: dict[str, str]) -> dict[str, Any]:
+        scorer = self.scorer(model_id)
+        predictions = [prediction.to_dict() for prediction in scorer.predict(leads)]
+        return {
+            "model_id": model_id,
+            "predictions": predictions,
+            "metadata": {
+                "api_version": API_VERSION,
+                "inference_method": INFERENCE_METHOD,
+                "user_id": caller.get("user_id", ""),
+                "api_key_id": caller.get("key_id", ""),
+                "model_version": scorer.spec.version,
+            },
+            # The seed's format: ISO 8601, UTC, no offset.
+            "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+        }
+
+
+def allowed_models(scopes: str | None) -> set[str]:
+    """The authorizer's ``scopes`` context: comma-separated model ids, or ``*``."""
+    if not scopes:
+        return set()
+    return {scope.strip() for scope in scopes.split(",") if scope.strip()}
+
+
+def is_allowed(model_id: str, scopes: str | None) -> bool:
+    allowed = allowed_models(scopes)
+    return "*" in allowed or model_id in allowed
+
+
+def build_chain(
+    settings: PredictSettings,
+    s3_client: Any | None,
+    secrets_client_factory: Callable[[], Any] | None,
+    on_attempt: Callable[[ModelSpec, Attempt], None] | None = None,
+    include_hub: bool = True,
+) -> ArtifactChain:
+    from hokusai.models.hub import HubSource, secrets_manager_token
+
+    sources: list[ArtifactSource] = []
+    if settings.model_cache_dir:
+        sources.append(EfsSource(settings.model_cache_dir))
+    if settings.model_bucket and s3_client is not None:
+        sources.append(S3Source(s3_client, settings.model_bucket, settings.model_bucket_prefix))
+    if include_hub:
+        lazy_client: dict[str, Any] = {}
+
+        def token() -> str:
+            if "provider" not in lazy_client:
+                client = (
+                    secrets_client_factory()
+                    if secrets_client_factory and settings.hf_token_secret_arn
+                    else None
+                )
+                lazy_client["provider"] = secrets_manager_token(client, settings.hf_token_secret_arn)
+            provider: Callable[[], str] = lazy_client["provider"]
+            return provider()
+
+        sources.append(
+            HubSource(
+                token,
+                cache_dir=f"{settings.hf_home.rstrip('/')}/hub",
+                endpoint=settings.hf_endpoint,
+                timeout_seconds=settings.hf_download_timeout_ms / 1000,
+            )
+        )
+    return ArtifactChain(sources, on_attempt=on_attempt)
+
+
+__all__ = [
+    "API_VERSION",
+    "ModelNotFoundError",
+    "ModelService",
+    "ModelUnavailableError",
+    "allowed_models",
+    "build_chain",
+    "is_allowed",
+]
