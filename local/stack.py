@@ -99,13 +99,11 @@ class DemoModel:
 
 
 def build_demo_model(directory: Path) -> DemoModel | None:
-    """The predict engineer's demo model (``make model``), or None while it does not exist yet."""
-    try:
-        from hokusai.models import demo  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    built = demo.build_demo_model(directory)
-    return DemoModel(built.model_id, dict(built.registry_entry), Path(built.artifact))
+    """The demo lead scorer, trained by ``model/train.py`` (deterministic: the sha256 it pins is stable)."""
+    from model.train import FILENAME, write_repo
+
+    built = write_repo(directory)
+    return DemoModel("21", dict(built["entry"]), directory / FILENAME)
 
 
 @dataclass
