@@ -39,3 +39,15 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, object]:
+    """The demo lead scorer trained by model/train.py (deterministic) and its registry spec."""
+    from hokusai.models.registry import parse_registry
+    from model.train import FILENAME, write_repo
+
+    out = tmp_path_factory.mktemp("lead-scorer")
+    built = write_repo(out)
+    spec = parse_registry({"21": built["entry"]})["21"]
+    return (out / FILENAME).read_bytes(), spec

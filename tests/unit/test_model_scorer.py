@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hokusai.models.scorer import UntrustedModelError, build_scorer, deserialize, recommendation
+from model.train import write_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_LEAD = {
+    "company_size": 1000,
+    "industry": "Technology",
+    "engagement_score": 75,
+    "website_visits": 10,
+    "email_opens": 5,
+    "content_downloads": 3,
+    "demo_requested": True,
+    "budget_confirmed": False,
+    "decision_timeline": "Q2 2025",
+    "title": "VP of Sales",
+}
+
+
+def test_training_is_reproducible_and_matches_the_pinned_sha(
+    demo_model: tuple[bytes, Any], tmp_path: Path
+) -> None:
+    data, spec = demo_model
+    pinned = json.loads((ROOT / "model" / "registry.json").read_text())["21"]
+    assert hashlib.sha256(data).hexdigest() == pinned["sha256"] == spec.sha256
+    again = write_repo(tmp_path)
+    assert again["entry"] == pinned
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["sklearn"]["columns"][0] == "company_size"
+    assert len(config["sklearn"]["columns"]) == 10
+    assert (tmp_path / "README.md").read_text().startswith("---")
+
+
+def test_held_out_quality_is_better_than_chance(tmp_path: Path) -> None:
+    metrics = write_repo(tmp_path)["metrics"]
+    assert metrics["roc_auc"] > 0.7
+
+
+def test_seed_lead_scores_hot_with_factors_from_the_model(demo_model: tuple[bytes, Any]) -> None:
+    data, spec = demo_model
+    scorer = build_scorer(data, spec, "efs", allow_pickle=False)
+    hot, blank = scorer.predict([SEED_LEAD, {}])
+    assert hot.recommendation == "Hot"
+    assert 0 <= hot.lead_score <= 100
+    assert hot.lead_score == round(hot.conversion_probability * 100)
+    assert "Demo requested" in hot.factors
+    assert hot.confidence == round(max(hot.conversion_probability, 1 - hot.conversion_probability), 4)
+    assert blank.recommendation == "Cold"
+    assert blank.factors == []  # an unknown lead has nothing pushing it up
+
+
+def test_demo_and_budget_raise_the_score(demo_model: tuple[bytes, Any]) -> None:
+    data, spec = demo_model
+    scorer = build_scorer(data, spec, "efs", allow_pickle=False)
+    base = {"company_size": 500, "engagement_score": 50}
+    plain, with_demo, with_both = scorer.predict(
+        [base, {**base, "demo_requested": True}, {**base, "demo_requested": True, "budget_confirmed": True}]
+    )
+    assert plain.conversion_probability < with_demo.conversion_probability < with_both.conversion_probability
+
+
+def test_batch_order_is_kept(demo_model: tuple[bytes, Any]) -> None:
+    data, spec = demo_model
+    scorer = build_scorer(data, spec, "efs", allow_pickle=False)
+    leads = [{"engagement_score": float(score)} for score in range(0, 100, 10)]
+    probabilities = [p.conversion_probability for p in scorer.predict(leads)]
+    assert probabilities == sorted(probabilities)
+    assert [p.conversion_probability for p in scorer.predict(leads[::-1])] == probabilities[::-1]
+
+
+@pytest.mark.parametrize(
+    ("score", "label"), [(100, "Hot"), (70, "Hot"), (69, "Warm"), (40, "Warm"), (39, "Cold")]
+)
+def test_recommendation_thresholds(score: int, label: str) -> None:
+    assert recommendation(score) == label
+
+
+def _with_extra_type(data: bytes, module: str, cls: str) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(source.read("schema.json"))
+    schema["content"]["extra"] = {
+        "__class__": cls,
+        "__module__": module,
+        "__loader__": "ObjectNode",
+        "content": {},
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = (
+                json.dumps(schema).encode() if info.filename == "schema.json" else source.read(info.filename)
+            )
+            target.writestr(info.filename, body)
+    return out.getvalue()
+
+
+def test_untrusted_types_are_refused_by_name(demo_model: tuple[bytes, Any]) -> None:
+    data, _ = demo_model
+    tampered = _with_extra_type(data, "os", "system")
+    with pytest.raises(UntrustedModelError, match=r"untrusted types: os\.system"):
+        deserialize(tampered, "skops", allow_pickle=False)
+
+
+def test_pickle_needs_an_explicit_opt_in() -> None:
+    with pytest.raises(UntrustedModelError, match="ALLOW_PICKLE"):
+        deserialize(b"\x80\x04N.", "pickle", allow_pickle=False)
+    assert deserialize(b"\x80\x04N.", "pickle", allow_pickle=True) is None
+
+
+def test_garbage_is_not_a_skops_file() -> None:
+    with pytest.raises(UntrustedModelError, match="not a skops file"):
+        deserialize(b"garbage", "skops", allow_pickle=False)
