@@ -45,6 +45,7 @@ def redis_server() -> Iterator[RedisServer]:
 def demo_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, object]:
     """The demo lead scorer trained by model/train.py (deterministic) and its registry spec."""
     from hokusai.models.registry import parse_registry
+
     from model.train import FILENAME, write_repo
 
     out = tmp_path_factory.mktemp("lead-scorer")

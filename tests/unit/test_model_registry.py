@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from hokusai.config import ConfigError, PredictSettings
 from hokusai.models.registry import ModelSpec, efs_path, parse_registry, s3_key
 

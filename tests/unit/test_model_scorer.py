@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hokusai.models.scorer import UntrustedModelError, build_scorer, deserialize, recommendation
+
 from model.train import write_repo
 
 ROOT = Path(__file__).resolve().parents[2]
