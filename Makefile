@@ -53,6 +53,10 @@ e2e: venv
 model: venv ## train the demo lead scorer (deterministic) into model/build, pin it in model/registry.json
 	$(BIN)/python -m model.train --registry model/registry.json
 
+openapi: venv ## regenerate docs/openapi.json from the predict function's pydantic models
+	POWERTOOLS_LOG_LEVEL=CRITICAL POWERTOOLS_METRICS_DISABLED=1 MODEL_REGISTRY="$$(cat model/registry.json)" $(BIN)/python -c 'from tests.support.handlers import load_handler; print(load_handler("predict").openapi_json())' > docs/openapi.json.tmp 2>/dev/null
+	$(BIN)/python -m json.tool docs/openapi.json.tmp > docs/openapi.json && rm docs/openapi.json.tmp
+
 bench: venv ## run every benchmark, print tables, write bench/results/
 	@for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 

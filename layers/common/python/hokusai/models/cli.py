@@ -1,0 +1,134 @@
+"""``hokusai models``: fill the S3/EFS caches ahead of time, so production never needs the Hub.
+
+    hokusai models list   [--registry FILE]
+    hokusai models sync   [--registry FILE] [--model ID ...] [--bucket B] [--prefix P] [--efs DIR]
+    hokusai models verify [--registry FILE] [--model ID ...] [--bucket B] [--prefix P] [--efs DIR]
+
+The registry comes from ``--registry`` (e.g. model/registry.json) or ``MODEL_REGISTRY``; the caches
+from the flags or ``MODEL_BUCKET``/``MODEL_BUCKET_PREFIX``/``MODEL_CACHE_DIR``; the Hub token from
+``HF_TOKEN_SECRET_ARN`` (Secrets Manager) and the endpoint from ``HF_ENDPOINT``, as in the function.
+Exit status: 0 all good, 1 some model failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hokusai.config import ConfigError, PredictSettings
+from hokusai.models.artifacts import ArtifactSource, EfsSource, ModelUnavailableError, S3Source, sha256_hex
+from hokusai.models.registry import ModelSpec
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hokusai models", description="Manage cached model artifacts.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("list", "show the registry"),
+        ("sync", "fetch each model (Hub last) and write it to the S3 bucket and EFS directory"),
+        ("verify", "check the cached copies against the registry's sha256"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--registry", type=Path, help="registry JSON file (default: $MODEL_REGISTRY)")
+        if name != "list":
+            command.add_argument("--model", action="append", help="model id (repeatable; default: all)")
+            command.add_argument("--bucket", help="S3 cache bucket (default: $MODEL_BUCKET)")
+            command.add_argument("--prefix", help="S3 key prefix (default: $MODEL_BUCKET_PREFIX or models/)")
+            command.add_argument("--efs", help="EFS/cache directory (default: $MODEL_CACHE_DIR)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> PredictSettings:
+    environ = dict(os.environ)
+    if args.registry is not None:
+        environ["MODEL_REGISTRY"] = args.registry.read_text()
+    settings = PredictSettings.from_env(environ)
+    return replace(
+        settings,
+        model_bucket=getattr(args, "bucket", None) or settings.model_bucket,
+        model_bucket_prefix=getattr(args, "prefix", None) or settings.model_bucket_prefix,
+        model_cache_dir=getattr(args, "efs", None) or settings.model_cache_dir,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    try:
+        settings = _settings(args)
+    except (ConfigError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "list":
+        for spec in settings.registry.values():
+            print(
+                f"{spec.model_id}\t{spec.name}\t{spec.version}\t{spec.repo_id}@{spec.revision}\t{spec.filename}"
+            )
+        return 0
+    wanted = args.model or list(settings.registry)
+    unknown = [model_id for model_id in wanted if model_id not in settings.registry]
+    if unknown:
+        print(f"error: unknown model id(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if not settings.model_bucket and not settings.model_cache_dir:
+        print(
+            "error: no cache to fill: pass --bucket and/or --efs (or set MODEL_BUCKET/MODEL_CACHE_DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    import boto3
+
+    s3 = boto3.client("s3") if settings.model_bucket else None
+    run = _sync if args.command == "sync" else _verify
+    failed = sum(run(settings, settings.registry[model_id], s3) for model_id in wanted)
+    return 1 if failed else 0
+
+
+def _sync(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:
+    import boto3
+
+    from hokusai.models.service import build_chain
+
+    chain = build_chain(settings, s3, lambda: boto3.client("secretsmanager"))
+    try:
+        result = chain.load(spec)
+    except ModelUnavailableError as error:
+        print(f"{spec.model_id}\tFAILED\t{error.detail}")
+        return 1
+    trail = ", ".join(f"{a.source}:{a.outcome}" for a in result.attempts)
+    print(f"{spec.model_id}\tOK\tfrom {result.source}\t{trail}")
+    return 0
+
+
+def _verify(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:
+    sources: list[ArtifactSource] = []
+    if settings.model_cache_dir:
+        sources.append(EfsSource(settings.model_cache_dir))
+    if s3 is not None and settings.model_bucket:
+        sources.append(S3Source(s3, settings.model_bucket, settings.model_bucket_prefix))
+    failed = 0
+    for source in sources:
+        try:
+            data = source.fetch(spec)
+        except Exception as error:
+            print(f"{spec.model_id}\t{source.name}\tERROR\t{error}")
+            failed += 1
+            continue
+        if data is None:
+            status = "MISSING"
+        elif sha256_hex(data) != spec.sha256:
+            status = f"CORRUPT\tsha256 mismatch ({len(data)} bytes)"
+        else:
+            print(f"{spec.model_id}\t{source.name}\tOK\t{spec.sha256}")
+            continue
+        print(f"{spec.model_id}\t{source.name}\t{status}")
+        failed += 1
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
