@@ -287,10 +287,18 @@ class ServiceStack(Stack):
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn])
         )
         stateful.redis_secret.grant_read(self.authorizer)
-        # Predict: the model cache prefix in S3 (read, write-through) and the Hub token.
+        # Predict: the model cache prefix in S3 (read, write-through, discard a corrupt copy) and the
+        # Hub token. ListBucket on the bucket (not its objects) makes a missing model a 404, which the
+        # loader treats as a miss and falls through; without it S3 answers 403 and the chain stops.
         self.predict.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[prefix_objects])
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources=[prefix_objects]
+            )
         )
+        list_bucket = iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[stateful.model_bucket.bucket_arn]
+        )
+        self.predict.add_to_role_policy(list_bucket)
         stateful.hf_token_secret.grant_read(self.predict)
         # Health: is the table there, can one item be read, is the model object there (HeadObject is
         # authorised by s3:GetObject), and the Redis token to reach Redis as the authorizer does.
@@ -302,6 +310,8 @@ class ServiceStack(Stack):
         self.health.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[prefix_objects])
         )
+        # So a missing model reads "404 Not Found" in /health, not a misleading "403 Forbidden".
+        self.health.add_to_role_policy(list_bucket)
         stateful.redis_secret.grant_read(self.health)
 
     def _api(self) -> apigateway.RestApi:

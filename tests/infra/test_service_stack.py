@@ -172,8 +172,11 @@ def test_least_privilege_predict(synthesized: Synthesized) -> None:
     assert not any(action.startswith("dynamodb:") for action in actions)
     s3 = [s for s in statements if "s3:GetObject" in json.dumps(s["Action"])]
     assert len(s3) == 1
-    assert sorted(s3[0]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert sorted(s3[0]["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
     assert s3[0]["Resource"]["Fn::Join"][1][-1] == "/models/*"
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert "ModelBucket" in json.dumps(listing["Resource"])
+    assert "/" not in json.dumps(listing["Resource"])  # the bucket itself, none of its objects
     secrets = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
     assert len(secrets) == 1 and "HuggingFaceToken" in json.dumps(secrets[0]["Resource"])
     efs = [s for s in statements if "elasticfilesystem" in json.dumps(s["Action"])]
@@ -184,7 +187,8 @@ def test_least_privilege_health(synthesized: Synthesized) -> None:
     statements = _statements(synthesized, "health")
     actions = _actions(statements)
     assert {"dynamodb:DescribeTable", "dynamodb:GetItem", "s3:GetObject"} <= actions
-    assert not {"s3:PutObject", "dynamodb:PutItem", "dynamodb:Scan"} & actions
+    assert not {"s3:PutObject", "s3:DeleteObject", "dynamodb:PutItem", "dynamodb:Scan"} & actions
+    assert "s3:ListBucket" in actions
     assert "RedisAuthToken" in json.dumps(statements)
     assert "HuggingFaceToken" not in json.dumps(statements)
 
