@@ -27,7 +27,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "predict")
 
 import boto3
 import numpy as np
-from hokusai.models.artifacts import ArtifactChain, EfsSource, S3Source
+from hokusai.models.artifacts import ArtifactChain, ArtifactSource, EfsSource, S3Source
 from hokusai.models.features import row
 from hokusai.models.hub import HubSource
 from hokusai.models.registry import efs_path, parse_registry, s3_key
@@ -89,6 +89,7 @@ def main() -> None:
         with running_hub(spec.repo_id, spec.revision, {spec.filename: data}, token=token) as hub:
 
             def cold(source_name: str) -> None:
+                sources: list[ArtifactSource]
                 if source_name == "efs":
                     sources = [EfsSource(str(efs))]
                 elif source_name == "s3":
