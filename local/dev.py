@@ -111,7 +111,8 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
         "Point the AWS CLI, hokusai keys and hokusai doctor at the local stack:",
         "",
         f"  export AWS_ENDPOINT_URL={aws} AWS_REGION={stack.aws.env()['AWS_REGION']} "
-        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+        f"AWS_DEFAULT_REGION={stack.aws.env()['AWS_REGION']}",
+        "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
         f"  export KEYS_TABLE_NAME={operator['KEYS_TABLE_NAME']} REDIS_URL={operator['REDIS_URL']}",
         "  .venv/bin/hokusai keys create --user you --models 21",
         f"  .venv/bin/hokusai keys revoke {key_id}",
