@@ -143,10 +143,10 @@ def test_deleted_token_secret_is_named(world: dict[str, Any]) -> None:
         chain_for(world).load(world["spec"])
 
 
-@pytest.mark.parametrize("fault", ["silent", "refused"])
+@pytest.mark.parametrize("fault", ["silent", "refused", "error"])
 def test_unreachable_hub_fails_within_the_deadline(world: dict[str, Any], fault: str) -> None:
-    if fault == "silent":
-        world["hub"].mode = "silent"
+    if fault in ("silent", "error"):
+        world["hub"].mode = fault
         endpoint = world["hub"].endpoint
     else:
         with refused_port() as port:
