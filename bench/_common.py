@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -12,6 +13,22 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+class Quiet:
+    """Powertools prints a log line and an EMF blob per call to stdout: keep the table readable."""
+
+    def __enter__(self) -> None:
+        sys.stdout.flush()
+        self._stdout = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        os.dup2(self._stdout, 1)
+        os.close(self._stdout)
 
 
 def time_calls(call: Callable[[], object], repeat: int, warmup: int = 0) -> list[float]:

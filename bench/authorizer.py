@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from _common import LATENCY_HEADER, ROOT, markdown_table, percentile, summary_row, write_results
+from _common import LATENCY_HEADER, ROOT, Quiet, markdown_table, percentile, summary_row, write_results
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Hokusai")
@@ -47,22 +47,6 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "200"))
 SEED_FAULT_BUDGET_S = float(os.environ.get("BENCH_SEED_FAULT_BUDGET_S", "25"))
 PLACEHOLDER = "{{API_KEY}}"
 EVENT = json.dumps(load_event("authorizer_predict_bearer.json"))
-
-
-class Quiet:
-    """Powertools prints a log line and an EMF blob per call: keep the table readable."""
-
-    def __enter__(self) -> None:
-        sys.stdout.flush()
-        self._stdout = os.dup(1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        os.dup2(self._stdout, 1)
-        os.close(self._stdout)
 
 
 def event_for(key: str) -> dict[str, Any]:

@@ -23,29 +23,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import requests
-from _common import LATENCY_HEADER, ROOT, markdown_table, percentile, summary_row, time_calls, write_results
+from _common import (
+    LATENCY_HEADER,
+    ROOT,
+    Quiet,
+    markdown_table,
+    percentile,
+    summary_row,
+    time_calls,
+    write_results,
+)
 
 from local.stack import LocalStack
 from tests.e2e.conftest import SEED_INPUTS
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1000"))
 DISTINCT_KEYS = 100
-
-
-class Quiet:
-    """The functions print a log line and an EMF blob per call to stdout: keep the table readable."""
-
-    def __enter__(self) -> None:
-        sys.stdout.flush()
-        self._stdout = os.dup(1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        os.dup2(self._stdout, 1)
-        os.close(self._stdout)
 
 
 @contextmanager

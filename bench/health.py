@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 
-from _common import LATENCY_HEADER, ROOT, markdown_table, summary_row, time_calls, write_results
+from _common import LATENCY_HEADER, ROOT, Quiet, markdown_table, summary_row, time_calls, write_results
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Hokusai")
@@ -31,21 +31,6 @@ from tests.support.redis_server import running_redis
 DEADLINE_MS = 300
 REPEAT = int(os.environ.get("BENCH_REPEAT", "60"))
 REVISION = "3f2a9c1e" * 5
-
-
-class Quiet:
-    """Powertools prints a log line and an EMF blob per call: keep the table readable."""
-
-    def __enter__(self) -> None:
-        self._stdout = os.dup(1)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        os.dup2(self._stdout, 1)
-        os.close(self._stdout)
 
 
 def setup_aws() -> dict[str, str]:

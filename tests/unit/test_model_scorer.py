@@ -11,20 +11,10 @@ import pytest
 from hokusai.models.scorer import UntrustedModelError, build_scorer, deserialize, recommendation
 
 from model.train import write_repo
+from tests.support.handlers import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_LEAD = {
-    "company_size": 1000,
-    "industry": "Technology",
-    "engagement_score": 75,
-    "website_visits": 10,
-    "email_opens": 5,
-    "content_downloads": 3,
-    "demo_requested": True,
-    "budget_confirmed": False,
-    "decision_timeline": "Q2 2025",
-    "title": "VP of Sales",
-}
+SEED_LEAD = json.loads(load_event("predict_seed.json")["body"])["inputs"]  # the seed curl body
 
 
 def test_training_is_reproducible_and_matches_the_pinned_sha(
