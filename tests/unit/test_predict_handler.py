@@ -135,3 +135,38 @@ def test_list_and_openapi_document_matches_docs(handler: Any) -> None:
     assert "/v1/models/{model_id}/predict" in document["paths"]
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert document == committed, "docs/openapi.json is stale: run `make openapi`"
+
+
+def test_batch_event_answers_each_lead_in_order(handler: Any) -> None:
+    event = load_event("predict_batch.json")
+    leads = json.loads(event["body"])["inputs"]
+    answer = handler.lambda_handler(event, LambdaContext())
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["X-Request-ID"] == "client-req-0003"
+    assert len(body["predictions"]) == len(leads)
+    for lead, prediction in zip(leads, body["predictions"], strict=True):
+        _, single, _ = call(handler, {"inputs": lead})
+        assert prediction == single["predictions"]
+
+
+def test_info_reports_the_pinned_artifact_and_respects_scopes(
+    handler: Any, demo_model: tuple[bytes, ModelSpec]
+) -> None:
+    _, spec = demo_model
+    event = load_event("predict_info.json")
+    answer = handler.lambda_handler(event, LambdaContext())
+    info = json.loads(answer["body"])
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["X-Request-ID"] == "client-req-0002"
+    assert (info["model_id"], info["revision"], info["sha256"]) == ("21", spec.revision, spec.sha256)
+    assert [feature["name"] for feature in info["features"]] == [feature.name for feature in FEATURES]
+    assert info["loaded_from"] == "efs"
+    event["requestContext"]["authorizer"]["scopes"] = "22"
+    denied = handler.lambda_handler(event, LambdaContext())
+    assert denied["statusCode"] == 403
+    assert json.loads(denied["body"])["request_id"]
+    event["requestContext"]["authorizer"]["scopes"] = "*"
+    event["path"], event["pathParameters"] = "/v1/models/99/info", {"model_id": "99"}
+    missing = handler.lambda_handler(event, LambdaContext())
+    assert missing["statusCode"] == 404
