@@ -7,7 +7,6 @@ not on the request path) and :func:`publish_metrics` after every run.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +26,12 @@ from hokusai.health.checks import (
     skipped_check,
 )
 from hokusai.health.runner import CheckStatus, HealthReport, HealthRunner, OverallStatus
+from hokusai.models.registry import efs_path, parse_registry, s3_key
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from botocore.client import BaseClient
 
-REVISION = re.compile(r"[0-9a-f]{40}")
 
 CHECK_METRIC_NAMES = {
     REDIS: "Redis",
@@ -88,53 +87,21 @@ def redis_cache_factory(
 
 
 def artifact_locations(settings: HealthSettings) -> list[ArtifactLocation]:
-    """Where each registered model should be cached (the predict function's EFS and S3 layout).
-
-    Layout (agreed with the predict function): S3 ``{prefix}{model_id}/{revision}/{filename}``,
-    EFS ``{MODEL_CACHE_DIR}/{model_id}/{revision}/{filename}``. Raises ConfigError when the registry
-    is malformed (reported by the configuration check, see :func:`build_runner`).
+    """Where each registered model should be cached: the predict function's own layout
+    (``hokusai.models.registry``), so health checks exactly the objects predict would read.
+    Raises ConfigError when the registry is malformed (reported by the configuration check).
     """
     if settings.model_registry_json is None:
         return []
-    locations = []
-    for model_id, (revision, filename) in registry_entries(settings.model_registry_json).items():
-        relative = f"{model_id}/{revision}/{filename}"
-        locations.append(
-            ArtifactLocation(
-                model_id=model_id,
-                efs_path=f"{settings.model_cache_dir}/{relative}" if settings.model_cache_dir else None,
-                s3_bucket=settings.model_bucket,
-                s3_key=f"{settings.model_bucket_prefix}{relative}" if settings.model_bucket else None,
-            )
+    return [
+        ArtifactLocation(
+            model_id=model_id,
+            efs_path=efs_path(spec, settings.model_cache_dir) if settings.model_cache_dir else None,
+            s3_bucket=settings.model_bucket,
+            s3_key=s3_key(spec, settings.model_bucket_prefix) if settings.model_bucket else None,
         )
-    return locations
-
-
-def registry_entries(registry_json: str) -> dict[str, tuple[str, str]]:
-    """model id -> (revision, filename), checked enough to locate the artifact.
-
-    A pinned revision is a 40-hex commit (DESIGN.md: the registry pins revisions); a file name with a
-    path separator could escape the cache directory.
-    """
-    try:
-        document = json.loads(registry_json)
-    except json.JSONDecodeError as error:
-        raise ConfigError("MODEL_REGISTRY", f"valid JSON ({error.msg})", None) from None
-    if not isinstance(document, dict) or not document:
-        raise ConfigError("MODEL_REGISTRY", "a non-empty JSON object of model id -> entry", None)
-    entries: dict[str, tuple[str, str]] = {}
-    for model_id, entry in document.items():
-        if not isinstance(entry, dict):
-            raise ConfigError("MODEL_REGISTRY", f"an object for model {model_id}", type(entry).__name__)
-        revision, filename = entry.get("revision"), entry.get("filename")
-        if not isinstance(revision, str) or not REVISION.fullmatch(revision):
-            raise ConfigError(
-                "MODEL_REGISTRY", f"model {model_id}: revision pinned to a 40-hex commit", str(revision)
-            )
-        if not isinstance(filename, str) or not filename or "/" in filename or filename.startswith("."):
-            raise ConfigError("MODEL_REGISTRY", f"model {model_id}: a plain file name", str(filename))
-        entries[str(model_id)] = (revision, filename)
-    return entries
+        for model_id, spec in parse_registry(settings.model_registry_json).items()
+    ]
 
 
 def build_runner(
