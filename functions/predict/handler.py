@@ -52,7 +52,10 @@ def _build() -> tuple[PredictSettings | None, ModelService | None, ConfigError |
     s3 = boto3.client("s3", config=bounded) if settings.model_bucket else None
     chain = build_chain(settings, s3, lambda: boto3.client("secretsmanager", config=bounded), _record_attempt)
     service = ModelService(settings.registry, chain, settings.allow_pickle)
-    logger.info("Model preload", extra={"outcomes": service.preload()})
+    # Init preloads from the caches only (bounded, well inside Lambda's 10 s init); the Hub, if
+    # needed, is reached by the first request under HF_DOWNLOAD_TIMEOUT_MS.
+    caches_only = build_chain(settings, s3, None, _record_attempt, include_hub=False)
+    logger.info("Model preload", extra={"outcomes": service.preload(caches_only)})
     return settings, service, None
 
 

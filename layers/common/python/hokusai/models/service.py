@@ -57,6 +57,9 @@ class ModelService:
 
     def scorer(self, model_id: str) -> Any:
         """The loaded LeadScorer; raises ModelNotFoundError, ModelUnavailableError or UntrustedModelError."""
+        return self._load(model_id, self.chain, remember_failure=True)
+
+    def _load(self, model_id: str, chain: ArtifactChain, remember_failure: bool) -> Any:
         spec = self.spec(model_id)
         scorer = self._scorers.get(model_id)
         if scorer is not None:
@@ -71,10 +74,11 @@ class ModelService:
             from hokusai.models.scorer import build_scorer
 
             try:
-                result = self.chain.load(spec)
+                result = chain.load(spec)
                 scorer = build_scorer(result.data, spec, result.source, self.allow_pickle)
             except Exception as error:
-                self._failures[model_id] = (self._clock(), error)
+                if remember_failure:
+                    self._failures[model_id] = (self._clock(), error)
                 raise
             self._failures.pop(model_id, None)
             self._scorers[model_id] = scorer
@@ -84,12 +88,18 @@ class ModelService:
         scorer = self._scorers.get(model_id)
         return None if scorer is None else str(scorer.loaded_from)
 
-    def preload(self) -> dict[str, str]:
-        """Load every registered model now (init phase); returns model id -> outcome, never raises."""
+    def preload(self, chain: ArtifactChain | None = None) -> dict[str, str]:
+        """Load every registered model now (init phase); returns model id -> outcome, never raises.
+
+        ``chain`` lets the init phase use the cache layers only: Lambda gives init 10 s, and a silent
+        Hub behind a 10 s download deadline would time the whole init out. A miss there is not
+        remembered as a failure; the first request then walks the full chain (Hub included).
+        """
         outcomes: dict[str, str] = {}
         for model_id in self.registry:
             try:
-                outcomes[model_id] = f"loaded from {self.scorer(model_id).loaded_from}"
+                scorer = self._load(model_id, chain or self.chain, remember_failure=chain is None)
+                outcomes[model_id] = f"loaded from {scorer.loaded_from}"
             except Exception as error:
                 outcomes[model_id] = f"failed: {error}"
         return outcomes
