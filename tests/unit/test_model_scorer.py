@@ -7,7 +7,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hokusai.models.features import row
 from hokusai.models.scorer import UntrustedModelError, build_scorer, deserialize, recommendation
 
 from model.train import write_repo
@@ -66,6 +68,16 @@ def test_batch_order_is_kept(demo_model: tuple[bytes, Any]) -> None:
     probabilities = [p.conversion_probability for p in scorer.predict(leads)]
     assert probabilities == sorted(probabilities)
     assert [p.conversion_probability for p in scorer.predict(leads[::-1])] == probabilities[::-1]
+
+
+def test_probabilities_are_the_pipelines_own(demo_model: tuple[bytes, Any]) -> None:
+    data, spec = demo_model
+    scorer = build_scorer(data, spec, "efs", allow_pickle=False)
+    leads = [{"company_size": size, "demo_requested": size % 2 == 0} for size in (5, 50, 500, 5000)]
+    matrix = np.array([row(lead) for lead in leads], dtype=object)
+    expected = scorer.pipeline.predict_proba(matrix)[:, 1]
+    got = [p.conversion_probability for p in scorer.predict(leads)]
+    assert got == [round(float(p), 4) for p in expected]
 
 
 @pytest.mark.parametrize(

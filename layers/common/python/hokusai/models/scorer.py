@@ -132,6 +132,7 @@ class LeadScorer:
         classifier = pipeline[-1]
         if not hasattr(classifier, "coef_"):
             raise UntrustedModelError("the classifier exposes no coefficients to explain its scores")
+        self._classifier = classifier
         self._coefficients = np.asarray(classifier.coef_[0], dtype=float)
         self._column_owner = self._map_output_columns(pipeline[0])
 
@@ -154,8 +155,10 @@ class LeadScorer:
 
     def predict(self, leads: list[dict[str, Any]]) -> list[Prediction]:
         matrix = np.array([row(lead) for lead in leads], dtype=object)
-        probabilities = self.pipeline.predict_proba(matrix)[:, 1]
+        # Transform once and feed the classifier directly: the same numbers as
+        # pipeline.predict_proba, without running the ColumnTransformer a second time for factors.
         transformed = np.asarray(self._transformer.transform(matrix), dtype=float)
+        probabilities = self._classifier.predict_proba(transformed)[:, 1]
         contributions = transformed * self._coefficients
         per_feature = np.zeros((len(leads), len(FEATURES)))
         for output_column, owner in enumerate(self._column_owner):
