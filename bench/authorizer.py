@@ -270,7 +270,14 @@ def main() -> None:
 
     seed_silent = series["seed: Redis silent"]
     breaker_open = quiet[silent_connections:]  # after the failures that opened the breaker
+    l2_hit = series["new: L2 hit"]
     checks = [
+        (
+            "L2 hit p50 (whole handler, one local Redis GET)",
+            percentile(l2_hit, 50),
+            "<= 1 ms",
+            percentile(l2_hit, 50) <= 1,
+        ),
         (
             "Redis silent: worst request that paid the timeout vs healthy full miss (p50)",
             max(quiet[:silent_connections]) - percentile(miss, 50),
