@@ -185,7 +185,7 @@ class LocalStack:
             environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
             self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
         elif self.demo_model is None:
-            self.log("demo model builder (hokusai.models.demo) not available: predict has no model")
+            self.log("demo model trainer (model/train.py) not available: predict has no model")
 
         self.provisioned = provision(
             self.aws, name=self.name, environment=environment, redis_password=redis_password
