@@ -126,6 +126,8 @@ def main() -> None:
         "Cold loads: one fresh chain per run, sha256 check and skops deserialisation with the trusted types; "
         "S3 is moto in server mode (HTTP on loopback), the Hub is the local stand-in driven by the real "
         "huggingface_hub client."
+        # The box is shared (2 cores, five engineers): the load average says how much to trust the row.
+        f" Load average at the end of the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
     )
     write_results("predict", markdown, series)
 
