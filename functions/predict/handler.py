@@ -6,6 +6,7 @@ only function that imports scikit-learn (through ``hokusai.models.scorer``, on f
 """
 
 import json
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -208,9 +209,14 @@ def not_found(_: Exception) -> Response[str]:
     return _error(404, "Not found")
 
 
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+
 def _with_request_id(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    request_id = headers.get("x-request-id") or str(uuid.uuid4())
+    client_id = headers.get("x-request-id") or ""
+    # Echo only ids that are safe to log and put back in a header; anything else gets a fresh one.
+    request_id = client_id if _SAFE_REQUEST_ID.fullmatch(client_id) else str(uuid.uuid4())
     answer.setdefault("headers", {})["X-Request-ID"] = request_id
     if "multiValueHeaders" in answer:
         answer["multiValueHeaders"]["X-Request-ID"] = [request_id]

@@ -124,6 +124,13 @@ def test_request_id_is_generated_when_the_client_sends_none(handler: Any) -> Non
     assert len(headers["X-Request-ID"]) == 36
 
 
+@pytest.mark.parametrize("unsafe", ["x" * 129, "id with spaces", "id\u00e9", "<script>"])
+def test_unsafe_client_request_ids_are_replaced(handler: Any, unsafe: str) -> None:
+    _, _, headers = call(handler, headers={"Content-Type": "application/json", "X-Request-ID": unsafe})
+    assert headers["X-Request-ID"] != unsafe
+    assert len(headers["X-Request-ID"]) == 36
+
+
 def test_list_and_openapi_document_matches_docs(handler: Any) -> None:
     status, body, _ = call(handler, httpMethod="GET", path="/v1/models", resource="/v1/models", body=None)
     assert status == 200
