@@ -177,3 +177,47 @@ def test_info_reports_the_pinned_artifact_and_respects_scopes(
     event["path"], event["pathParameters"] = "/v1/models/99/info", {"model_id": "99"}
     missing = handler.lambda_handler(event, LambdaContext())
     assert missing["statusCode"] == 404
+
+
+def test_bad_configuration_answers_503_naming_the_variable(
+    demo_model: tuple[bytes, ModelSpec], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, spec = demo_model
+    monkeypatch.setenv("MODEL_REGISTRY", json.dumps({"21": spec.to_dict()}))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MAX_BATCH_SIZE", "lots")
+    module = load_handler("predict")  # must not raise at import
+    answer = module.lambda_handler(load_event("predict_seed.json"), LambdaContext())
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 503
+    assert "MAX_BATCH_SIZE" in body["detail"]
+    assert body["request_id"] == "6f1d3c5e-9a47-4a4e-8f0b-1d2c3b4a5e6f"
+
+
+def test_artifact_with_an_untrusted_type_answers_503_naming_it(
+    demo_model: tuple[bytes, ModelSpec], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import hashlib
+    import io
+    import zipfile
+
+    data, spec = demo_model
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(source.read("schema.json"))
+    schema["__module__"], schema["__class__"] = "os", "system"
+    tampered = io.BytesIO()
+    with zipfile.ZipFile(tampered, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, json.dumps(schema) if name == "schema.json" else source.read(name))
+    payload = tampered.getvalue()
+    bad = dataclasses.replace(spec, sha256=hashlib.sha256(payload).hexdigest())
+    path = Path(efs_path(bad, str(tmp_path)))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(payload)
+    monkeypatch.setenv("MODEL_REGISTRY", json.dumps({"21": bad.to_dict()}))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+    module = load_handler("predict")
+    answer = module.lambda_handler(load_event("predict_seed.json"), LambdaContext())
+    assert answer["statusCode"] == 503
+    assert "untrusted types: os.system" in json.loads(answer["body"])["detail"]
