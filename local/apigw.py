@@ -523,6 +523,14 @@ class Gateway:
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
+class _BodyRejected(Exception):
+    """The body cannot be read as sent: answered with ``response_type`` before any function runs."""
+
+    def __init__(self, response_type: str) -> None:
+        super().__init__(response_type)
+        self.response_type = response_type
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     server: GatewayServer
     protocol_version = "HTTP/1.1"
@@ -538,13 +546,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         prefix = f"/{gateway.identity.stage}"
         request_id = str(uuid.uuid4())
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            # Don't read 10+ MB we will refuse; close the connection after answering.
+        try:
+            body = self._read_body()
+        except _BodyRejected as rejected:
+            # The rest of the body is unread (or unreadable): close the connection after answering.
             self.close_connection = True
-            self._send(gateway_error("REQUEST_TOO_LARGE", request_id))
+            self._send(gateway_error(rejected.response_type, request_id, default_status=400))
             return
-        body = self.rfile.read(length) if length else b""
         if split.path != prefix and not split.path.startswith(prefix + "/"):
             self._send(gateway_error("MISSING_AUTHENTICATION_TOKEN", request_id))
             return
@@ -558,6 +566,37 @@ class _RequestHandler(BaseHTTPRequestHandler):
             request_id=request_id,
         )
         self._send(gateway.handle(request))
+
+    def _read_body(self) -> bytes:
+        """The request body (Content-Length or chunked), refused past the 10 MB payload limit."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():  # also negative: rfile.read(-1) would wait for the client to close
+            raise _BodyRejected("DEFAULT_4XX")
+        length = int(declared)
+        if length > MAX_PAYLOAD_BYTES:  # don't read 10+ MB we will refuse
+            raise _BodyRejected("REQUEST_TOO_LARGE")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise _BodyRejected("DEFAULT_4XX") from None
+            if size < 0:
+                raise _BodyRejected("DEFAULT_4XX")
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+                return bytes(body)
+            if len(body) + size > MAX_PAYLOAD_BYTES:
+                raise _BodyRejected("REQUEST_TOO_LARGE")
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after the chunk
 
     def _send(self, answer: GatewayAnswer) -> None:
         self.send_response(answer.status)
