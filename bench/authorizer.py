@@ -310,8 +310,9 @@ def main() -> None:
     header = [*LATENCY_HEADER, "target", "result"]
     ready_extra = percentile(handler_ready, 50) - percentile(libraries_only, 50)
     note = (
-        f"\n\nThe handler imports boto3 and redis-py lazily, so importing it costs less than importing its "
-        f"libraries; ready to serve (import + DynamoDB and Redis clients created, no request sent) it costs "
+        "\n\nThe handler imports boto3 and redis-py lazily (first request), so the import row is "
+        "Powertools, X-Ray and hokusai only; ready to serve (import + DynamoDB and Redis clients created, "
+        f"no request sent) it costs "
         f"{ready_extra:.0f} ms more than the libraries alone, mostly botocore loading the DynamoDB service "
         "model when the client is created, which any client pays once per cold start."
         f"\n\nRedis silent (new): the requests that paid the 50 ms timeout cost "
