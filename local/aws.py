@@ -89,22 +89,7 @@ class LocalAws:
 
 def create_keys_table(aws: LocalAws, table_name: str) -> None:
     """The keys table as the stateful stack declares it (hokusai/keys/schema.py)."""
-    aws.client("dynamodb").create_table(
-        TableName=table_name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": schema.KEY_HASH_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": schema.KEY_ID_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": schema.KEY_HASH_ATTRIBUTE, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": schema.KEY_ID_INDEX,
-                "KeySchema": [{"AttributeName": schema.KEY_ID_ATTRIBUTE, "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    aws.client("dynamodb").create_table(**schema.create_table_arguments(table_name))
 
 
 def create_model_bucket(aws: LocalAws, bucket: str) -> None:

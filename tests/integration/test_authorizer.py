@@ -35,22 +35,7 @@ SLACK_S = 0.6
 
 
 def create_table(name: str) -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": schema.KEY_HASH_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": schema.KEY_ID_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": schema.KEY_HASH_ATTRIBUTE, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": schema.KEY_ID_INDEX,
-                "KeySchema": [{"AttributeName": schema.KEY_ID_ATTRIBUTE, "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    boto3.client("dynamodb").create_table(**schema.create_table_arguments(name))
 
 
 def event_with(key: str | None, name: str = "authorizer_predict_bearer.json") -> dict[str, Any]:

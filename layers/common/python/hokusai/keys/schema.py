@@ -10,3 +10,26 @@ KEY_HASH_ATTRIBUTE = "key_hash"
 KEY_ID_ATTRIBUTE = "key_id"
 KEY_ID_INDEX = "key_id-index"
 ALL_MODELS = "*"
+
+
+def create_table_arguments(table_name: str) -> dict[str, object]:
+    """``dynamodb.create_table`` arguments for the keys table, as the stateful stack declares it.
+
+    Used by the local stack and the tests, so every table they make has the deployed shape.
+    """
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": KEY_HASH_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": KEY_ID_ATTRIBUTE, "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": KEY_HASH_ATTRIBUTE, "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": KEY_ID_INDEX,
+                "KeySchema": [{"AttributeName": KEY_ID_ATTRIBUTE, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
