@@ -52,15 +52,15 @@ from aws_cdk import (
 )
 from constructs import Construct
 from hokusai import declared
+from hokusai.drift.expected import FUNCTION_SECRETS, functions_section
 
 from stacks.service_stack import (
-    FUNCTION_SECRETS,
     FUNCTIONS_DIR,
     NAMESPACE,
     ServiceStack,
     handler_entry_point,
 )
-from stacks.settings import FUNCTIONS, VPC_FUNCTIONS, Settings, log_retention
+from stacks.settings import FUNCTIONS, Settings, log_retention
 from stacks.stateful_stack import StatefulStack
 
 # What the functions publish (grep add_metric). The canary's come from hokusai.drift.runner.
@@ -189,18 +189,20 @@ class MonitoringStack(Stack):
         )
 
     def functions_document(self) -> dict[str, dict[str, Any]]:
-        """The ``functions`` section of the expected-state document (see hokusai.declared)."""
+        """The ``functions`` section of the expected-state document, built by the same
+        ``hokusai.drift.expected.functions_section`` the local stack and the tests use."""
         environments = {**self.service.environments, "canary": self.canary_environment}
-        document: dict[str, dict[str, Any]] = {}
-        for name in FUNCTIONS:
-            secrets = {variable: environments[name][variable] for variable in sorted(FUNCTION_SECRETS[name])}
-            document[name] = {
-                "function_name": self.settings.function_name(name),
-                "environment": sorted(variable for variable in environments[name] if variable not in secrets),
-                "secrets": secrets,
-                "security_groups": ["functions"] if name in VPC_FUNCTIONS else [],
-            }
-        return document
+        secret_arns = {
+            logical_secret: environments[function][variable]
+            for function, secrets in FUNCTION_SECRETS.items()
+            for variable, logical_secret in secrets.items()
+            if variable in environments[function]
+        }
+        return functions_section(
+            {name: self.settings.function_name(name) for name in FUNCTIONS},
+            secret_arns,
+            {name: list(environments[name]) for name in FUNCTIONS},
+        )
 
     def _expected_state_parameter(self) -> ssm.StringParameter:
         document = declared.expected_state_document(

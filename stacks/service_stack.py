@@ -2,8 +2,8 @@
 
 The canary lives in the monitoring stack (it runs outside the VPC, on a schedule). Each function gets
 its own role with only the actions and resources it uses; environment variables are exactly the
-agreed ones (``hokusai.config`` reads them), listed in :data:`FUNCTION_ENVIRONMENT` so the
-expected-state document can declare them for the canary's configuration-drift check.
+agreed ones (``hokusai.config`` reads them); the monitoring stack declares them in the expected-state
+document with ``hokusai.drift.expected.functions_section`` for the canary's configuration-drift check.
 """
 
 from __future__ import annotations
@@ -52,46 +52,21 @@ PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
 NAMESPACE = "Hokusai"
 HF_HOME = "/tmp/hf"  # noqa: S108 - the Lambda sandbox's only writable path besides the EFS mount
 
-COMMON_ENVIRONMENT = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL")
-REDIS_ENVIRONMENT = (
-    "REDIS_URL",
-    "REDIS_CONNECT_TIMEOUT_MS",
-    "REDIS_TIMEOUT_MS",
-    "REDIS_BREAKER_FAILURES",
-    "REDIS_BREAKER_COOLDOWN_MS",
-)
-# Which secret ARN each function's variable holds (declared for the canary's secret checks).
-FUNCTION_SECRETS: dict[str, dict[str, str]] = {
-    "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis"},
-    "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
-    "health": {"REDIS_AUTH_SECRET_ARN": "redis"},
-    "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
-}
-
 
 def handler_entry_point(function: str) -> str:
-    """``handler.lambda_handler`` or ``handler.handler``: whichever functions/<name>/handler.py defines.
-
-    Read from the source (not imported: importing would run the function's start-up code).
-    """
+    """``handler.lambda_handler``, the house convention, checked in the source so synth fails loudly
+    if a handler is renamed (read with ``ast``, not imported: importing would run its start-up code)."""
     source = FUNCTIONS_DIR / function / "handler.py"
     if not source.is_file():
         return "handler.lambda_handler"
-    names = {
+    defined = {
         node.name
         for node in ast.parse(source.read_text()).body
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    } | {
-        target.id
-        for node in ast.parse(source.read_text()).body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
     }
-    for candidate in ("lambda_handler", "handler"):
-        if candidate in names:
-            return f"handler.{candidate}"
-    raise ValueError(f"{source} defines neither lambda_handler nor handler")
+    if "lambda_handler" not in defined:
+        raise ValueError(f"{source} does not define lambda_handler")
+    return "handler.lambda_handler"
 
 
 def layer_asset_dir(layer: str, settings: Settings) -> Path:
