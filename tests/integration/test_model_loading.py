@@ -43,8 +43,9 @@ def world(
         }  # fmt: skip
 
 
-def settings_for(world: dict[str, Any], **overrides: Any) -> PredictSettings:
-    env = {
+def predict_environment(world: dict[str, Any], **overrides: str | None) -> dict[str, str | None]:
+    """The predict function's variables for this world; an override of None unsets a variable."""
+    return {
         "MODEL_REGISTRY": json.dumps({"21": world["spec"].to_dict()}),
         "MODEL_CACHE_DIR": str(world["efs"]),
         "MODEL_BUCKET": world["bucket"],
@@ -54,6 +55,10 @@ def settings_for(world: dict[str, Any], **overrides: Any) -> PredictSettings:
         "HF_DOWNLOAD_TIMEOUT_MS": "3000",
         **overrides,
     }
+
+
+def settings_for(world: dict[str, Any], **overrides: Any) -> PredictSettings:
+    env = predict_environment(world, **overrides)
     return PredictSettings.from_env({k: v for k, v in env.items() if v is not None})
 
 
@@ -195,17 +200,9 @@ def test_service_remembers_a_failure_briefly_then_heals(world: dict[str, Any]) -
 
 
 def predict_handler(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> Any:
-    env = {
-        "MODEL_REGISTRY": json.dumps({"21": world["spec"].to_dict()}),
-        "MODEL_CACHE_DIR": str(world["efs"]),
-        "MODEL_BUCKET": world["bucket"],
-        "HF_TOKEN_SECRET_ARN": world["arn"],
-        "HF_ENDPOINT": world["hub"].endpoint,
-        "HF_HOME": str(world["hf_home"]),
-        "HF_DOWNLOAD_TIMEOUT_MS": "2000",
-        "POWERTOOLS_SERVICE_NAME": "predict",
-        **overrides,
-    }
+    env = predict_environment(
+        world, **{"HF_DOWNLOAD_TIMEOUT_MS": "2000", "POWERTOOLS_SERVICE_NAME": "predict", **overrides}
+    )
     for name, value in env.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
