@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hokusai.drift.findings import Kind
 
-from tests.support.deployment import ApiStandIn, Deployment, deploy
+from tests.support.deployment import ApiStandIn, Deployment
 from tests.support.handlers import LambdaContext, load_event, load_handler
 from tests.support.moto_server import MotoServer
 
 Patch = pytest.MonkeyPatch
 Capture = pytest.CaptureFixture[str]
-
-
-@pytest.fixture
-def deployment(moto_env: MotoServer) -> Deployment:
-    return deploy(moto_env.endpoint_url)
-
-
-@pytest.fixture
-def api(deployment: Deployment) -> Iterator[ApiStandIn]:
-    stand_in = ApiStandIn(deployment.canary_api_key).start()
-    yield stand_in
-    stand_in.stop()
 
 
 def run_canary_handler(

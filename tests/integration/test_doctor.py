@@ -7,26 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from hokusai.drift.cli import USAGE_ERROR, main
 
-from tests.support.deployment import ApiStandIn, Deployment, deploy
+from tests.support.deployment import ApiStandIn, Deployment
 from tests.support.handlers import ROOT
 from tests.support.moto_server import MotoServer
-
-
-@pytest.fixture
-def deployment(moto_env: MotoServer) -> Deployment:
-    return deploy(moto_env.endpoint_url)
-
-
-@pytest.fixture
-def api(deployment: Deployment) -> Iterator[ApiStandIn]:
-    stand_in = ApiStandIn(deployment.canary_api_key).start()
-    yield stand_in
-    stand_in.stop()
 
 
 def doctor(*argv: str) -> tuple[int, str]:

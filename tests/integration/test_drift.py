@@ -20,13 +20,7 @@ import pytest
 from hokusai.drift.findings import Kind, Severity
 from hokusai.drift.runner import CanaryClients, publish_alert, run_canary
 
-from tests.support.deployment import Deployment, deploy
-from tests.support.moto_server import MotoServer
-
-
-@pytest.fixture
-def deployment(moto_env: MotoServer) -> Deployment:
-    return deploy(moto_env.endpoint_url)
+from tests.support.deployment import Deployment
 
 
 def drift(deployment: Deployment, clients: CanaryClients | None = None):
