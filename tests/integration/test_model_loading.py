@@ -53,6 +53,8 @@ def predict_environment(world: dict[str, Any], **overrides: str | None) -> dict[
         "HF_ENDPOINT": world["hub"].endpoint,
         "HF_HOME": str(world["hf_home"]),
         "HF_DOWNLOAD_TIMEOUT_MS": "3000",
+        # These tests exercise the Hub fallback itself; deployments leave it off (staged models).
+        "MODEL_HUB_FALLBACK": "true",
         **overrides,
     }
 
@@ -81,6 +83,22 @@ def test_cold_caches_load_from_the_hub_with_the_token_and_write_through(world: d
     assert all(world["spec"].revision in path for _, path, _ in downloads)
     assert Path(efs_path(world["spec"], str(world["efs"]))).read_bytes() == world["data"]
     assert s3_body(world) == world["data"]
+
+
+def test_without_the_hub_fallback_an_empty_cache_fails_fast_naming_the_object(
+    world: dict[str, Any],
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailableError) as caught:
+        chain_for(world, MODEL_HUB_FALLBACK=None).load(world["spec"])
+    elapsed = time.monotonic() - started
+    assert world["hub"].requests == [], "the Hub is never tried when the fallback is off"
+    assert elapsed < 1.0, f"no Hub deadline to wait for, took {elapsed:.2f} s"
+    key = s3_key(world["spec"], "models/")
+    detail = caught.value.detail
+    assert f"s3://{world['bucket']}/{key}" in detail
+    assert efs_path(world["spec"], str(world["efs"])) in detail
+    assert "make deploy" in detail and "hokusai models sync --model 21" in detail
 
 
 def test_efs_hit_needs_nothing_else(world: dict[str, Any]) -> None:

@@ -311,6 +311,9 @@ class PredictSettings:
     max_batch_size: int = 100
     max_body_bytes: int = 262_144
     allow_pickle: bool = False
+    # Off by default: the functions sit in isolated subnets with no route to the Hub, so trying it
+    # would only cost HF_DOWNLOAD_TIMEOUT_MS before the same 503. `make deploy` stages every model.
+    hub_fallback: bool = False
 
     @classmethod
     def from_env(cls, environ: Environ | None = None) -> PredictSettings:
@@ -331,6 +334,7 @@ class PredictSettings:
             max_batch_size=env_positive_int(env, "MAX_BATCH_SIZE", default=100),
             max_body_bytes=env_positive_int(env, "MAX_BODY_BYTES", default=262_144, unit=" of bytes"),
             allow_pickle=env_bool(env, "ALLOW_PICKLE", default=False),
+            hub_fallback=env_bool(env, "MODEL_HUB_FALLBACK", default=False),
         )
 
 

@@ -92,6 +92,9 @@ class EfsSource:
     def path(self, spec: ModelSpec) -> str:
         return efs_path(spec, self.root)
 
+    def location(self, spec: ModelSpec) -> str:
+        return self.path(spec)
+
     def fetch(self, spec: ModelSpec) -> bytes | None:
         try:
             with open(self.path(spec), "rb") as handle:
@@ -119,6 +122,9 @@ class S3Source:
 
     def key(self, spec: ModelSpec) -> str:
         return s3_key(spec, self.prefix)
+
+    def location(self, spec: ModelSpec) -> str:
+        return f"s3://{self.bucket}/{self.key(spec)}"
 
     def fetch(self, spec: ModelSpec) -> bytes | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -194,7 +200,7 @@ class ArtifactChain:
                         spec, attempts, Attempt(faster.name, "write_failed", 0.0, type(error).__name__)
                     )
             return LoadResult(data=data, source=source.name, attempts=attempts)
-        raise ModelUnavailableError(_unavailable_detail(spec, attempts), attempts)
+        raise ModelUnavailableError(_unavailable_detail(spec, attempts, self.sources), attempts)
 
     def _record(self, spec: ModelSpec, attempts: list[Attempt], attempt: Attempt) -> None:
         attempts.append(attempt)
@@ -206,8 +212,23 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def _unavailable_detail(spec: ModelSpec, attempts: Sequence[Attempt]) -> str:
+# What fills an empty cache, named in the 503 so nobody has to search the docs at 3 a.m.
+FILL_COMMAND = "make deploy (stages every registry model) or hokusai models sync --model {model_id}"
+
+
+def _unavailable_detail(
+    spec: ModelSpec, attempts: Sequence[Attempt], sources: Sequence[ArtifactSource] = ()
+) -> str:
     if not attempts:
         return f"Model {spec.model_id} is unavailable: no artifact source is configured"
+    if all(attempt.outcome == "miss" for attempt in attempts):
+        # Every cache answered "not there": not a transient fault, the model was never staged.
+        missing = [
+            location(spec) for source in sources if (location := getattr(source, "location", None))
+        ]
+        return (
+            f"Model {spec.model_id} is not in the model cache: {' and '.join(missing)} missing. "
+            f"Fill it with: {FILL_COMMAND.format(model_id=spec.model_id)}"
+        )
     parts = [f"{a.source}: {a.outcome}" + (f" ({a.reason})" if a.reason else "") for a in attempts]
     return f"Model {spec.model_id} is unavailable, retry shortly ({'; '.join(parts)})"

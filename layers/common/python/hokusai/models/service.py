@@ -141,14 +141,18 @@ def build_chain(
     on_attempt: Callable[[ModelSpec, Attempt], None] | None = None,
     include_hub: bool = True,
 ) -> ArtifactChain:
-    from hokusai.models.hub import HubSource, secrets_manager_token
+    """The loader chain: EFS, then S3, then (only when ``MODEL_HUB_FALLBACK`` is on) the Hub.
 
+    ``include_hub=False`` keeps the Hub out even when the fallback is on (the init-phase preload).
+    """
     sources: list[ArtifactSource] = []
     if settings.model_cache_dir:
         sources.append(EfsSource(settings.model_cache_dir))
     if settings.model_bucket and s3_client is not None:
         sources.append(S3Source(s3_client, settings.model_bucket, settings.model_bucket_prefix))
-    if include_hub:
+    if include_hub and settings.hub_fallback:
+        from hokusai.models.hub import HubSource, secrets_manager_token
+
         lazy_client: dict[str, Any] = {}
 
         def token() -> str:
