@@ -37,6 +37,7 @@ FUNCTION_LAYERS = {
     "predict": ("common", "ml"),
     "health": ("common",),
     "canary": ("common",),
+    "canary_key": ("common",),
 }
 # The Lambda Python runtime ships these (botocore needs its own urllib3): a copy would only cost
 # space and shadow the runtime's. jmespath and dateutil stay: Powertools imports them itself.
