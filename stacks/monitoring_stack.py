@@ -13,6 +13,7 @@ from typing import Any
 from aws_cdk import (
     ArnFormat,
     CfnOutput,
+    CustomResource,
     Duration,
     RemovalPolicy,
     Stack,
@@ -53,6 +54,7 @@ from aws_cdk import (
 from constructs import Construct
 from hokusai import declared
 from hokusai.drift.expected import FUNCTION_SECRETS, functions_section
+from hokusai.keys import schema
 
 from stacks.service_stack import (
     FUNCTIONS_DIR,
@@ -102,7 +104,10 @@ class MonitoringStack(Stack):
         self.service = service
         self.parameter_name = f"/{settings.prefix}/expected-state"
         self.topic = self._topic()
+        self.canary_key = self._canary_key()
         self.canary = self._canary()
+        # The canary's first run must find its key in the secret (one deploy, a working canary).
+        self.canary.node.add_dependency(self.canary_key)
         self.expected_state = self._expected_state_parameter()
         self._grant_canary()
         events.Rule(
@@ -149,7 +154,6 @@ class MonitoringStack(Stack):
 
     def _canary(self) -> lambda_.Function:
         settings = self.settings
-        function_name = settings.function_name("canary")
         environment = {
             "POWERTOOLS_SERVICE_NAME": "hokusai-canary",
             "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
@@ -162,31 +166,121 @@ class MonitoringStack(Stack):
             "CANARY_TIMEOUT_MS": "2000",
         }
         self.canary_environment = environment
+        # Outside the VPC on purpose: it calls the API like a client does.
+        return self._function_outside_vpc(
+            "Canary",
+            "canary",
+            description="Hokusai canary: synthetic requests and drift checks (functions/canary/handler.py)",
+            environment=environment,
+            memory_mb=settings.memory_mb["canary"],
+            timeout=Duration.seconds(settings.timeout_seconds["canary"] or 60),
+            reserved_concurrency=settings.reserved_concurrency.get("canary"),
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+
+    def _function_outside_vpc(
+        self,
+        construct_id: str,
+        name: str,
+        *,
+        description: str,
+        environment: dict[str, str],
+        memory_mb: int | None,
+        timeout: Duration,
+        reserved_concurrency: int | None = None,
+        tracing: lambda_.Tracing = lambda_.Tracing.DISABLED,
+        retry_attempts: int | None = None,
+    ) -> lambda_.Function:
+        """A function of this stack: ``functions/<name>``, the common layer, its own log group."""
+        function_name = self.settings.function_name(name.replace("_", "-"))
         log_group = logs.LogGroup(
             self,
-            "CanaryLogs",
+            f"{construct_id}Logs",
             log_group_name=f"/aws/lambda/{function_name}",
-            retention=log_retention(settings.log_retention_days),
+            retention=log_retention(self.settings.log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
         return lambda_.Function(
             self,
-            "Canary",
+            construct_id,
             function_name=function_name,
-            description="Hokusai canary: synthetic requests and drift checks (functions/canary/handler.py)",
+            description=description,
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=self.service.architecture,
-            handler=handler_entry_point("canary"),
-            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / "canary"), exclude=["__pycache__", "*.pyc"]),
+            handler=handler_entry_point(name),
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
             layers=[self.service.common_layer],
-            memory_size=settings.memory_mb["canary"],
-            timeout=Duration.seconds(settings.timeout_seconds["canary"] or 60),
-            reserved_concurrent_executions=settings.reserved_concurrency.get("canary"),
+            memory_size=memory_mb,
+            timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrency,
             environment=environment,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=tracing,
             log_group=log_group,
-            # Outside the VPC on purpose: it calls the API like a client does.
+            retry_attempts=retry_attempts,
         )
+
+    def _canary_key(self) -> CustomResource:
+        """The canary's API key, made at deploy time (hokusai.keys.provisioner has the sequence).
+
+        The key goes from the function straight into the secret: the template, the outputs and the
+        response to CloudFormation carry only its key id.
+        """
+        settings = self.settings
+        table = self.stateful.keys_table
+        secret = self.stateful.canary_key_secret
+        function = self._function_outside_vpc(
+            "CanaryKeyProvisioner",
+            "canary_key",
+            description=(
+                "Hokusai canary key custom resource: creates, rotates and revokes the canary's API key "
+                "(functions/canary_key/handler.py)"
+            ),
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "hokusai-canary-key",
+                "POWERTOOLS_LOG_LEVEL": settings.log_level,
+                # Runs a few times per deploy: no X-Ray (and no X-Ray permissions) needed.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            },
+            memory_mb=256,
+            timeout=Duration.seconds(60),
+            # CloudFormation invokes it asynchronously: a retried Create would make a second key.
+            retry_attempts=0,
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                # create = PutItem; revoke = Query on the key-id index, then GetItem and UpdateItem.
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[table.table_arn],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[f"{table.table_arn}/index/{schema.KEY_ID_INDEX}"],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[secret.secret_arn])
+        )
+        resource = CustomResource(
+            self,
+            "CanaryKey",
+            service_token=function.function_arn,
+            resource_type="Custom::CanaryKey",
+            properties={
+                "TableName": table.table_name,
+                "SecretArn": secret.secret_arn,
+                "ModelIds": [settings.canary_model_id],
+                # Any change makes a new key; cdk.json's canaryKeyRotation is the knob for "just rotate".
+                "Rotation": str(settings.canary_key_rotation),
+            },
+            # A lost response fails the deploy in minutes, not CloudFormation's default hour.
+            service_timeout=Duration.minutes(5),
+        )
+        # The whole function first, including its no-retry invoke config: the very first Create
+        # must not be retried into a second key.
+        resource.node.add_dependency(function)
+        return resource
 
     def functions_document(self) -> dict[str, dict[str, Any]]:
         """The ``functions`` section of the expected-state document, built by the same

@@ -67,8 +67,10 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
         ),
         (
             "CanaryApiKey",
-            "the value is a Hokusai API key created with `hokusai keys create`; it is rotated "
-            "with the key tooling (docs/deploy.md), not by a Secrets Manager rotation Lambda.",
+            "the value is a Hokusai API key written by the CanaryKey custom resource (HokusaiMonitoring); "
+            "it is rotated by incrementing the canaryKeyRotation context and deploying, which also "
+            "revokes the old key in the keys table (docs/deploy.md). A Secrets Manager rotation "
+            "Lambda would change the secret without the stack knowing the key id to revoke.",
         ),
     ):
         NagSuppressions.add_resource_suppressions_by_path(

@@ -147,6 +147,8 @@ class Settings:
     availability_zones: tuple[str, ...] = ()
     canary_schedule_minutes: int = 5
     canary_model_id: str = "21"
+    # Incremented by a platform team to rotate the canary's key (the CanaryKey custom resource).
+    canary_key_rotation: int = 1
     throttle_rate_limit: int = 100
     throttle_burst_limit: int = 200
     alarms: Alarms = field(default_factory=Alarms)
@@ -243,6 +245,9 @@ class Settings:
                 "canaryScheduleMinutes", _or_default(get("canaryScheduleMinutes"), 5), minimum=1, maximum=60
             ),
             canary_model_id=canary_model,
+            canary_key_rotation=_int(
+                "canaryKeyRotation", _or_default(get("canaryKeyRotation"), 1), minimum=1
+            ),
             throttle_rate_limit=_int("throttling.rateLimit", throttle.get("rateLimit", 100), minimum=1),
             throttle_burst_limit=_int("throttling.burstLimit", throttle.get("burstLimit", 200), minimum=1),
             alarms=Alarms.from_context(get("alarms")),

@@ -94,8 +94,8 @@ class StatefulStack(Stack):
             self,
             "CanaryApiKey",
             description=(
-                "The canary's API key (CANARY_KEY_SECRET_ARN). Create one with `hokusai keys create` "
-                "and put it here: docs/deploy.md."
+                "The canary's API key (CANARY_KEY_SECRET_ARN). Written by the HokusaiMonitoring stack's "
+                "CanaryKey custom resource on deploy; rotate with canaryKeyRotation: docs/deploy.md."
             ),
         )
         self.redis_url = self._redis()
