@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 from hokusai.keys import schema
+from hokusai.keys.provisioner import provision_canary_key
 
 from local.apigw import FunctionHost, Gateway, GatewayIdentity, GatewayServer
 from local.aws import LocalAws, Provisioned, create_keys_table, create_model_bucket, provision, upload_model
@@ -193,12 +194,20 @@ class LocalStack:
         self.environment = self.provisioned.environment
         host.function_names = dict(self.provisioned.deployment.function_names)
         self._set_process_environ(self.environment)
-        # The canary's key: made by the key store like any key, and put in the canary key secret.
-        canary_key, _ = self.create_key("canary")
-        self.aws.client("secretsmanager").put_secret_value(
-            SecretId=self.provisioned.deployment.secret_arns["canary_key"], SecretString=canary_key
+        # The canary's key: made as the stack's CanaryKey custom resource makes it (without the
+        # CloudFormation protocol), so `make dev` exercises the deployed path.
+        secret_arn = self.provisioned.deployment.secret_arns["canary_key"]
+        secretsmanager = self.aws.client("secretsmanager")
+        provision_canary_key(
+            self.key_store(),
+            secretsmanager,
+            secret_arn,
+            [self.environment.get("CANARY_MODEL_ID") or schema.ALL_MODELS],
         )
-        self.provisioned.deployment.canary_api_key = canary_key
+        # The test API stand-ins need the value; here it lives only in the (local) secret.
+        self.provisioned.deployment.canary_api_key = str(
+            secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
+        )
         self.server.start()
         self.log(f"API Gateway emulator at {self.server.base_url}")
 
