@@ -23,6 +23,7 @@ from hokusai.keys import schema
 from hokusai.keys.format import is_well_formed, key_digest
 from hokusai.keys.store import ACTIVE, REVOKED, KeyStore
 
+from tests.support.faults import refused_port
 from tests.support.handlers import LambdaContext, load_event, load_handler
 from tests.support.moto_server import MotoServer
 
@@ -236,3 +237,22 @@ def test_failed_update_keeps_the_current_physical_id(env: Env) -> None:
     response = env.run(env.event("update", physical_id=key_id, TableName=f"{env.table}-missing"))
     # The same id: CloudFormation must not read a failed update as a replacement to clean up.
     assert response["Status"] == "FAILED" and response["PhysicalResourceId"] == key_id
+
+
+def test_an_unreachable_response_url_is_logged_not_raised(
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Raising would make Lambda retry the asynchronous invocation, and a retried Create a second key."""
+    from hokusai.keys import provisioner
+
+    monkeypatch.setattr(provisioner.time, "sleep", lambda _seconds: None)
+    event = env.event("create")
+    with refused_port() as port:
+        event["ResponseURL"] = f"http://127.0.0.1:{port}/cfn-responses/lost"
+        result = env.handler.lambda_handler(event, LambdaContext())
+    assert result["Status"] == "SUCCESS"
+    assert "Could not send the response to CloudFormation" in _all_logs(capsys, caplog)
+    assert len(boto3.client("dynamodb").scan(TableName=env.table)["Items"]) == 1
