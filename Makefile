@@ -71,8 +71,10 @@ $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(CDK)
 
+# `make layers ARCH=x86_64` builds for the other architecture (default: cdk.json's `architecture`);
+# LAYOUT=sources|bytecode and OUT=<dir> pass through too (side-by-side builds for benchmarks/verify).
 layers: venv ## build the Lambda layers (pip --platform, no Docker) and check the 250 MB limit
-	$(BIN)/python layers/build.py
+	$(BIN)/python layers/build.py $(if $(ARCH),--architecture $(ARCH)) $(if $(LAYOUT),--layout $(LAYOUT)) $(if $(OUT),--out $(OUT))
 
 built-layers:
 	@test -d layers/ml/build/python -a -d layers/common/build/python || $(MAKE) layers

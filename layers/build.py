@@ -6,9 +6,15 @@
 
 Wheels come from pip with ``--platform manylinux... --only-binary=:all: --python-version 3.12
 --implementation cp`` for the architecture in cdk.json (``architecture``: arm64 -> aarch64), so the
-result runs on Lambda whatever this machine is. Then it strips what Lambda does not need (tests,
-caches, boto3/botocore, which the runtime provides) and fails if a function plus its layers exceed
-Lambda's 250 MB unzipped limit, printing the sizes. Afterwards `cdk synth` needs no network.
+result runs on Lambda whatever this machine is (``--architecture``, or ``make layers ARCH=x86_64``).
+Then it strips what Lambda does not need (tests, caches, boto3/botocore, which the runtime provides)
+and fails if a function plus its layers exceed Lambda's 250 MB unzipped limit, printing the sizes.
+Afterwards `cdk synth` needs no network.
+
+Each layer's build directory gets a ``manifest.json`` beside ``python/`` (stacks/layer_manifest.py):
+architecture, python version, pip platform tags, layout and the requirements' sha256. Synth refuses
+a layer whose manifest does not match the context architecture. ``--out DIR`` builds into
+``DIR/<layer>/`` instead of ``layers/<layer>/build`` (side-by-side builds for benchmarks and verify).
 """
 
 from __future__ import annotations
@@ -21,12 +27,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The manifest module lives in stacks/ (synth reads it); it needs only the standard library.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stacks.layer_manifest import (  # noqa: E402 - needs the repo root on sys.path first
+    LAYOUTS,
+    PLATFORMS,
+    PYTHON_VERSION,
+    LayerManifest,
+    sha256_of,
+    write_manifest,
+)
+
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # bytes (262,144,000): function code plus all of its layers
-PYTHON_VERSION = "3.12"
-PLATFORMS = {
-    "arm64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
-    "x86_64": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
-}
 LAYERS = {
     "ml": (ROOT / "layers/ml/requirements.txt", ROOT / "layers/ml/build"),
     "common": (ROOT / "requirements/runtime.txt", ROOT / "layers/common/build"),
@@ -107,8 +121,8 @@ def strip(site: Path) -> int:
     return before - size_of(site)
 
 
-def build_layer(name: str, architecture: str) -> int:
-    requirements, build = LAYERS[name]
+def build_layer(name: str, architecture: str, build: Path, layout: str = "sources") -> int:
+    requirements = LAYERS[name][0]
     site = build / "python"
     if build.exists():
         shutil.rmtree(build)
@@ -121,7 +135,19 @@ def build_layer(name: str, architecture: str) -> int:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
     removed = strip(site)
-    size = size_of(build)
+    write_manifest(
+        build,
+        LayerManifest(
+            layer=name,
+            architecture=architecture,
+            python_version=PYTHON_VERSION,
+            platforms=PLATFORMS[architecture],
+            layout=layout,
+            requirements=str(requirements.relative_to(ROOT)),
+            requirements_sha256=sha256_of(requirements),
+        ),
+    )
+    size = size_of(build / "python")
     print(f"layer {name}: {megabytes(size)} unzipped after stripping {megabytes(removed)}", flush=True)
     return size
 
@@ -150,6 +176,17 @@ def main(argv: list[str] | None = None) -> int:
         help="Lambda architecture (default: cdk.json context 'architecture')",
     )
     parser.add_argument("--check-only", action="store_true", help="only check sizes of built layers")
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="sources",
+        help="sources: .py only; bytecode: precompiled .pyc (see module docstring)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="build into OUT/<layer>/python (+ manifest.json) instead of layers/<layer>/build",
+    )
     arguments = parser.parse_args(argv)
     unknown = set(arguments.layers) - set(LAYERS)
     if unknown:
@@ -157,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments.layers = arguments.layers or list(LAYERS)
     sizes: dict[str, int] = {}
     for name in LAYERS:
+        build = arguments.out.resolve() / name if arguments.out else LAYERS[name][1]
         if not arguments.check_only and name in arguments.layers:
-            sizes[name] = build_layer(name, arguments.architecture)
+            sizes[name] = build_layer(name, arguments.architecture, build, arguments.layout)
         else:
-            sizes[name] = size_of(LAYERS[name][1])
+            sizes[name] = size_of(build / "python")
     if not check_limits(sizes):
         print(
             "Lambda's limit is 250 MB unzipped for a function plus its layers: trim the layer.",

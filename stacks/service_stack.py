@@ -37,6 +37,7 @@ from aws_cdk import (
 from constructs import Construct
 from hokusai import api_contract
 
+from stacks.layer_manifest import PYTHON_VERSION, check_layer
 from stacks.settings import Settings, log_retention
 from stacks.stateful_stack import EFS_MOUNT_PATH, StatefulStack
 
@@ -70,14 +71,20 @@ def handler_entry_point(function: str) -> str:
 
 
 def layer_asset_dir(layer: str, settings: Settings) -> Path:
+    """The built layer directory, refused unless its manifest says it was built for this synth's
+    architecture and Python: a mismatch would only show at the first cold start, as an import error
+    of a native module (e.g. ``pydantic_core._pydantic_core``)."""
     if settings.layer_assets == "placeholder":
         return PLACEHOLDER_LAYER_DIR
-    directory = LAYER_DIRS[layer]
+    override = settings.layer_dirs.get(layer)
+    # Relative overrides are relative to the repo root, where cdk and make run.
+    directory = (ROOT / override) if override else LAYER_DIRS[layer]
     if not (directory / "python").is_dir():
         raise FileNotFoundError(
             f"{directory}/python is missing: run `make layers` first (it builds the {layer} layer "
             "offline-ready; `cdk synth` then needs no network)"
         )
+    check_layer(directory, architecture=settings.architecture, python_version=PYTHON_VERSION, root=ROOT)
     return directory
 
 

@@ -20,6 +20,7 @@ VPC_FUNCTIONS = ("authorizer", "predict", "health")
 ARCHITECTURES = ("arm64", "x86_64")
 MODEL_FIELDS = ("repo_id", "revision", "filename", "sha256", "version", "name", "format")
 LAYER_ASSETS = ("build", "placeholder")
+LAYERS = ("common", "ml")
 
 
 class ContextError(ValueError):
@@ -54,6 +55,18 @@ def _int(key: str, value: Any, *, minimum: int, maximum: int | None = None) -> i
         bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise ContextError(key, f"an integer {bound}", value)
     return value
+
+
+def _layer_dirs(value: Any) -> dict[str, str]:
+    """Test-/verify-only: other built layer directories (each holding python/ and manifest.json)."""
+    key = "hokusai:layerDirs"
+    value = _decoded(key, value) or {}
+    if not isinstance(value, Mapping) or any(name not in LAYERS for name in value):
+        raise ContextError(key, f"an object with keys among {', '.join(LAYERS)}", value)
+    for name, directory in value.items():
+        if not isinstance(directory, str) or not directory.strip():
+            raise ContextError(f"{key}.{name}", "a directory path", directory)
+    return {str(name): str(directory) for name, directory in value.items()}
 
 
 def _per_function_ints(
@@ -159,6 +172,8 @@ class Settings:
     hf_endpoint: str | None = None
     auth_service_url: str | None = None
     layer_assets: str = "build"  # "placeholder": test-only, see docs/deploy.md
+    # Test-/verify-only: layer name -> built layer directory instead of layers/<name>/build.
+    layer_dirs: dict[str, str] = field(default_factory=dict)
 
     @property
     def stack_prefix(self) -> str:
@@ -260,6 +275,7 @@ class Settings:
             hf_endpoint=str(get("hfEndpoint")) if get("hfEndpoint") else None,
             auth_service_url=str(get("authServiceUrl")) if get("authServiceUrl") else None,
             layer_assets=layer_assets,
+            layer_dirs=_layer_dirs(get("hokusai:layerDirs")),
         )
 
 
