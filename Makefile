@@ -35,7 +35,7 @@ test: venv lint ## lint, then every test (unit, integration, infra, e2e)
 lint: venv ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common/python/hokusai functions stacks local bench app.py
+	$(BIN)/mypy layers/common/python/hokusai functions stacks local bench app.py layers/build.py layers/elfcheck.py
 
 fmt: venv ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

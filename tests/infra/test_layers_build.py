@@ -83,3 +83,87 @@ def test_pip_command_targets_lambda_platform_without_building_from_source(
     assert platforms == ["manylinux_2_28_aarch64", "manylinux2014_aarch64"]
     assert command[command.index("--implementation") + 1] == "cp"
     assert command[command.index("--target") + 1] == str(tmp_path)
+
+
+def _fake_site(site: Path) -> None:
+    (site / "pkg" / "sub").mkdir(parents=True)
+    (site / "pkg" / "__init__.py").write_text("from pkg.sub.mod import VALUE\n")
+    (site / "pkg" / "sub" / "__init__.py").write_text("")
+    (site / "pkg" / "sub" / "mod.py").write_text("VALUE = 42\n")
+    (site / "anyio" / "abc").mkdir(parents=True)
+    (site / "anyio" / "__init__.py").write_text("SOURCE = True\n")
+    (site / "anyio" / "abc" / "__init__.py").write_text("")
+    (site / "py2_template.py").write_text("print 'not python 3'\n")
+
+
+def _import_in_fresh_interpreter(site: Path, statement: str) -> str:
+    # -B: no new bytecode (as on Lambda's read-only layers), -I -S: nothing but the fake layer.
+    completed = build.subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", f"import sys; sys.path[:0] = [{str(site)!r}]; {statement}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+def test_sourceless_bytecode_imports_without_any_py_left(tmp_path: Path) -> None:
+    site = tmp_path / "python"
+    _fake_site(site)
+    removed = build.compile_bytecode(site, sourceless=True)
+    assert removed == 3  # pkg/__init__, pkg/sub/__init__, pkg/sub/mod
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.py")) == [
+        "anyio/__init__.py",  # read as text by anyio itself (KEEP_AS_SOURCE)
+        "anyio/abc/__init__.py",
+        "py2_template.py",  # did not compile: keeps its source rather than vanishing
+    ]
+    assert (site / "pkg/sub/mod.pyc").is_file() and not (site / "pkg/__pycache__").exists()
+    assert list((site / "anyio/__pycache__").glob("__init__.cpython-312.pyc"))
+    assert not (site / "anyio/__init__.pyc").exists()  # ignored beside its .py, so not shipped
+    printed = _import_in_fresh_interpreter(site, "import pkg, anyio; print(pkg.VALUE, pkg.__file__)")
+    assert printed == f"42 {site}/pkg/__init__.pyc"
+    # Tracebacks name the path the layer has on Lambda, not this build directory.
+    code = (site / "pkg/sub/mod.pyc").read_bytes()
+    assert b"/opt/python/pkg/sub/mod.py" in code
+
+
+def test_bytecode_with_sources_uses_unchecked_hash_pycache(tmp_path: Path) -> None:
+    site = tmp_path / "python"
+    _fake_site(site)
+    assert build.compile_bytecode(site, sourceless=False) == 0
+    cached = site / "pkg/sub/__pycache__/mod.cpython-312.pyc"
+    assert (site / "pkg/sub/mod.py").is_file() and cached.is_file()
+    flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, check_source off: never re-read the read-only source
+    # Unchecked: an edited source is not even looked at, the shipped bytecode wins.
+    (site / "pkg/sub/mod.py").write_text("VALUE = 0\n")
+    assert _import_in_fresh_interpreter(site, "import pkg; print(pkg.VALUE)") == "42"
+
+
+def test_strip_then_compile_keeps_natype_importable(tmp_path: Path) -> None:
+    site = tmp_path / "python"
+    (site / "numpy/_core/tests").mkdir(parents=True)
+    (site / "numpy/__init__.py").write_text("")
+    (site / "numpy/_core/__init__.py").write_text("")
+    (site / "numpy/_core/tests/_natype.py").write_text("pd_NA = 'NA'\n")
+    (site / "numpy/_core/tests/test_big.py").write_text("")
+    build.strip(site)
+    build.compile_bytecode(site, sourceless=True)
+    assert not list(site.rglob("*.py"))
+    printed = _import_in_fresh_interpreter(site, "from numpy._core.tests._natype import pd_NA; print(pd_NA)")
+    assert printed == "NA"
+
+
+def test_build_layer_writes_the_manifest_synth_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from stacks.layer_manifest import check_layer, sha256_of
+
+    monkeypatch.setattr(build, "pip_install", lambda requirements, site, architecture: _fake_site(site))
+    build.build_layer("ml", "x86_64", tmp_path / "ml", "bytecode")
+    manifest = check_layer(tmp_path / "ml", architecture="x86_64")
+    assert (manifest.layout, manifest.python_version) == ("bytecode", "3.12")
+    assert manifest.platforms == ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
+    assert manifest.requirements == "layers/ml/requirements.txt"
+    assert manifest.requirements_sha256 == sha256_of(ROOT / "layers/ml/requirements.txt")
+    assert (tmp_path / "ml/python/pkg/sub/mod.pyc").is_file()
