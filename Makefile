@@ -50,8 +50,9 @@ infra: venv
 e2e: venv
 	$(BIN)/python -m pytest tests/e2e
 
-model: venv ## train the demo lead scorer (deterministic) into model/build, pin it in model/registry.json
-	$(BIN)/python -m model.train --registry model/registry.json
+# `make model` never rewrites the published artifact or its pins; `make model PUBLISH=1` does.
+model: venv ## retrain the demo model into model/build, compare with model/published by predictions (PUBLISH=1: republish + repin)
+	$(BIN)/python -m model.train $(if $(PUBLISH),--publish)
 
 openapi: venv ## regenerate docs/openapi.json from the predict function's pydantic models
 	POWERTOOLS_LOG_LEVEL=CRITICAL POWERTOOLS_METRICS_DISABLED=1 MODEL_REGISTRY="$$(cat model/registry.json)" $(BIN)/python -c 'from tests.support.handlers import load_handler; print(load_handler("predict").openapi_json())' > docs/openapi.json.tmp 2>/dev/null

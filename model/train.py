@@ -1,13 +1,26 @@
-"""Train the demo lead scorer (model 21) deterministically and save it as a HuggingFace sklearn repo.
+"""Train the demo lead scorer (model 21) deterministically and compare it with the published one.
 
-    python -m model.train [--out model/build/lead-scorer] [--rows 4000]
+    python -m model.train [--out model/build/lead-scorer] [--rows 4000]     # make model
+    python -m model.train --publish                                          # make model PUBLISH=1
 
 The data set is synthetic and generated here from a fixed seed (no data blob is checked in): leads
 with the seed API's ten features and a conversion label drawn from a known logistic ground truth.
 The pipeline is a real scikit-learn ``Pipeline``: a ``ColumnTransformer`` (scaling numeric columns,
 one-hot encoding categorical ones, selected by position: no pandas at serving time) and a
-``LogisticRegression``. The skops file is canonicalised (stable entry names and timestamps), so its
-sha256 is reproducible and ``model/registry.json`` can pin it.
+``LogisticRegression``.
+
+The model we ship is a file, not a training run: the artifact as published on the HuggingFace Hub is
+committed in its HF repo layout under ``model/published/hokusai/lead-scorer/`` (``lead_scorer.skops``,
+``config.json``, the ``README.md`` model card), and ``model/registry.json`` and ``cdk.json`` pin its
+sha256 and revision (sha1 of the bytes, 40 hex, like an HF commit). OpenBLAS picks its kernels per
+CPU, so the same seeded run gives different bytes on another machine: a retrained model is compared
+with the published one by its predictions on a fixed evaluation set (largest and mean probability
+difference, Hot/Warm/Cold agreement through the product's scorer), never by bytes.
+
+By default this retrains into ``--out`` (gitignored), prints held-out metrics and the comparison, and
+exits 1 if the two disagree beyond the tolerance. It never rewrites the published files or the pins
+unless ``--publish`` is given: then the retrained repo replaces ``model/published/...`` and its pins
+replace model 21's entry in ``model/registry.json`` and ``cdk.json`` (``context.models``).
 """
 
 from __future__ import annotations
@@ -33,7 +46,15 @@ SEED = 21
 DEFAULT_ROWS = 4000
 FILENAME = "lead_scorer.skops"
 REPO_ID = "hokusai/lead-scorer"
+MODEL_ID = "21"
 DEFAULT_OUT = ROOT / "model" / "build" / "lead-scorer"
+REGISTRY = ROOT / "model" / "registry.json"
+CDK_JSON = ROOT / "cdk.json"
+REPO_FILES = (FILENAME, "config.json", "README.md")
+# The comparison of a retrained model with the published one: leads from the same generator, another seed.
+EVAL_SEED = 2121
+EVAL_ROWS = 2000
+MAX_PROBABILITY_DIFFERENCE = 1e-6
 
 INDUSTRIES = ("Technology", "Finance", "Healthcare", "Retail", "Manufacturing", "Education", "Other")
 INDUSTRY_LIFT = {"Technology": 0.6, "Finance": 0.4, "Healthcare": 0.2, "Retail": -0.2, "Manufacturing": 0.0,
@@ -177,7 +198,10 @@ def artifact_bytes(pipeline: Any) -> bytes:
 
 
 def write_repo(out: Path, rows: int = DEFAULT_ROWS) -> dict[str, Any]:
-    """Train and write the HF sklearn repo layout; returns the registry entry for the artifact."""
+    """Train and write the HF sklearn repo layout; returns the registry entry for the artifact.
+
+    The bytes depend on the CPU (OpenBLAS): the entry's sha256 pins *this* run, not the published model.
+    """
     pipeline, metrics = train(rows)
     data = artifact_bytes(pipeline)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -219,7 +243,8 @@ tags: [sklearn, skops, tabular-classification]
 A scikit-learn pipeline (ColumnTransformer: StandardScaler on the numeric and boolean columns, OneHotEncoder
 on the categorical ones; LogisticRegression) predicting whether a sales lead converts.
 
-Trained by `make model` on a deterministic synthetic data set (seed {SEED}); features:
+Trained by `model/train.py` on a deterministic synthetic data set (seed {SEED}), published with
+`make model PUBLISH=1`; features:
 {", ".join(FEATURE_NAMES)}. Held-out accuracy {metrics["accuracy"]}, ROC AUC {metrics["roc_auc"]}
 ({metrics["test_rows"]} rows).
 
@@ -228,18 +253,137 @@ listing the pipeline's types explicitly.
 """
 
 
+def evaluation_leads(rows: int = EVAL_ROWS, seed: int = EVAL_SEED) -> np.ndarray:
+    """The fixed evaluation set: leads from the training generator with another seed (labels unused)."""
+    return generate_leads(rows, seed)[0]
+
+
+def compare(published: bytes, retrained: bytes, spec: Any) -> dict[str, Any]:
+    """Compare two artifacts by their predictions on the evaluation set (never by bytes).
+
+    Probabilities are the pipelines' own (unrounded); recommendations go through the product's scorer
+    (``hokusai.models.scorer.build_scorer``) so the Hot/Warm/Cold thresholds are the served ones.
+    """
+    from hokusai.models.scorer import build_scorer
+
+    leads = evaluation_leads()
+    as_dicts = [dict(zip(FEATURE_NAMES, lead, strict=True)) for lead in leads]
+    scorers = [build_scorer(data, spec, "local", allow_pickle=False) for data in (published, retrained)]
+    probabilities = [np.asarray(s.pipeline.predict_proba(leads)[:, 1], dtype=float) for s in scorers]
+    recommendations = [[p.recommendation for p in s.predict(as_dicts)] for s in scorers]
+    difference = np.abs(probabilities[0] - probabilities[1])
+    agreeing = sum(a == b for a, b in zip(*recommendations, strict=True))
+    result = {
+        "leads": len(leads),
+        "max_probability_difference": float(difference.max()),
+        "mean_probability_difference": float(difference.mean()),
+        "recommendations_agreeing": agreeing,
+        "published_sha256": hashlib.sha256(published).hexdigest(),
+        "retrained_sha256": hashlib.sha256(retrained).hexdigest(),
+    }
+    close = result["max_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE
+    result["agrees"] = close and agreeing == len(leads)
+    return result
+
+
+def comparison_table(result: dict[str, Any]) -> str:
+    leads = result["leads"]
+    rows = [
+        ("evaluation leads", f"{leads} (generator seed {EVAL_SEED})"),
+        (
+            "max abs difference, conversion probability",
+            f"{result['max_probability_difference']:.3g} (tolerance {MAX_PROBABILITY_DIFFERENCE:g})",
+        ),
+        ("mean abs difference, conversion probability", f"{result['mean_probability_difference']:.3g}"),
+        (
+            "recommendations agreeing (Hot/Warm/Cold)",
+            f"{result['recommendations_agreeing']}/{leads}",
+        ),
+        ("sha256, published", f"`{result['published_sha256']}`"),
+        ("sha256, retrained", f"`{result['retrained_sha256']}`"),
+        ("verdict", "agree" if result["agrees"] else "DISAGREE"),
+    ]
+    lines = ["| retrained vs published | |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def registry_spec(registry: Path = REGISTRY) -> Any:
+    from hokusai.models.registry import parse_registry
+
+    return parse_registry(registry.read_text(), variable=str(registry))[MODEL_ID]
+
+
+def published_artifact(root: Path = ROOT, registry: Path = REGISTRY) -> tuple[bytes, Any]:
+    """The committed published artifact and its spec from model/registry.json, sha256 verified."""
+    from hokusai.models.staging import published_path, verify_artifact
+
+    spec = registry_spec(registry)
+    path = published_path(root, spec)
+    verify_artifact(path, spec)
+    return path.read_bytes(), spec
+
+
+def publish(built: Path, entry: dict[str, Any], root: Path = ROOT) -> Path:
+    """Copy the repo in ``built`` to model/published/<repo_id>/ and pin it in registry.json and cdk.json."""
+    target = root / "model" / "published" / entry["repo_id"]
+    target.mkdir(parents=True, exist_ok=True)
+    for name in REPO_FILES:
+        (target / name).write_bytes((built / name).read_bytes())
+    registry_path = root / "model" / "registry.json"
+    registry = json.loads(registry_path.read_text()) if registry_path.exists() else {}
+    registry[MODEL_ID] = entry
+    registry_path.write_text(json.dumps(registry, indent=2) + "\n")
+    cdk_path = root / "cdk.json"
+    cdk = json.loads(cdk_path.read_text())
+    cdk.setdefault("context", {}).setdefault("models", {})[MODEL_ID] = entry
+    cdk_path.write_text(json.dumps(cdk, indent=2) + "\n")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
-    parser.add_argument("--registry", type=Path, help="also write the registry entry for model 21 here")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="replace model/published/... with the retrained repo and pin it in registry.json and cdk.json",
+    )
     args = parser.parse_args(argv)
     result = write_repo(args.out, args.rows)
-    print(json.dumps(result["metrics"]))
-    print(f"wrote {args.out / FILENAME} sha256={result['entry']['sha256']}")
-    if args.registry:
-        args.registry.write_text(json.dumps({"21": result["entry"]}, indent=2) + "\n")
-        print(f"wrote {args.registry}")
+    metrics, entry = result["metrics"], result["entry"]
+    print(
+        f"held-out accuracy {metrics['accuracy']}, ROC AUC {metrics['roc_auc']} "
+        f"({metrics['test_rows']} of {metrics['train_rows'] + metrics['test_rows']} rows)"
+    )
+    print(f"retrained {args.out / FILENAME} sha256 {entry['sha256']}")
+    retrained = (args.out / FILENAME).read_bytes()
+    if args.publish:
+        target = publish(args.out, entry)
+        print(f"published {target} (revision {entry['revision']}, sha256 {entry['sha256']})")
+        print(f"pinned model {MODEL_ID} in model/registry.json and cdk.json context.models")
+        return 0
+    try:
+        published, spec = published_artifact()
+    except (OSError, ValueError) as error:
+        print(f"error: cannot read the published model: {error}", file=sys.stderr)
+        return 1
+    comparison = compare(published, retrained, spec)
+    print()
+    print(comparison_table(comparison))
+    print()
+    if not comparison["agrees"]:
+        print(
+            f"error: the retrained model disagrees with the published one (model {MODEL_ID}, "
+            f"{spec.repo_id}@{spec.revision}): max probability difference "
+            f"{comparison['max_probability_difference']:.3g} (tolerance {MAX_PROBABILITY_DIFFERENCE:g}), "
+            f"{comparison['leads'] - comparison['recommendations_agreeing']} recommendation(s) differ. "
+            "If the change is intended, republish with `make model PUBLISH=1` and review the diff.",
+            file=sys.stderr,
+        )
+        return 1
+    print("the retrained model agrees with the published one; published files and pins unchanged")
     return 0
 
 
