@@ -9,33 +9,68 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hokusai.models.features import row
+from hokusai.models.features import FEATURE_NAMES, row
 from hokusai.models.scorer import UntrustedModelError, build_scorer, deserialize, recommendation
+from hokusai.models.staging import published_path
 
-from model.train import write_repo
+from model.train import FILENAME, MAX_PROBABILITY_DIFFERENCE, compare, comparison_table, write_repo
 from tests.support.handlers import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_LEAD = json.loads(load_event("predict_seed.json")["body"])["inputs"]  # the seed curl body
 
 
-def test_training_is_reproducible_and_matches_the_pinned_sha(
-    demo_model: tuple[bytes, Any], tmp_path: Path
-) -> None:
+def test_shipped_artifact_matches_the_pins_and_its_repo_is_well_formed(demo_model: tuple[bytes, Any]) -> None:
     data, spec = demo_model
     pinned = json.loads((ROOT / "model" / "registry.json").read_text())["21"]
-    assert hashlib.sha256(data).hexdigest() == pinned["sha256"] == spec.sha256
-    again = write_repo(tmp_path)
-    assert again["entry"] == pinned
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["sklearn"]["columns"][0] == "company_size"
-    assert len(config["sklearn"]["columns"]) == 10
-    assert (tmp_path / "README.md").read_text().startswith("---")
+    cdk_pinned = json.loads((ROOT / "cdk.json").read_text())["context"]["models"]["21"]
+    assert hashlib.sha256(data).hexdigest() == pinned["sha256"] == cdk_pinned["sha256"] == spec.sha256
+    assert hashlib.sha1(data, usedforsecurity=False).hexdigest() == pinned["revision"] == spec.revision
+    assert cdk_pinned == pinned
+    repo = published_path(ROOT, spec).parent
+    assert repo == ROOT / "model" / "published" / "hokusai" / "lead-scorer"
+    assert sorted(path.name for path in repo.iterdir()) == ["README.md", "config.json", "lead_scorer.skops"]
+    config = json.loads((repo / "config.json").read_text())["sklearn"]
+    assert config["model"] == {"file": spec.filename}
+    assert config["model_format"] == "skops"
+    assert config["columns"] == list(FEATURE_NAMES)
+    assert [feature["name"] for feature in config["features"]] == list(FEATURE_NAMES)
+    card = (repo / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: sklearn\n")
+    assert card.count("---\n") >= 2  # YAML front matter, as the Hub expects
+    assert spec.sha256 in card
 
 
-def test_held_out_quality_is_better_than_chance(tmp_path: Path) -> None:
-    metrics = write_repo(tmp_path)["metrics"]
-    assert metrics["roc_auc"] > 0.7
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("lead-scorer")
+    built = write_repo(out)
+    return {**built, "data": (out / FILENAME).read_bytes()}
+
+
+def test_retraining_agrees_with_the_shipped_model_by_predictions(
+    demo_model: tuple[bytes, Any], retrained: dict[str, Any]
+) -> None:
+    """Predictions, never bytes: the retrained sha256 may differ on another CPU (OpenBLAS)."""
+    data, spec = demo_model
+    result = compare(data, retrained["data"], spec)
+    assert result["leads"] == 2000
+    assert result["max_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE, comparison_table(result)
+    assert result["recommendations_agreeing"] == result["leads"], comparison_table(result)
+    assert result["agrees"]
+
+
+def test_comparison_catches_a_different_model(demo_model: tuple[bytes, Any], tmp_path: Path) -> None:
+    data, spec = demo_model
+    write_repo(tmp_path, rows=1000)  # another training set: another model
+    result = compare(data, (tmp_path / FILENAME).read_bytes(), spec)
+    assert result["max_probability_difference"] > MAX_PROBABILITY_DIFFERENCE
+    assert not result["agrees"]
+    assert "DISAGREE" in comparison_table(result)
+
+
+def test_held_out_quality_is_better_than_chance(retrained: dict[str, Any]) -> None:
+    assert retrained["metrics"]["roc_auc"] > 0.7
 
 
 def test_seed_lead_scores_hot_with_factors_from_the_model(demo_model: tuple[bytes, Any]) -> None:
