@@ -36,6 +36,7 @@ from tests.support.deployment import ACCOUNT_ID, REGION
 from tests.support.faults import free_port
 from tests.support.redis_server import RedisServer
 
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NAME = "hokusai-local"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -99,15 +100,26 @@ class DemoModel:
     artifact: Path
 
 
-def build_demo_model(directory: Path) -> DemoModel | None:
-    """The demo lead scorer trained by the predict engineer's ``model/train.py`` (``make model``)."""
-    try:
-        from model.train import FILENAME, write_repo
-    except ImportError:
+def build_demo_model(root: Path = ROOT) -> DemoModel | None:
+    """The demo lead scorer as shipped: the committed published artifact, pinned by model/registry.json.
+
+    Nothing is trained at start-up: the artifact is ``model/published/<repo_id>/<filename>`` (or a copy
+    fetched from the Hub under ``model/build/fetched``), verified against the registry's sha256
+    (``ArtifactMismatchError`` names both digests). None when the registry or the artifact is absent.
+    """
+    from hokusai.models.registry import parse_registry
+    from hokusai.models.staging import local_artifact, verify_artifact
+
+    registry = root / "model" / "registry.json"
+    if not registry.is_file():
         return None
-    artifact = directory / FILENAME
-    written = write_repo(directory)
-    return DemoModel("21", {k: str(v) for k, v in written["entry"].items()}, artifact)
+    spec = parse_registry(registry.read_text(), variable=str(registry))["21"]
+    artifact = local_artifact(root, spec)
+    if artifact is None:
+        return None
+    verify_artifact(artifact, spec)
+    entry = {k: str(v) for k, v in spec.to_dict().items() if k != "model_id"}
+    return DemoModel(spec.model_id, entry, artifact)
 
 
 @dataclass
@@ -175,7 +187,7 @@ class LocalStack:
         Path(environment["MODEL_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
         create_keys_table(self.aws, environment["KEYS_TABLE_NAME"])
         create_model_bucket(self.aws, environment["MODEL_BUCKET"])
-        self.demo_model = build_demo_model(self.state_dir / "model")
+        self.demo_model = build_demo_model()
         if self.demo_model is not None and "MODEL_REGISTRY" not in settings:
             entry = self.demo_model.registry_entry
             key = (
@@ -186,7 +198,7 @@ class LocalStack:
             environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
             self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
         elif self.demo_model is None:
-            self.log("demo model trainer (model/train.py) not available: predict has no model")
+            self.log("no published demo model (model/published, model/registry.json): predict has none")
 
         self.provisioned = provision(
             self.aws, name=self.name, environment=environment, redis_password=redis_password
