@@ -30,10 +30,10 @@ import numpy as np
 from hokusai.models.artifacts import ArtifactChain, ArtifactSource, EfsSource, S3Source
 from hokusai.models.features import row
 from hokusai.models.hub import HubSource
-from hokusai.models.registry import efs_path, parse_registry, s3_key
+from hokusai.models.registry import efs_path, s3_key
 from hokusai.models.scorer import build_scorer
 
-from model.train import FILENAME, write_repo
+from model.train import published_artifact
 from tests.support.handlers import LambdaContext, load_event, load_handler
 from tests.support.hub_server import running_hub
 from tests.support.moto_server import running_moto
@@ -45,9 +45,7 @@ SEED = json.loads(load_event("predict_seed.json")["body"])["inputs"]
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-predict-"))
-    built = write_repo(work / "repo")
-    data = (work / "repo" / FILENAME).read_bytes()
-    spec = parse_registry({"21": built["entry"]})["21"]
+    data, spec = published_artifact()  # the shipped model (model/published), sha256 verified: no training
     efs = work / "efs"
     Path(efs_path(spec, str(efs))).parent.mkdir(parents=True)
     Path(efs_path(spec, str(efs))).write_bytes(data)
