@@ -53,7 +53,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 from hokusai import declared
-from hokusai.drift.expected import FUNCTION_SECRETS, functions_section
+from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_section
 from hokusai.keys import schema
 
 from stacks.service_stack import (
@@ -304,6 +304,7 @@ class MonitoringStack(Stack):
             self.stateful.prefix_list_ids,
             self.functions_document(),
         )
+        document["models"] = models_section(self.service.staged_models, self.settings.hub_fallback)
         return ssm.StringParameter(
             self,
             "ExpectedState",

@@ -107,6 +107,43 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
         ],
     )
 
+    # CDK's bucket-deployment singleton function, which copies the shipped models into the S3 cache.
+    for handler in [c for c in stateful.node.children if "CDKBucketDeployment" in c.node.id]:
+        NagSuppressions.add_resource_suppressions(
+            handler,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-L1",
+                    reason=(
+                        "CDK's BucketDeployment handler: aws-cdk-lib pins its runtime with the AWS CLI "
+                        "layer it ships; it runs only at deploy time, to stage the registry's models."
+                    ),
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM4",
+                    reason="BucketDeployment's handler logs with AWSLambdaBasicExecutionRole.",
+                    applies_to=[LAMBDA_BASIC],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=(
+                        "BucketDeployment's grants (aws-cdk-lib): read the CDK asset bucket's objects, "
+                        "write the model bucket's objects (s3 sync). It copies only the staged model "
+                        "files, checked against the registry's sha256 at synth."
+                    ),
+                    applies_to=[
+                        "Action::s3:GetBucket*",
+                        "Action::s3:GetObject*",
+                        "Action::s3:List*",
+                        "Action::s3:Abort*",
+                        "Action::s3:DeleteObject*",
+                        "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+                        RegexAppliesTo(regex=r"/^Resource::<ModelBucket[A-Za-z0-9]+\.Arn>\/\*$/g"),
+                    ],
+                ),
+            ],
+            apply_to_children=True,
+        )
     NagSuppressions.add_stack_suppressions(service, [RUNTIME, MANAGED_LOGGING])
     for function in ("Authorizer", "Predict", "Health"):
         reasons = [XRAY]

@@ -150,15 +150,21 @@ class ServiceStack(Stack):
             "MODEL_CACHE_DIR": EFS_MOUNT_PATH,
             "MODEL_BUCKET": stateful.model_bucket.bucket_name,
             "MODEL_BUCKET_PREFIX": settings.model_bucket_prefix,
-            "HF_TOKEN_SECRET_ARN": self.secret_arns["hf_token"],
-            "HF_HOME": HF_HOME,
-            "HF_DOWNLOAD_TIMEOUT_MS": "10000",
             "MAX_BATCH_SIZE": "100",
             "MAX_BODY_BYTES": "262144",
             "ALLOW_PICKLE": "false",
+            "MODEL_HUB_FALLBACK": "true" if settings.hub_fallback else "false",
         }
-        if settings.hf_endpoint:
-            predict_environment["HF_ENDPOINT"] = settings.hf_endpoint
+        if settings.hub_fallback:
+            # Only then does predict need the token and a writable HF_HOME (the canary checks the
+            # secret only where a function references it).
+            predict_environment |= {
+                "HF_TOKEN_SECRET_ARN": self.secret_arns["hf_token"],
+                "HF_HOME": HF_HOME,
+                "HF_DOWNLOAD_TIMEOUT_MS": "10000",
+            }
+            if settings.hf_endpoint:
+                predict_environment["HF_ENDPOINT"] = settings.hf_endpoint
         health_environment = {
             "KEYS_TABLE_NAME": stateful.keys_table.table_name,
             **redis_environment,
@@ -179,6 +185,7 @@ class ServiceStack(Stack):
         )
         self.health = self._function("health", health_environment, [self.common_layer], functions_sg)
         self.functions = {"authorizer": self.authorizer, "predict": self.predict, "health": self.health}
+        self.staged_models = stateful.staged_models
         self._mount_model_cache(self.predict, writable=True)
         self._mount_model_cache(self.health, writable=False)
         self._grant()
@@ -281,7 +288,8 @@ class ServiceStack(Stack):
             actions=["s3:ListBucket"], resources=[stateful.model_bucket.bucket_arn]
         )
         self.predict.add_to_role_policy(list_bucket)
-        stateful.hf_token_secret.grant_read(self.predict)
+        if self.settings.hub_fallback:
+            stateful.hf_token_secret.grant_read(self.predict)
         # Health: is the table there, can one item be read, is the model object there (HeadObject is
         # authorised by s3:GetObject), and the Redis token to reach Redis as the authorizer does.
         self.health.add_to_role_policy(

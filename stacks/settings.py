@@ -57,6 +57,13 @@ def _int(key: str, value: Any, *, minimum: int, maximum: int | None = None) -> i
     return value
 
 
+def _bool(key: str, value: Any) -> bool:
+    value = _decoded(key, value)
+    if not isinstance(value, bool):
+        raise ContextError(key, "true or false", value)
+    return value
+
+
 def _layer_dirs(value: Any) -> dict[str, str]:
     """Test-/verify-only: other built layer directories (each holding python/ and manifest.json)."""
     key = "hokusai:layerDirs"
@@ -170,6 +177,9 @@ class Settings:
     model_bucket_prefix: str = "models/"
     health_deadline_ms: int = 300
     hf_endpoint: str | None = None
+    # Predict may try the Hub at run time only when asked: the functions sit in isolated subnets, so
+    # by default every model is staged into S3 at deploy time and the Hub is never on the request path.
+    hub_fallback: bool = False
     auth_service_url: str | None = None
     layer_assets: str = "build"  # "placeholder": test-only, see docs/deploy.md
     # Test-/verify-only: layer name -> built layer directory instead of layers/<name>/build.
@@ -273,6 +283,7 @@ class Settings:
                 "healthDeadlineMs", _or_default(get("healthDeadlineMs"), 300), minimum=50, maximum=2000
             ),
             hf_endpoint=str(get("hfEndpoint")) if get("hfEndpoint") else None,
+            hub_fallback=_bool("hubFallback", _or_default(get("hubFallback"), False)),
             auth_service_url=str(get("authServiceUrl")) if get("authServiceUrl") else None,
             layer_assets=layer_assets,
             layer_dirs=_layer_dirs(get("hokusai:layerDirs")),

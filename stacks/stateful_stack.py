@@ -8,6 +8,8 @@ applied). Each rule is its own CloudFormation resource, so a failed rule fails t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import (
     CfnOutput,
     Duration,
@@ -34,13 +36,20 @@ from aws_cdk import (
     aws_s3 as s3,
 )
 from aws_cdk import (
+    aws_s3_deployment as s3deploy,
+)
+from aws_cdk import (
     aws_secretsmanager as secretsmanager,
 )
 from constructs import Construct
 from hokusai import declared
 from hokusai.keys import schema
+from hokusai.models import staging
+from hokusai.models.registry import parse_registry, s3_key
 
 from stacks.settings import Settings, log_retention
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REDIS_PORT = 6379
 EFS_MOUNT_PATH = "/mnt/models"
@@ -49,6 +58,10 @@ EFS_ACCESS_POINT_PATH = "/models"
 EFS_POSIX_UID = "1000"
 # Gateway endpoints' AWS-managed prefix lists, named com.amazonaws.<region>.<service>.
 PREFIX_LIST_SERVICES = {"s3": "s3", "dynamodb": "dynamodb"}
+
+
+class ModelNotStagedError(ValueError):
+    """A registry model has no local copy to stage and predict may not reach the Hub."""
 
 
 class StatefulStack(Stack):
@@ -71,6 +84,7 @@ class StatefulStack(Stack):
         )
         self.keys_table = self._keys_table()
         self.model_bucket = self._model_bucket()
+        self.staged_models = self._stage_models()
         self.file_system, self.access_point = self._file_system()
         self.redis_secret = secretsmanager.Secret(
             self,
@@ -256,6 +270,51 @@ class StatefulStack(Stack):
             projection_type=dynamodb.ProjectionType.ALL,
         )
         return table
+
+    def _stage_models(self) -> dict[str, bool]:
+        """Copy every registry model we have locally into the S3 cache at deploy time.
+
+        The bytes are checked against the registry's sha256 here, at synth, so a wrong file stops
+        the deploy naming the model and both digests; predict checks them again when it loads. A
+        model with no local copy (a private Hub repo nobody fetched) stops synth too, unless the
+        context lets predict reach the Hub at run time. Returns model id -> staged.
+        """
+        settings = self.settings
+        bucket = self.model_bucket
+        staged: dict[str, bool] = {}
+        self.model_stagings: list[s3deploy.BucketDeployment] = []
+        for model_id, spec in parse_registry(settings.models).items():
+            artifact = staging.local_artifact(ROOT, spec)
+            if artifact is None:
+                if not settings.hub_fallback:
+                    raise ModelNotStagedError(
+                        f"model {model_id} ({spec.repo_id}@{spec.revision}/{spec.filename}) is not staged: "
+                        f"neither {staging.published_path(ROOT, spec).relative_to(ROOT)} nor "
+                        f"{staging.fetched_path(ROOT, spec).relative_to(ROOT)} exists. Run "
+                        f"`hokusai models fetch --registry model/registry.json --model {model_id}` "
+                        "(reaches the Hub, checks the sha256), or set context hubFallback=true if "
+                        "predict has a route to the Hub"
+                    )
+                staged[model_id] = False
+                continue
+            staging.verify_artifact(artifact, spec)
+            deployment = s3deploy.BucketDeployment(
+                self,
+                f"StageModel{model_id.title().replace('-', '').replace('_', '')}",
+                sources=[s3deploy.Source.asset(str(artifact.parent), exclude=["*", f"!{spec.filename}"])],
+                destination_bucket=bucket,
+                destination_key_prefix=s3_key(spec, settings.model_bucket_prefix).rsplit("/", 1)[0] + "/",
+                # Other revisions and models share the bucket: never delete what this copy did not put.
+                prune=False,
+                # The cache outlives a release: the next revision's predict may still be rolling out.
+                retain_on_delete=True,
+                metadata={"sha256": spec.sha256, "revision": spec.revision},
+                memory_limit=256,
+            )
+            # Predict (service stack, deployed after this one) finds its model on its first request.
+            self.model_stagings.append(deployment)
+            staged[model_id] = True
+        return staged
 
     def _model_bucket(self) -> s3.Bucket:
         access_logs = s3.Bucket(

@@ -141,7 +141,8 @@ def test_expected_state_declares_every_function_as_deployed(synthesized: Synthes
         properties = deployed[declared_function["function_name"]]
         variables = properties["Environment"]["Variables"]
         assert set(declared_function["environment"]) | set(declared_function["secrets"]) == set(variables)
-        assert declared_function["secrets"], name
+        # Predict references no secret: with every model staged it never needs the Hub token.
+        assert bool(declared_function["secrets"]) == (name != "predict"), name
         for variable, placeholder in declared_function["secrets"].items():
             assert variable.endswith("_SECRET_ARN")
             # The declared ARN is the very secret the function's variable holds.
@@ -334,3 +335,8 @@ def test_expected_state_fits_the_parameter_tier(synthesized: Synthesized) -> Non
     (parameter,) = synthesized.resources(STACK, "AWS::SSM::Parameter").values()
     assert len(text.encode()) <= 8192
     assert parameter["Properties"]["Tier"] == ("Advanced" if len(text.encode()) > 4096 else "Standard")
+
+
+def test_expected_state_says_which_models_are_staged(synthesized: Synthesized) -> None:
+    document, _ = _expected_state(synthesized)
+    assert document["models"] == {"hub_fallback": False, "staged": ["21"], "hub": []}

@@ -36,12 +36,10 @@ AGREED_ENVIRONMENT = {
         "MODEL_CACHE_DIR",
         "MODEL_BUCKET",
         "MODEL_BUCKET_PREFIX",
-        "HF_TOKEN_SECRET_ARN",
-        "HF_HOME",
-        "HF_DOWNLOAD_TIMEOUT_MS",
         "MAX_BATCH_SIZE",
         "MAX_BODY_BYTES",
         "ALLOW_PICKLE",
+        "MODEL_HUB_FALLBACK",  # "false": every model is staged, the Hub is never tried
     },
     "health": COMMON
     | REDIS
@@ -118,7 +116,7 @@ def test_environment_is_the_agreed_one(synthesized: Synthesized, name: str) -> N
         assert variables["REDIS_URL"]["Fn::Join"][1][0] == "rediss://"
     if name == "predict":
         assert variables["ALLOW_PICKLE"] == "false"
-        assert variables["HF_HOME"].startswith("/tmp/")
+        assert variables["MODEL_HUB_FALLBACK"] == "false"
 
 
 @pytest.mark.parametrize("name", ["authorizer", "predict", "health", "canary"])
@@ -178,7 +176,7 @@ def test_least_privilege_predict(synthesized: Synthesized) -> None:
     assert "ModelBucket" in json.dumps(listing["Resource"])
     assert "/" not in json.dumps(listing["Resource"])  # the bucket itself, none of its objects
     secrets = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
-    assert len(secrets) == 1 and "HuggingFaceToken" in json.dumps(secrets[0]["Resource"])
+    assert secrets == [], "without the Hub fallback predict never reads the HuggingFace token"
     efs = [s for s in statements if "elasticfilesystem" in json.dumps(s["Action"])]
     assert efs[0]["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"]
 
@@ -322,3 +320,57 @@ def test_layers_for_the_chosen_architecture(synthesized: Synthesized) -> None:
     _, authorizer = _function(synthesized, "authorizer")
     assert len(predict["Layers"]) == 2
     assert len(authorizer["Layers"]) == 1  # no ML on the authorizer's cold start
+
+
+def test_registry_models_are_staged_into_the_s3_cache_at_deploy_time(synthesized: Synthesized) -> None:
+    """The shipped artifact goes into s3://<model bucket>/models/<id>/<revision>/ by a bucket
+    deployment in the stateful stack (deployed before predict exists), never deleting other copies."""
+    spec = cdk_json_context()["models"]["21"]
+    (staging,) = synthesized.resources("HokusaiStateful", "Custom::CDKBucketDeployment").values()
+    properties = staging["Properties"]
+    assert properties["DestinationBucketKeyPrefix"] == f"models/21/{spec['revision']}/"
+    assert properties["Prune"] is False
+    assert properties["RetainOnDelete"] is True
+    assert properties["UserMetadata"] == {"sha256": spec["sha256"], "revision": spec["revision"]}
+    assert "ModelBucket" in json.dumps(properties["DestinationBucketName"])
+    document = json.loads((synthesized.outdir / "HokusaiStateful.assets.json").read_text())
+    (key,) = properties["SourceObjectKeys"]
+    (source,) = [
+        asset["source"]["path"]
+        for asset in document["files"].values()
+        if any(d["objectKey"] == key for d in asset["destinations"].values())
+    ]
+    staged = sorted(p.name for p in (synthesized.outdir / source).iterdir())
+    assert staged == [spec["filename"]], "only the artifact, not the model card or config"
+
+
+def test_a_model_whose_bytes_differ_from_the_pin_stops_synth_naming_both_digests(tmp_path: Path) -> None:
+    from tests.infra.conftest import synthesize
+
+    models = cdk_json_context()["models"]
+    wrong = {**models["21"], "sha256": "0" * 64}
+    with pytest.raises(Exception, match=r"model 21.*sha256") as caught:
+        synthesize(tmp_path, models={"21": wrong})
+    assert "0" * 64 in str(caught.value)
+
+
+def test_an_unstaged_model_stops_synth_unless_the_hub_fallback_is_on(tmp_path: Path) -> None:
+    from tests.infra.conftest import synthesize
+
+    private = {**cdk_json_context()["models"]["21"], "repo_id": "acme/private-scorer"}
+    with pytest.raises(Exception, match=r"model 21 .* is not staged.*hokusai models fetch"):
+        synthesize(tmp_path / "off", models={"21": private})
+    synthesized = synthesize(tmp_path / "on", models={"21": private}, hubFallback=True)
+    assert synthesized.resources("HokusaiStateful", "Custom::CDKBucketDeployment") == {}
+    (predict,) = [
+        r["Properties"]
+        for r in synthesized.resources("HokusaiService", "AWS::Lambda::Function").values()
+        if r["Properties"].get("FunctionName") == "hokusai-predict"
+    ]
+    variables = predict["Environment"]["Variables"]
+    assert variables["MODEL_HUB_FALLBACK"] == "true"
+    assert "HuggingFaceToken" in json.dumps(variables["HF_TOKEN_SECRET_ARN"])
+    from tests.infra.test_monitoring_stack import _expected_state
+
+    document, _ = _expected_state(synthesized)
+    assert document["models"] == {"hub_fallback": True, "staged": [], "hub": ["21"]}

@@ -63,3 +63,53 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     bad.write_text("{not json")
     assert main(["list", "--registry", str(bad)]) == 2
     assert "MODEL_REGISTRY" in capsys.readouterr().err
+
+
+def test_fetch_downloads_the_pinned_revision_into_the_staging_dir(
+    demo_model: tuple[bytes, ModelSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hokusai.models import staging
+
+    data, spec = demo_model
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"21": spec.to_dict()}))
+    token = secrets.token_urlsafe(20)
+    with running_hub(spec.repo_id, spec.revision, {spec.filename: data}, token=token) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_TOKEN", token)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        assert main(["fetch", "--registry", str(registry), "--root", str(tmp_path)]) == 0
+        assert all(auth == f"Bearer {token}" for _, _, auth in hub.downloads())
+    fetched = staging.fetched_path(tmp_path, spec)
+    assert fetched.read_bytes() == data
+    assert f"21\tOK\t{fetched}" in capsys.readouterr().out
+    assert staging.local_artifact(tmp_path, spec) == fetched  # what synth stages next
+
+
+def test_fetch_refuses_bytes_that_do_not_match_the_pin_naming_both_digests(
+    demo_model: tuple[bytes, ModelSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import hashlib
+
+    from hokusai.models import staging
+
+    data, spec = demo_model
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"21": spec.to_dict()}))
+    other = data + b"tampered"
+    token = secrets.token_urlsafe(20)
+    with running_hub(spec.repo_id, spec.revision, {spec.filename: other}, token=token) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_TOKEN", token)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        assert main(["fetch", "--registry", str(registry), "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "21\tMISMATCH" in out
+    assert f"expected sha256 {spec.sha256}, got {hashlib.sha256(other).hexdigest()}" in out
+    assert not staging.fetched_path(tmp_path, spec).exists()

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from hokusai.config import CanarySettings, ConfigError
 
@@ -146,6 +146,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(file=stream)
     if settings.expected_state_parameter is None:
         print("Drift not checked: no --parameter / EXPECTED_STATE_PARAMETER.", file=stream)
+    else:
+        print("Models", file=stream)
+        for line in _models_lines(clients.ssm, settings.expected_state_parameter):
+            print("  " + line, file=stream)
+        print(file=stream)
     print(render_table(report.findings), file=stream)
     checked = ", ".join(report.checked) or "nothing"
     sent = f"; SNS message {message_id}" if message_id else ""
@@ -155,6 +160,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         file=stream,
     )
     return report.exit_code
+
+
+def _models_lines(ssm: Any, parameter: str) -> list[str]:
+    """Which models are staged and which depend on the HuggingFace token, from the expected state."""
+    from hokusai.drift.expected import models_summary
+    from hokusai.drift.runner import load_expected_state
+
+    document, problem = load_expected_state(ssm, parameter)
+    if document is None:
+        return [f"not known: {problem.detail if problem else 'no expected state'}"]
+    return models_summary(document)
 
 
 if __name__ == "__main__":  # pragma: no cover

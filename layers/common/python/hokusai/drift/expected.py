@@ -101,3 +101,31 @@ def functions_section(
             "security_groups": ["functions"] if function in IN_VPC else [],
         }
     return section
+
+
+def models_section(staged: Mapping[str, bool], hub_fallback: bool) -> dict[str, Any]:
+    """``{"hub_fallback": bool, "staged": [ids], "hub": [ids]}``: which models the stack copied into
+    the S3 cache at deploy time, and which predict must fetch from the Hub (and so the HF token)."""
+    return {
+        "hub_fallback": hub_fallback,
+        "staged": sorted(model_id for model_id, done in staged.items() if done),
+        "hub": sorted(model_id for model_id, done in staged.items() if not done),
+    }
+
+
+def models_summary(document: Mapping[str, Any]) -> list[str]:
+    """What ``hokusai doctor`` says about the models: which of them depend on the HuggingFace token."""
+    models = document.get("models")
+    if not isinstance(models, Mapping):
+        return ["Models: the expected state does not say which models are staged (deployed before it did)."]
+    lines = []
+    if models.get("staged"):
+        lines.append(f"Staged in the S3 model cache at deploy time: {', '.join(models['staged'])}.")
+    if models.get("hub"):
+        lines.append(
+            f"Depend on the HuggingFace token (not staged, fetched from the Hub at run time): "
+            f"{', '.join(models['hub'])}. Stage them instead: hokusai models fetch, then make deploy."
+        )
+    else:
+        lines.append("No model depends on the HuggingFace token.")
+    return lines

@@ -223,9 +223,7 @@ def _unavailable_detail(
         return f"Model {spec.model_id} is unavailable: no artifact source is configured"
     if all(attempt.outcome == "miss" for attempt in attempts):
         # Every cache answered "not there": not a transient fault, the model was never staged.
-        missing = [
-            location(spec) for source in sources if (location := getattr(source, "location", None))
-        ]
+        missing = [location(spec) for source in sources if (location := getattr(source, "location", None))]
         return (
             f"Model {spec.model_id} is not in the model cache: {' and '.join(missing)} missing. "
             f"Fill it with: {FILL_COMMAND.format(model_id=spec.model_id)}"

@@ -3,6 +3,12 @@
     hokusai models list   [--registry FILE]
     hokusai models sync   [--registry FILE] [--model ID ...] [--bucket B] [--prefix P] [--efs DIR]
     hokusai models verify [--registry FILE] [--model ID ...] [--bucket B] [--prefix P] [--efs DIR]
+    hokusai models fetch  [--registry FILE] [--model ID ...] [--root DIR]
+
+``fetch`` runs on the operator's machine (which reaches the Hub) before ``make deploy``, for a model
+that is not shipped under model/published (a private Hub repo): it downloads the pinned revision into
+model/build/fetched/<repo_id>/<revision>/ and checks its sha256, so synth can stage it into S3. A
+mismatch fails naming the model, the expected and the actual sha256, and keeps nothing.
 
 The registry comes from ``--registry`` (e.g. model/registry.json) or ``MODEL_REGISTRY``; the caches
 from the flags or ``MODEL_BUCKET``/``MODEL_BUCKET_PREFIX``/``MODEL_CACHE_DIR``; the Hub token from
@@ -32,10 +38,14 @@ def _parser() -> argparse.ArgumentParser:
         ("list", "show the registry"),
         ("sync", "fetch each model (Hub last) and write it to the S3 bucket and EFS directory"),
         ("verify", "check the cached copies against the registry's sha256"),
+        ("fetch", "download models from the Hub into model/build/fetched for `make deploy` to stage"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--registry", type=Path, help="registry JSON file (default: $MODEL_REGISTRY)")
-        if name != "list":
+        if name == "fetch":
+            command.add_argument("--model", action="append", help="model id (repeatable; default: all)")
+            command.add_argument("--root", type=Path, default=Path.cwd(), help="project root (default: .)")
+        elif name != "list":
             command.add_argument("--model", action="append", help="model id (repeatable; default: all)")
             command.add_argument("--bucket", help="S3 cache bucket (default: $MODEL_BUCKET)")
             command.add_argument("--prefix", help="S3 key prefix (default: $MODEL_BUCKET_PREFIX or models/)")
@@ -74,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown model id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
+    if args.command == "fetch":
+        return (
+            1 if sum(_fetch(settings, settings.registry[model_id], args.root) for model_id in wanted) else 0
+        )
     if not settings.model_bucket and not settings.model_cache_dir:
         print(
             "error: no cache to fill: pass --bucket and/or --efs (or set MODEL_BUCKET/MODEL_CACHE_DIR)",
@@ -93,7 +107,8 @@ def _sync(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:
 
     from hokusai.models.service import build_chain
 
-    chain = build_chain(settings, s3, lambda: boto3.client("secretsmanager"))
+    # The operator's machine reaches the Hub even where the functions cannot: always include it.
+    chain = build_chain(replace(settings, hub_fallback=True), s3, lambda: boto3.client("secretsmanager"))
     try:
         result = chain.load(spec)
     except ModelUnavailableError as error:
@@ -101,6 +116,52 @@ def _sync(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:
         return 1
     trail = ", ".join(f"{a.source}:{a.outcome}" for a in result.attempts)
     print(f"{spec.model_id}\tOK\tfrom {result.source}\t{trail}")
+    return 0
+
+
+def _operator_token(settings: PredictSettings) -> str:
+    """``HF_TOKEN`` (the Hub's own convention) on the operator's machine, else the stack's secret."""
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if token:
+        return token
+    if not settings.hf_token_secret_arn:
+        return ""  # a public repo needs none; a private one answers 401, which is reported
+    import boto3
+
+    from hokusai.models.hub import secrets_manager_token
+
+    return secrets_manager_token(boto3.client("secretsmanager"), settings.hf_token_secret_arn)()
+
+
+def _fetch(settings: PredictSettings, spec: ModelSpec, root: Path) -> int:
+    from hokusai.models import staging
+    from hokusai.models.artifacts import SourceError, atomic_write
+    from hokusai.models.hub import HubSource
+
+    target = staging.fetched_path(root, spec)
+    source = HubSource(
+        lambda: _operator_token(settings),
+        cache_dir=f"{settings.hf_home.rstrip('/')}/hub",
+        endpoint=settings.hf_endpoint,
+        timeout_seconds=max(settings.hf_download_timeout_ms / 1000, 60.0),
+    )
+    try:
+        data = source.fetch(spec)
+    except SourceError as error:
+        print(f"{spec.model_id}\tFAILED\t{error}")
+        return 1
+    if data is None:
+        print(f"{spec.model_id}\tFAILED\t{spec.repo_id}@{spec.revision} has no {spec.filename}")
+        return 1
+    actual = sha256_hex(data)
+    if actual != spec.sha256:
+        print(
+            f"{spec.model_id}\tMISMATCH\t{spec.repo_id}@{spec.revision}/{spec.filename}: expected sha256 "
+            f"{spec.sha256}, got {actual}; nothing kept (fix the registry pin or the Hub revision)"
+        )
+        return 1
+    atomic_write(str(target), data)
+    print(f"{spec.model_id}\tOK\t{target}\t{actual}")
     return 0
 
 
