@@ -12,7 +12,7 @@ REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.tx
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv dev test lint fmt unit integration infra e2e bench model layers built-layers synth diff deploy clean
+.PHONY: help venv dev test lint fmt unit integration infra e2e bench model layers built-layers synth diff deploy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -89,5 +89,8 @@ diff: venv $(CDK) built-layers ## what `make deploy` would change (AWS credentia
 deploy: venv $(CDK) built-layers ## deploy the three stacks (AWS credentials, bootstrapped account; docs/deploy.md)
 	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS) $(DEPLOY_FLAGS)
 
+verify: venv ## run each function from its synthesized asset as Lambda does (layers, synth, moto, Redis); table
+	$(BIN)/python -m local.verify
+
 clean:
-	rm -rf $(VENV) cdk.out node_modules layers/ml/build layers/common/build .mypy_cache .ruff_cache
+	rm -rf $(VENV) .verify cdk.out node_modules layers/ml/build layers/common/build .mypy_cache .ruff_cache

@@ -134,6 +134,10 @@ class LocalStack:
     environ: Mapping[str, str] = field(default_factory=dict)  # the caller's environment
     overrides: Mapping[str, str] = field(default_factory=dict)  # win over environ and defaults
     log: Callable[[str], None] = lambda _line: None
+    # `make verify`: the functions run from their synthesized assets (local.lambda_runtime) instead of
+    # in this process, and the model is staged from the synthesized bucket deployment, not by us.
+    function_host: Any = None
+    stage_models: bool = True
 
     aws: LocalAws = field(init=False)
     redis_server: RedisServer | None = field(init=False, default=None)
@@ -168,7 +172,8 @@ class LocalStack:
         redis_url, redis_password = self._redis(settings.get("REDIS_URL") or self.redis_url)
 
         identity = GatewayIdentity(region=REGION, account_id=ACCOUNT_ID, api_id=self.name.replace("-", ""))
-        host = FunctionHost(identity)
+        host = self.function_host or FunctionHost(identity)
+        host.identity = identity
         self.server = GatewayServer(Gateway(host, log=self.log), self.api_port)
 
         environment = dict(EMBEDDED_DEFAULTS)
@@ -194,7 +199,8 @@ class LocalStack:
                 f"{environment['MODEL_BUCKET_PREFIX']}{self.demo_model.model_id}/"
                 f"{entry['revision']}/{entry['filename']}"
             )
-            upload_model(self.aws, environment["MODEL_BUCKET"], key, self.demo_model.artifact)
+            if self.stage_models:
+                upload_model(self.aws, environment["MODEL_BUCKET"], key, self.demo_model.artifact)
             environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
             self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
         elif self.demo_model is None:
@@ -204,6 +210,8 @@ class LocalStack:
             self.aws, name=self.name, environment=environment, redis_password=redis_password
         )
         self.environment = self.provisioned.environment
+        if hasattr(host, "configure"):
+            host.configure(self.environment)
         host.function_names = dict(self.provisioned.deployment.function_names)
         self._set_process_environ(self.environment)
         # The canary's key: made as the stack's CanaryKey custom resource makes it (without the
