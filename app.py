@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.layer_manifest import LayerManifestError
 from stacks.monitoring_stack import MonitoringStack
 from stacks.nag import suppress
 from stacks.service_stack import ServiceStack
-from stacks.settings import Settings
+from stacks.settings import ContextError, Settings
 from stacks.stateful_stack import StatefulStack
 
 CDK_JSON = Path(__file__).resolve().parent / "cdk.json"
@@ -72,5 +74,14 @@ def build_app(
     return app
 
 
+def main() -> None:
+    """``cdk synth``'s entry point: a refused context value or layer build is one line, not a traceback
+    (the message names the key or directory and the fix)."""
+    try:
+        build_app().synth()
+    except (ContextError, LayerManifestError) as error:
+        sys.exit(str(error))
+
+
 if __name__ == "__main__":
-    build_app().synth()
+    main()

@@ -12,9 +12,11 @@ and fails if a function plus its layers exceed Lambda's 250 MB unzipped limit, p
 Afterwards `cdk synth` needs no network.
 
 Each layer's build directory gets a ``manifest.json`` beside ``python/`` (stacks/layer_manifest.py):
-architecture, python version, pip platform tags, layout and the requirements' sha256. Synth refuses
-a layer whose manifest does not match the context architecture. ``--out DIR`` builds into
-``DIR/<layer>/`` instead of ``layers/<layer>/build`` (side-by-side builds for benchmarks and verify).
+architecture, python version, pip platform tags, layout, the requirements' sha256 and (common layer)
+the hokusai sources' digest. Synth refuses a layer whose manifest does not match the context
+architecture. ``--layout bytecode`` (the default) ships precompiled .pyc, ``sources`` only .py (see
+SOURCELESS_LAYERS). ``--out DIR`` builds into ``DIR/<layer>/`` instead of ``layers/<layer>/build``
+(side-by-side builds for benchmarks and verify). Last, every ELF file is checked (layers/elfcheck.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from stacks.layer_manifest import (  # noqa: E402 - needs the repo root on sys.p
     PYTHON_VERSION,
     LayerManifest,
     sha256_of,
+    tree_sha256,
     write_manifest,
 )
 
@@ -47,6 +50,7 @@ LAYERS = {
     "ml": (ROOT / "layers/ml/requirements.txt", ROOT / "layers/ml/build"),
     "common": (ROOT / "requirements/runtime.txt", ROOT / "layers/common/build"),
 }
+HOKUSAI_SOURCES = ROOT / "layers/common/python/hokusai"  # copied into the common layer
 # Which layers each function uses (stacks/service_stack.py, stacks/monitoring_stack.py).
 FUNCTION_LAYERS = {
     "authorizer": ("common",),
@@ -190,7 +194,7 @@ def build_layer(name: str, architecture: str, build: Path, layout: str = "source
     pip_install(requirements, site, architecture)
     if name == "common":
         shutil.copytree(
-            ROOT / "layers/common/python/hokusai",
+            HOKUSAI_SOURCES,
             site / "hokusai",
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
@@ -208,6 +212,7 @@ def build_layer(name: str, architecture: str, build: Path, layout: str = "source
             layout=layout,
             requirements=str(requirements.relative_to(ROOT)),
             requirements_sha256=sha256_of(requirements),
+            package_sha256=tree_sha256(HOKUSAI_SOURCES) if name == "common" else None,
         ),
     )
     size = size_of(build / "python")

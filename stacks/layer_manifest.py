@@ -41,10 +41,13 @@ class LayerManifest:
     layout: str
     requirements: str  # the requirements file, relative to the repo root
     requirements_sha256: str
+    # Common layer only: the hokusai package's sources it was built from (tree_sha256), so a layer
+    # older than the code in git can be told apart; None (and absent from the JSON) for the ML layer.
+    package_sha256: str | None = None
     format: int = FORMAT
 
     def to_json(self) -> str:
-        data = asdict(self)
+        data = {key: value for key, value in asdict(self).items() if value is not None}
         data["platforms"] = list(self.platforms)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -61,12 +64,24 @@ class LayerManifest:
             layout=str(data["layout"]),
             requirements=str(data["requirements"]),
             requirements_sha256=str(data["requirements_sha256"]),
+            package_sha256=str(data["package_sha256"]) if data.get("package_sha256") else None,
             format=int(data.get("format", FORMAT)),
         )
 
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_sha256(directory: Path, pattern: str = "*.py") -> str:
+    """One digest for the files matching ``pattern`` under ``directory``: each one's relative path and
+    content, in sorted order (a rename changes it too; caches and file times do not)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob(pattern)):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+            digest.update(sha256_of(path).encode() + b"\n")
+    return digest.hexdigest()
 
 
 def write_manifest(build_dir: Path, manifest: LayerManifest) -> Path:
@@ -89,8 +104,8 @@ def read_manifest(build_dir: Path, *, root: Path | None = None, fix: str = "make
     path = build_dir / MANIFEST_NAME
     if not path.is_file():
         raise LayerManifestError(
-            f"{shown(path, root)} is missing: {shown(build_dir, root)} was not built by make layers "
-            f"(or predates manifests), so nothing says which architecture it is for: run {fix}"
+            f"{shown(build_dir, root)} has no {MANIFEST_NAME} (built before manifests existed, or not by "
+            f"make layers), so nothing says which architecture it is for: run {fix}"
         )
     try:
         return LayerManifest.from_json(path.read_text())
@@ -103,7 +118,9 @@ def check_layer(
 ) -> LayerManifest:
     """The manifest, if the layer in ``build_dir`` was built for ``architecture`` and ``python_version``;
     otherwise one message naming the directory, what it was built for and the command that fixes it."""
-    fix = f"make layers ARCH={architecture}"
+    # Both commands: a plain `make layers` is right when the architecture came from cdk.json, ARCH= when
+    # it came from `-c architecture=...` (make layers cannot see the CDK command line).
+    fix = f"make layers (it reads cdk.json) or make layers ARCH={architecture}"
     manifest = read_manifest(build_dir, root=root, fix=fix)
     if manifest.architecture != architecture or manifest.python_version != python_version:
         wanted = f"context architecture is {architecture}"

@@ -7,6 +7,9 @@ predict failed at init with ``No module named 'pydantic_core._pydantic_core'``.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +21,11 @@ from stacks.layer_manifest import (
     LayerManifestError,
     check_layer,
     read_manifest,
+    tree_sha256,
     write_manifest,
 )
 from stacks.settings import ContextError, Settings
-from tests.infra.conftest import cdk_json_context, synthesize
+from tests.infra.conftest import ROOT, cdk_json_context, synthesize
 
 
 def fake_layer(root: Path, name: str, architecture: str, python_version: str = "3.12") -> Path:
@@ -61,12 +65,31 @@ def test_manifest_round_trips_and_is_plain_json(tmp_path: Path) -> None:
     assert check_layer(build, architecture="arm64").layout == "bytecode"
 
 
+def test_common_layer_records_its_hokusai_sources_and_older_manifests_still_read(tmp_path: Path) -> None:
+    package = tmp_path / "hokusai"
+    (package / "sub" / "__pycache__").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "mod.py").write_text("A = 1\n")
+    before = tree_sha256(package)
+    (package / "sub" / "__pycache__" / "mod.cpython-312.pyc").write_bytes(b"cache")
+    assert tree_sha256(package) == before  # caches are not sources
+    (package / "sub" / "mod.py").write_text("A = 2\n")
+    assert tree_sha256(package) != before
+    build = fake_layer(tmp_path, "common", "arm64")
+    manifest = read_manifest(build)
+    assert manifest.package_sha256 is None  # written before the field existed: still readable
+    write_manifest(build, LayerManifest(**{**manifest.__dict__, "package_sha256": before}))
+    assert json.loads((build / MANIFEST_NAME).read_text())["package_sha256"] == before
+    assert read_manifest(build).package_sha256 == before
+
+
 def test_mismatching_architecture_names_the_directory_and_the_command(tmp_path: Path) -> None:
     build = fake_layer(tmp_path, "ml", "arm64")
     with pytest.raises(LayerManifestError) as raised:
         check_layer(build, architecture="x86_64", root=tmp_path)
     assert str(raised.value) == (
-        "ml was built for arm64 (python 3.12) but context architecture is x86_64: run make layers ARCH=x86_64"
+        "ml was built for arm64 (python 3.12) but context architecture is x86_64: "
+        "run make layers (it reads cdk.json) or make layers ARCH=x86_64"
     )
 
 
@@ -79,8 +102,12 @@ def test_mismatching_python_is_refused(tmp_path: Path) -> None:
 def test_missing_or_broken_manifest_is_refused(tmp_path: Path) -> None:
     build = fake_layer(tmp_path, "ml", "x86_64")
     (build / MANIFEST_NAME).unlink()
-    with pytest.raises(LayerManifestError, match=r"manifest.json is missing: .*run make layers ARCH=arm64$"):
-        check_layer(build, architecture="arm64")
+    with pytest.raises(LayerManifestError) as raised:
+        check_layer(build, architecture="arm64", root=tmp_path)
+    assert str(raised.value) == (
+        "ml has no manifest.json (built before manifests existed, or not by make layers), so nothing says "
+        "which architecture it is for: run make layers (it reads cdk.json) or make layers ARCH=arm64"
+    )
     (build / MANIFEST_NAME).write_text("[1]")
     with pytest.raises(LayerManifestError, match="unreadable"):
         check_layer(build, architecture="x86_64")
@@ -117,7 +144,7 @@ def test_synth_refuses_layers_built_for_the_other_architecture(tmp_path: Path) -
     layers = tmp_path / "layers"
     assert str(raised.value) == (
         f"{layers / 'common'} was built for arm64 (python 3.12) but context architecture is x86_64: "
-        "run make layers ARCH=x86_64"
+        "run make layers (it reads cdk.json) or make layers ARCH=x86_64"
     )
 
 
@@ -125,7 +152,7 @@ def test_synth_refuses_a_layer_without_manifest(tmp_path: Path) -> None:
     fake_layer(tmp_path / "layers", "common", "x86_64")
     fake_layer(tmp_path / "layers", "ml", "x86_64")
     (tmp_path / "layers" / "ml" / MANIFEST_NAME).unlink()
-    with pytest.raises(LayerManifestError, match=r"ml/manifest.json is missing"):
+    with pytest.raises(LayerManifestError, match=r"/ml has no manifest.json \("):
         synthesize(tmp_path / "cdk.out", architecture="x86_64", **_layer_context(tmp_path / "layers"))
 
 
@@ -141,3 +168,27 @@ def test_synth_accepts_layers_built_for_the_context_architecture(tmp_path: Path)
     # The assets are the fake directories (their marker packages), not layers/*/build.
     staged = {path.name for path in synthesized.outdir.glob("asset.*/python/*")}
     assert {"fake_common", "fake_ml"} <= staged
+
+
+@pytest.mark.slow
+def test_python_app_py_prints_the_refusal_as_one_line(tmp_path: Path) -> None:
+    """As `cdk synth` runs the app: the refusal is the whole of stderr, not the end of a traceback."""
+    fake_layer(tmp_path / "layers", "common", "arm64")
+    fake_layer(tmp_path / "layers", "ml", "arm64")
+    context = {"architecture": "x86_64", **_layer_context(tmp_path / "layers")}
+    environ = {**os.environ, "CDK_OUTDIR": str(tmp_path / "cdk.out"), "CDK_CONTEXT_JSON": json.dumps(context)}
+    completed = subprocess.run(
+        [sys.executable, "app.py"],
+        check=False,  # the exit status is what is asserted
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines()[-1] == (
+        f"{tmp_path / 'layers' / 'common'} was built for arm64 (python 3.12) but context architecture is "
+        "x86_64: run make layers (it reads cdk.json) or make layers ARCH=x86_64"
+    )
+    assert "Traceback" not in completed.stderr

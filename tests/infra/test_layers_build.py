@@ -167,3 +167,16 @@ def test_build_layer_writes_the_manifest_synth_checks(
     assert manifest.requirements == "layers/ml/requirements.txt"
     assert manifest.requirements_sha256 == sha256_of(ROOT / "layers/ml/requirements.txt")
     assert (tmp_path / "ml/python/pkg/sub/mod.pyc").is_file()
+
+
+def test_common_layer_manifest_records_the_hokusai_sources_it_was_built_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from stacks.layer_manifest import read_manifest, tree_sha256
+
+    monkeypatch.setattr(build, "pip_install", lambda requirements, site, architecture: None)
+    build.build_layer("common", "arm64", tmp_path / "common", "sources")
+    manifest = read_manifest(tmp_path / "common")
+    assert manifest.package_sha256 == tree_sha256(ROOT / "layers/common/python/hokusai")
+    assert manifest.package_sha256 == tree_sha256(tmp_path / "common/python/hokusai")  # what was copied
+    assert manifest.requirements == "requirements/runtime.txt"
