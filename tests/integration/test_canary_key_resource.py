@@ -180,6 +180,30 @@ def test_update_with_a_new_rotation_swaps_the_key_and_the_cleanup_delete_revokes
     assert old_key not in logs and new_key not in logs and "hk_" not in logs
 
 
+def test_update_rollback_leaves_an_active_key_in_the_secret(env: Env) -> None:
+    """The sequence the provisioner's docstring promises: Create, Update (rotation 1 -> 2), the deploy
+    fails later, CloudFormation sends Update back (2 -> 1) for the new id, then Delete for that id."""
+    key_before = env.run(env.event("create"))["PhysicalResourceId"]
+    key_of_failed_deploy = env.run(env.event("update", physical_id=key_before))["PhysicalResourceId"]
+
+    rollback = env.event("update", physical_id=key_of_failed_deploy)
+    rollback["ResourceProperties"], rollback["OldResourceProperties"] = (
+        rollback["OldResourceProperties"],
+        rollback["ResourceProperties"],
+    )
+    key_after = env.run(rollback)["PhysicalResourceId"]
+    assert key_after not in (key_before, key_of_failed_deploy)
+    cleanup = env.run(env.event("delete", physical_id=key_of_failed_deploy))
+    assert cleanup["Status"] == "SUCCESS"
+
+    store = env.store()
+    in_secret = store.get(key_digest(env.secret_value()))
+    assert in_secret is not None and in_secret.key_id == key_after and in_secret.is_usable()
+    assert store.find_by_key_id(key_of_failed_deploy).status == REVOKED
+    # Documented leftover (docs/deploy.md): nobody holds it any more, a platform team revokes it.
+    assert store.find_by_key_id(key_before).status == ACTIVE
+
+
 def test_update_that_changes_no_key_property_keeps_the_key(env: Env) -> None:
     key_id = env.run(env.event("create"))["PhysicalResourceId"]
     key = env.secret_value()
