@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hokusai.models.scorer import UntrustedModelError
 from hokusai.models.staging import ArtifactMismatchError
 
-from local.stack import build_demo_model
+from local.stack import DemoModel, build_demo_model, warm_model_libraries
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,3 +39,13 @@ def test_a_tampered_artifact_stops_the_start(tmp_path: Path) -> None:
 def test_no_artifact_means_no_demo_model(tmp_path: Path) -> None:
     _copy(tmp_path).unlink()
     assert build_demo_model(tmp_path) is None
+
+
+def test_start_up_loads_the_shipped_artifact_so_the_first_predict_pays_no_import(tmp_path: Path) -> None:
+    demo = build_demo_model(ROOT)
+    assert demo is not None
+    warm_model_libraries(demo)  # the shipped file deserializes with the trusted types only
+    garbage = tmp_path / "lead_scorer.skops"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(UntrustedModelError, match="not a skops file"):
+        warm_model_libraries(DemoModel(demo.model_id, demo.registry_entry, garbage))
