@@ -65,6 +65,22 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "MODEL_REGISTRY" in capsys.readouterr().err
 
 
+def _fetch_from_hub(
+    spec: ModelSpec, served: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    """``hokusai models fetch`` for ``spec`` against a local Hub serving ``served``; (exit, token)."""
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({spec.model_id: spec.to_dict()}))
+    token = secrets.token_urlsafe(20)
+    with running_hub(spec.repo_id, spec.revision, {spec.filename: served}, token=token) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_TOKEN", token)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        status = main(["fetch", "--registry", str(registry), "--root", str(tmp_path)])
+        assert all(auth == f"Bearer {token}" for _, _, auth in hub.downloads())
+    return status, token
+
+
 def test_fetch_downloads_the_pinned_revision_into_the_staging_dir(
     demo_model: tuple[bytes, ModelSpec],
     tmp_path: Path,
@@ -74,15 +90,8 @@ def test_fetch_downloads_the_pinned_revision_into_the_staging_dir(
     from hokusai.models import staging
 
     data, spec = demo_model
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({"21": spec.to_dict()}))
-    token = secrets.token_urlsafe(20)
-    with running_hub(spec.repo_id, spec.revision, {spec.filename: data}, token=token) as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        monkeypatch.setenv("HF_TOKEN", token)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-        assert main(["fetch", "--registry", str(registry), "--root", str(tmp_path)]) == 0
-        assert all(auth == f"Bearer {token}" for _, _, auth in hub.downloads())
+    status, _ = _fetch_from_hub(spec, data, tmp_path, monkeypatch)
+    assert status == 0
     fetched = staging.fetched_path(tmp_path, spec)
     assert fetched.read_bytes() == data
     assert f"21\tOK\t{fetched}" in capsys.readouterr().out
@@ -100,15 +109,9 @@ def test_fetch_refuses_bytes_that_do_not_match_the_pin_naming_both_digests(
     from hokusai.models import staging
 
     data, spec = demo_model
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({"21": spec.to_dict()}))
     other = data + b"tampered"
-    token = secrets.token_urlsafe(20)
-    with running_hub(spec.repo_id, spec.revision, {spec.filename: other}, token=token) as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        monkeypatch.setenv("HF_TOKEN", token)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-        assert main(["fetch", "--registry", str(registry), "--root", str(tmp_path)]) == 1
+    status, _ = _fetch_from_hub(spec, other, tmp_path, monkeypatch)
+    assert status == 1
     out = capsys.readouterr().out
     assert "21\tMISMATCH" in out
     assert f"expected sha256 {spec.sha256}, got {hashlib.sha256(other).hexdigest()}" in out
