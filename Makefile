@@ -55,7 +55,7 @@ model: venv ## retrain the demo model into model/build, compare with model/publi
 	$(BIN)/python -m model.train $(if $(PUBLISH),--publish)
 
 openapi: venv ## regenerate docs/openapi.json from the predict function's pydantic models
-	POWERTOOLS_LOG_LEVEL=CRITICAL POWERTOOLS_METRICS_DISABLED=1 MODEL_REGISTRY="$$(cat model/registry.json)" $(BIN)/python -c 'from tests.support.handlers import load_handler; print(load_handler("predict").openapi_json())' > docs/openapi.json.tmp 2>/dev/null
+	POWERTOOLS_LOG_LEVEL=CRITICAL POWERTOOLS_METRICS_DISABLED=1 MODEL_REGISTRY="$$(cat model/registry.json)" $(BIN)/python -c 'from local.handlers import load_handler; print(load_handler("predict").openapi_json())' > docs/openapi.json.tmp 2>/dev/null
 	$(BIN)/python -m json.tool docs/openapi.json.tmp > docs/openapi.json && rm docs/openapi.json.tmp
 
 bench: venv ## run every benchmark, print tables, write bench/results/

@@ -34,14 +34,14 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 import logging
 
 import boto3
+from hokusai.keys import schema
 from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import KeyStore
 
-from tests.integration.test_authorizer import create_table
-from tests.support.faults import refused_port, silent_server
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.moto_server import running_moto
-from tests.support.redis_server import running_redis
+from local.faults import refused_port, silent_server
+from local.handlers import LambdaContext, load_event, load_handler
+from local.moto_server import running_moto
+from local.redis_server import running_redis
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "200"))
 SEED_FAULT_BUDGET_S = float(os.environ.get("BENCH_SEED_FAULT_BUDGET_S", "25"))
@@ -191,7 +191,7 @@ def main() -> None:
     with running_moto() as moto, running_redis() as server:
         os.environ.update(moto.env())
         table = f"bench-keys-{uuid.uuid4().hex[:8]}"
-        create_table(table)
+        boto3.client("dynamodb").create_table(**schema.create_table_arguments(table))
         store = KeyStore(boto3.client("dynamodb"), table)
         key = store.create("bench", ["21"])[0]
         base = {"KEYS_TABLE_NAME": table, "REDIS_BREAKER_COOLDOWN_MS": "10000"}

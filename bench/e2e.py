@@ -16,6 +16,7 @@ Scenarios:
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -34,8 +35,11 @@ from _common import (
     write_results,
 )
 
+from local.handlers import load_event
 from local.stack import LocalStack
-from tests.e2e.conftest import SEED_INPUTS
+
+# The seed clients' request body, as recorded in tests/events (data, the same the e2e tests send).
+SEED_INPUTS = json.loads(load_event("predict_seed.json")["body"])["inputs"]
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1000"))
 DISTINCT_KEYS = 100

@@ -23,10 +23,10 @@ os.environ["POWERTOOLS_SERVICE_NAME"] = "hokusai-health-bench"
 
 import boto3
 
-from tests.support.faults import silent_server
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.moto_server import running_moto
-from tests.support.redis_server import running_redis
+from local.faults import silent_server
+from local.handlers import LambdaContext, load_event, load_handler
+from local.moto_server import running_moto
+from local.redis_server import running_redis
 
 DEADLINE_MS = 300
 REPEAT = int(os.environ.get("BENCH_REPEAT", "60"))
@@ -136,7 +136,7 @@ def health_rows() -> tuple[list[list[str]], dict[str, list[float]]]:
 def cold_import_ms(runs: int = 5) -> list[float]:
     code = (
         "import time; t = time.perf_counter();"
-        "from tests.support.handlers import load_handler; load_handler('health');"
+        "from local.handlers import load_handler; load_handler('health');"
         "print((time.perf_counter() - t) * 1000)"
     )
     env = {"PATH": "/usr/bin:/bin", "KEYS_TABLE_NAME": "t", "AWS_DEFAULT_REGION": "eu-west-1"}
@@ -154,7 +154,7 @@ def canary_rows() -> tuple[list[list[str]], dict[str, list[float]]]:
     from hokusai.config import CanarySettings
     from hokusai.drift.runner import CanaryClients, run_canary
 
-    from tests.support.deployment import deploy
+    from local.deployment import deploy
 
     with running_moto() as moto:
         os.environ.update(moto.env())

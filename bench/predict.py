@@ -33,10 +33,10 @@ from hokusai.models.hub import HubSource
 from hokusai.models.registry import efs_path, s3_key
 from hokusai.models.scorer import build_scorer
 
+from local.handlers import LambdaContext, load_event, load_handler
+from local.hub_server import running_hub
+from local.moto_server import running_moto
 from model.train import published_artifact
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.hub_server import running_hub
-from tests.support.moto_server import running_moto
 
 WARM_RUNS = 500
 COLD_RUNS = 10
@@ -133,7 +133,7 @@ def main() -> None:
 def cold_imports(efs: Path, spec: dict[str, str]) -> list[float]:
     code = (
         "import time; t=time.perf_counter(); "
-        "from tests.support.handlers import load_handler; h=load_handler('predict'); "
+        "from local.handlers import load_handler; h=load_handler('predict'); "
         "assert h.service.loaded_from('21') == 'efs'; print((time.perf_counter()-t)*1000)"
     )
     env = {**os.environ, "MODEL_REGISTRY": json.dumps({"21": spec}), "MODEL_CACHE_DIR": str(efs),

@@ -1,7 +1,7 @@
 """The local AWS: moto in server mode, in this process, provisioned like ``cdk deploy`` would leave it.
 
 The security groups, rules, functions' configuration, secrets, alert topic and expected-state SSM
-parameter come from ``tests/support/deployment.py`` (built from ``hokusai/declared.py`` and
+parameter come from ``local/deployment.py`` (built from ``hokusai/declared.py`` and
 ``hokusai/drift/expected.py``, the same declarations the stack uses), so the canary and
 ``hokusai doctor`` see a deployment, not a second hand-written copy. This module adds what only the
 local stack needs: the functions' configuration set to the values the local functions really run
@@ -25,7 +25,7 @@ from hokusai.drift.expected import FUNCTION_ENV, FUNCTION_SECRETS, functions_sec
 from hokusai.keys import schema
 from moto.server import ThreadedMotoServer
 
-from tests.support.deployment import REGION, Deployment, deploy
+from local.deployment import REGION, Deployment, deploy
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

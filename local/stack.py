@@ -32,9 +32,9 @@ from hokusai.keys.provisioner import provision_canary_key
 
 from local.apigw import FunctionHost, Gateway, GatewayIdentity, GatewayServer
 from local.aws import LocalAws, Provisioned, create_keys_table, create_model_bucket, provision, upload_model
-from tests.support.deployment import ACCOUNT_ID, REGION
-from tests.support.faults import free_port
-from tests.support.redis_server import RedisServer
+from local.deployment import ACCOUNT_ID, REGION
+from local.faults import free_port
+from local.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NAME = "hokusai-local"
@@ -214,10 +214,10 @@ class LocalStack:
                 f"{environment['MODEL_BUCKET_PREFIX']}{self.demo_model.model_id}/"
                 f"{entry['revision']}/{entry['filename']}"
             )
+            environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
             if self.stage_models:
                 upload_model(self.aws, environment["MODEL_BUCKET"], key, self.demo_model.artifact)
-            environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
-            self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
+                self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
         elif self.demo_model is None:
             self.log("no published demo model (model/published, model/registry.json): predict has none")
 

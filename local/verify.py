@@ -24,6 +24,7 @@ targets but never fail the run (this is a shared 2-core machine; see bench/ for 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -343,17 +344,12 @@ def run_layout(layout: str, layers: Path, architecture: str, sdk: Path) -> list[
                     Body=artifact_file.read_bytes(),
                 )
         # Each function's own environment, as the template declares it, resolved for this machine.
-        artifacts.update(
-            {
-                name: FunctionArtifact(
-                    **{
-                        **artifact.__dict__,
-                        "environment": resolved_environment(name, declared[name], stack.environment),
-                    }
-                )
-                for name, artifact in artifacts.items()
-            }
-        )
+        artifacts = {
+            name: dataclasses.replace(
+                artifact, environment=resolved_environment(name, declared[name], stack.environment)
+            )
+            for name, artifact in artifacts.items()
+        }
         host.artifacts = artifacts
         # Lambda's reserved AWS_REGION and credentials; here moto's endpoint and dummy keys.
         aws = stack.aws.env()

@@ -15,8 +15,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Hokusai")
 os.environ.setdefault("POWERTOOLS_DEV", "0")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 
-from tests.support.moto_server import MotoServer
-from tests.support.redis_server import RedisServer
+from local.moto_server import MotoServer
+from local.redis_server import RedisServer
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

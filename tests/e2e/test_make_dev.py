@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.faults import free_port
+from local.faults import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.deployment import ApiStandIn, Deployment, deploy
-from tests.support.moto_server import MotoServer
+from local.deployment import ApiStandIn, Deployment, deploy
+from local.moto_server import MotoServer
 
 
 @pytest.fixture

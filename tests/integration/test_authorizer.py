@@ -22,10 +22,10 @@ from hokusai.keys import schema
 from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import KeyStore
 
-from tests.support.faults import never_connects_port, refused_port, silent_server
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.moto_server import MotoServer
-from tests.support.redis_server import RedisServer, running_redis
+from local.faults import never_connects_port, refused_port, silent_server
+from local.handlers import LambdaContext, load_event, load_handler
+from local.moto_server import MotoServer
+from local.redis_server import RedisServer, running_redis
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,9 +14,9 @@ from hokusai.auth.chain import HttpAuthService
 from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import StoreUnavailable
 
+from local.faults import refused_port, silent_server
+from local.handlers import LambdaContext, load_handler
 from tests.integration.test_authorizer import event_with
-from tests.support.faults import refused_port, silent_server
-from tests.support.handlers import LambdaContext, load_handler
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from hokusai.drift.findings import Kind
 
-from tests.support.deployment import ApiStandIn, Deployment
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.moto_server import MotoServer
+from local.deployment import ApiStandIn, Deployment
+from local.handlers import LambdaContext, load_event, load_handler
+from local.moto_server import MotoServer
 
 Patch = pytest.MonkeyPatch
 Capture = pytest.CaptureFixture[str]

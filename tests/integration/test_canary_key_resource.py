@@ -23,9 +23,9 @@ from hokusai.keys import schema
 from hokusai.keys.format import is_well_formed, key_digest
 from hokusai.keys.store import ACTIVE, REVOKED, KeyStore
 
-from tests.support.faults import refused_port
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.moto_server import MotoServer
+from local.faults import refused_port
+from local.handlers import LambdaContext, load_event, load_handler
+from local.moto_server import MotoServer
 
 
 @dataclass

@@ -11,9 +11,9 @@ import sys
 import pytest
 from hokusai.drift.cli import USAGE_ERROR, main
 
-from tests.support.deployment import ApiStandIn, Deployment
-from tests.support.handlers import ROOT
-from tests.support.moto_server import MotoServer
+from local.deployment import ApiStandIn, Deployment
+from local.handlers import ROOT
+from local.moto_server import MotoServer
 
 
 def doctor(*argv: str) -> tuple[int, str]:

@@ -20,7 +20,7 @@ import pytest
 from hokusai.drift.findings import Kind, Severity
 from hokusai.drift.runner import CanaryClients, publish_alert, run_canary
 
-from tests.support.deployment import Deployment
+from local.deployment import Deployment
 
 
 def drift(deployment: Deployment, clients: CanaryClients | None = None):

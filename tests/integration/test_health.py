@@ -21,10 +21,10 @@ import boto3
 import pytest
 from hokusai.keys.schema import KEY_HASH_ATTRIBUTE
 
-from tests.support.faults import never_connects_port, refused_port, silent_server
-from tests.support.handlers import ROOT, LambdaContext, load_event, load_handler
-from tests.support.moto_server import MotoServer
-from tests.support.redis_server import RedisServer
+from local.faults import never_connects_port, refused_port, silent_server
+from local.handlers import ROOT, LambdaContext, load_event, load_handler
+from local.moto_server import MotoServer
+from local.redis_server import RedisServer
 
 DEADLINE_MS = 300
 SLACK_MS = 150  # shared 2-core box; the benchmark shows p99 within deadline + 50 ms
@@ -276,7 +276,7 @@ def test_metrics_one_per_check(health_env: RedisServer, capsys: pytest.CaptureFi
 def test_cold_start_imports_no_sklearn_and_no_pydantic() -> None:
     code = (
         "import sys, time; started = time.perf_counter();"
-        "from tests.support.handlers import load_handler; load_handler('health');"
+        "from local.handlers import load_handler; load_handler('health');"
         "print(round((time.perf_counter() - started) * 1000));"
         "heavy = ('sklearn', 'numpy', 'scipy', 'pydantic', 'huggingface_hub');"
         "print(sorted(m for m in heavy if m in sys.modules))"
@@ -307,7 +307,7 @@ def test_redis_auth_token_from_secrets_manager(
 ) -> None:
     import secrets as secrets_module
 
-    from tests.support.redis_server import running_redis
+    from local.redis_server import running_redis
 
     token = secrets_module.token_urlsafe(24)
     secretsmanager = boto3.client("secretsmanager")

@@ -16,10 +16,10 @@ from hokusai.cli import main
 from hokusai.keys.format import is_well_formed, key_digest
 from hokusai.keys.store import KeyStore
 
+from local.faults import refused_port
+from local.moto_server import MotoServer
+from local.redis_server import RedisServer
 from tests.integration.test_authorizer import create_table
-from tests.support.faults import refused_port
-from tests.support.moto_server import MotoServer
-from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

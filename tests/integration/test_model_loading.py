@@ -19,10 +19,10 @@ from hokusai.models.artifacts import ArtifactChain, ModelUnavailableError
 from hokusai.models.registry import ModelSpec, efs_path, s3_key
 from hokusai.models.service import ModelService, build_chain
 
-from tests.support.faults import refused_port
-from tests.support.handlers import LambdaContext, load_event, load_handler
-from tests.support.hub_server import running_hub
-from tests.support.moto_server import MotoServer
+from local.faults import refused_port
+from local.handlers import LambdaContext, load_event, load_handler
+from local.hub_server import running_hub
+from local.moto_server import MotoServer
 
 
 @pytest.fixture

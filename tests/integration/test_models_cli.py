@@ -13,8 +13,8 @@ import pytest
 from hokusai.models.cli import main
 from hokusai.models.registry import ModelSpec, efs_path, s3_key
 
-from tests.support.hub_server import running_hub
-from tests.support.moto_server import MotoServer
+from local.hub_server import running_hub
+from local.moto_server import MotoServer
 
 
 def test_sync_fills_s3_and_efs_then_verify_passes_and_catches_corruption(

@@ -9,8 +9,8 @@ from hokusai.cache.breaker import BreakerState
 from hokusai.cache.redis_cache import CacheOutcome, RedisCache
 from hokusai.config import RedisSettings
 
-from tests.support.faults import never_connects_port, refused_port, silent_server
-from tests.support.redis_server import RedisServer, running_redis
+from local.faults import never_connects_port, refused_port, silent_server
+from local.redis_server import RedisServer, running_redis
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,8 +13,8 @@ from hokusai.models.features import FEATURE_NAMES, row
 from hokusai.models.scorer import UntrustedModelError, build_scorer, deserialize, recommendation
 from hokusai.models.staging import published_path
 
+from local.handlers import load_event
 from model.train import FILENAME, MAX_PROBABILITY_DIFFERENCE, compare, comparison_table, write_repo
-from tests.support.handlers import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_LEAD = json.loads(load_event("predict_seed.json")["body"])["inputs"]  # the seed curl body

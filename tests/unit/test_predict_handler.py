@@ -10,7 +10,7 @@ import pytest
 from hokusai.models.features import FEATURES
 from hokusai.models.registry import ModelSpec, efs_path
 
-from tests.support.handlers import ROOT, LambdaContext, load_event, load_handler
+from local.handlers import ROOT, LambdaContext, load_event, load_handler
 
 
 @pytest.fixture(scope="module")

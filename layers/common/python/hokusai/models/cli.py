@@ -42,11 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--registry", type=Path, help="registry JSON file (default: $MODEL_REGISTRY)")
-        if name == "fetch":
+        if name != "list":
             command.add_argument("--model", action="append", help="model id (repeatable; default: all)")
+        if name == "fetch":
             command.add_argument("--root", type=Path, default=Path.cwd(), help="project root (default: .)")
         elif name != "list":
-            command.add_argument("--model", action="append", help="model id (repeatable; default: all)")
             command.add_argument("--bucket", help="S3 cache bucket (default: $MODEL_BUCKET)")
             command.add_argument("--prefix", help="S3 key prefix (default: $MODEL_BUCKET_PREFIX or models/)")
             command.add_argument("--efs", help="EFS/cache directory (default: $MODEL_CACHE_DIR)")

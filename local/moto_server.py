@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from moto.server import ThreadedMotoServer
 
-from tests.support.faults import free_port
+from local.faults import free_port
 
 DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -364,7 +364,7 @@ def _default_values(name: str, api_base_url: str, parameter_name: str, topic_arn
         "MODEL_CACHE_DIR": "/mnt/models",
         "MODEL_BUCKET": f"{name}-models",
         "MODEL_BUCKET_PREFIX": "models/",
-        "HF_HOME": "/tmp/hf",
+        "HF_HOME": "/tmp/hf",  # noqa: S108 - the value a deployed function gets (Lambda writes only /tmp)
         "HF_DOWNLOAD_TIMEOUT_MS": "20000",
         "MAX_BATCH_SIZE": "100",
         "MAX_BODY_BYTES": "65536",

@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from tests.support.faults import free_port
+from local.faults import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

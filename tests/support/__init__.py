@@ -1,1 +1,0 @@
-"""Real parts for tests: redis-server processes, network fault servers, moto in server mode."""
