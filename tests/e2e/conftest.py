@@ -10,39 +10,12 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
+from hokusai.drift.synthetic import SEED_INPUTS  # the seed's curl body, as the canary sends it
 
 from local.stack import LocalStack
-
-ROOT = Path(__file__).resolve().parents[2]
-SEED_INPUTS: dict[str, Any] = {
-    "company_size": 1000,
-    "industry": "Technology",
-    "engagement_score": 75,
-    "website_visits": 10,
-    "email_opens": 5,
-    "content_downloads": 3,
-    "demo_requested": True,
-    "budget_confirmed": False,
-    "decision_timeline": "Q2 2025",
-    "title": "VP of Sales",
-}
-
-
-def handler_missing(*functions: str) -> list[str]:
-    return [f for f in functions if not (ROOT / "functions" / f / "handler.py").exists()]
-
-
-def requires_functions(*functions: str) -> pytest.MarkDecorator:
-    """Skip while another engineer's handler has not landed; runs as soon as the file exists."""
-    missing = handler_missing(*functions)
-    return pytest.mark.skipif(
-        bool(missing), reason="waiting for " + ", ".join(f"functions/{f}/handler.py" for f in missing)
-    )
 
 
 @contextlib.contextmanager

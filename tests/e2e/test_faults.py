@@ -16,9 +16,8 @@ import pytest
 import requests
 
 from local.stack import LocalStack
-from tests.e2e.conftest import Client, assert_error, requires_functions, running_stack
+from tests.e2e.conftest import Client, assert_error, running_stack
 
-needs_api = requires_functions("authorizer", "predict")
 L1_TTL_SECONDS = 2
 BREAKER_COOLDOWN_MS = 300
 
@@ -98,7 +97,7 @@ def test_keys_table_unreachable_health_is_unhealthy_503(stack: LocalStack, clien
         status, body, elapsed = health(client)
         assert status == 503, body
         assert body["status"] == "unhealthy"
-        assert body["services"]["keys_table"] != "healthy"
+        assert body["services"]["keys_table"] == "unhealthy"
         assert elapsed < 1.5
     finally:
         stack.aws.start()
@@ -112,7 +111,6 @@ def timed_predict(client: Client, api_key: str) -> tuple[requests.Response, floa
     return response, time.perf_counter() - started
 
 
-@needs_api
 @pytest.mark.parametrize("fault", ["kill", "pause"])
 def test_predictions_keep_working_without_redis(
     stack: LocalStack, client: Client, redis: Any, fault: str
@@ -128,7 +126,6 @@ def test_predictions_keep_working_without_redis(
     assert_error(client.predict("hk_" + secrets.token_urlsafe(32)), 401, "API key required")
 
 
-@needs_api
 def test_redis_restart_recovers_the_l2_cache(stack: LocalStack, client: Client, redis: Any) -> None:
     redis.kill()
     assert client.predict(new_key(stack)).status_code == 200
@@ -142,7 +139,6 @@ def test_redis_restart_recovers_the_l2_cache(stack: LocalStack, client: Client, 
     assert until(lambda: connection.dbsize() > 0), "nothing was written to Redis after recovery"
 
 
-@needs_api
 def test_keys_table_unreachable_cached_keys_still_served(stack: LocalStack, client: Client) -> None:
     cached = new_key(stack)
     assert client.predict(cached).status_code == 200
@@ -161,11 +157,10 @@ def test_keys_table_unreachable_cached_keys_still_served(stack: LocalStack, clie
         stack.aws.start()
 
 
-@requires_functions("authorizer")
 def test_revoked_key_is_refused_within_the_l1_ttl(stack: LocalStack, client: Client) -> None:
     api_key, key_id = stack.create_key("revoked-user")
     before = client.predict(api_key)
-    assert before.status_code not in (401, 403), before.text  # the authorizer let it through
+    assert before.status_code == 200, before.text  # the authorizer let it through
     assert stack.revoke_key(key_id).endswith("Redis entry deleted")
     revoked_at = time.monotonic()
     assert until(lambda: client.predict(api_key).status_code == 401, timeout=L1_TTL_SECONDS + 3)

@@ -70,7 +70,7 @@ def test_make_dev_serves_refuses_a_second_copy_and_stops_cleanly(tmp_path: Path)
         assert banner.count(key.group(1)) == 1  # printed once; the curl commands use $HOKUSAI_KEY
         assert "X-API-Key: $HOKUSAI_KEY" in banner and "Authorization: Bearer $HOKUSAI_KEY" in banner
         assert "X-Request-ID" in banner and '"decision_timeline": "Q2 2025"' in banner
-        assert "hokusai.drift.cli" in banner or "hokusai doctor" in banner
+        assert f".venv/bin/hokusai doctor --api-url {base} " in banner
 
         health = requests.get(f"{base}/health", timeout=10)
         assert health.status_code == 200 and health.json()["services"]["redis"] == "healthy"

@@ -50,7 +50,9 @@ def test_real_elf_files_are_this_machine_and_need_at_most_its_glibc(path: Path) 
     assert info.glibc is not None and (2, 2) <= info.glibc <= HOST_GLIBC
 
 
-@pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils not installed")
+@pytest.mark.skipif(
+    shutil.which("readelf") is None, reason="optional machine tool readelf (binutils) is not installed"
+)
 def test_glibc_versions_agree_with_readelf() -> None:
     path = Path("/bin/ls").resolve()
     listed = subprocess.run(["readelf", "-V", str(path)], capture_output=True, text=True, check=True).stdout

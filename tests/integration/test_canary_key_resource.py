@@ -239,7 +239,7 @@ def test_missing_table_fails_with_a_reason_and_no_key(
     assert response["Reason"].startswith("CanaryKey Create failed: ResourceNotFoundException")
     # Not a key id: the Delete CloudFormation sends after a failed Create must be a no-op.
     assert not response["PhysicalResourceId"].startswith("key_")
-    assert "Data" not in response or response["Data"] == {}
+    assert response["Data"] == {}  # no KeyId: nothing was created
     assert env.secret_value() == "placeholder-before-first-deploy"
     assert "hk_" not in json.dumps(response) and "hk_" not in _all_logs(capsys, caplog)
 

@@ -324,7 +324,10 @@ def run_fix(command: str, deployment: Deployment, cwd: Path) -> None:
     assert completed.returncode == 0, completed.stderr
 
 
-@pytest.mark.skipif(AWS_CLI is None or shutil.which("jq") is None, reason="needs the aws CLI and jq")
+@pytest.mark.skipif(
+    AWS_CLI is None or shutil.which("jq") is None,
+    reason="optional machine tools: needs the AWS CLI (aws) and jq",
+)
 def test_fix_commands_repair_the_drift(deployment: Deployment, tmp_path: Path) -> None:
     deployment.remove_rule("redis", 6379)
     deployment.remove_rule("functions", 443, egress=True)  # three egress rules on 443: all gone

@@ -251,26 +251,29 @@ def test_allowed_request_reaches_the_function_with_the_context(gateway: Gateway)
     assert ("x-amzn-RequestId", body["request_id"]) in answer.headers
 
 
+RETRY = {"Retry-After": "5"}
+
+
 @pytest.mark.parametrize(
-    ("key", "status", "detail"),
+    ("key", "status", "detail", "extra_headers"),
     [
-        (None, 401, "API key required"),
-        ("deny", 403, "API key not allowed for this resource"),
-        ("boom", 503, "Authentication temporarily unavailable, retry shortly"),
-        ("nested", 503, "Authentication temporarily unavailable, retry shortly"),
+        (None, 401, "API key required", {"WWW-Authenticate": "Bearer"}),
+        ("deny", 403, "API key not allowed for this resource", {}),
+        ("boom", 503, "Authentication temporarily unavailable, retry shortly", RETRY),
+        ("nested", 503, "Authentication temporarily unavailable, retry shortly", RETRY),
     ],
 )
 def test_authorizer_outcomes_use_the_gateway_responses(
-    gateway: Gateway, key: str | None, status: int, detail: str
+    gateway: Gateway, key: str | None, status: int, detail: str, extra_headers: dict[str, str]
 ) -> None:
     answer, body = call(gateway, key)
+    headers = dict(answer.headers)
     assert answer.status == status
     assert body["detail"] == detail
-    assert body["request_id"] == dict(answer.headers)["x-amzn-RequestId"]
-    if status == 503:
-        assert dict(answer.headers)["Retry-After"] == "5"
-    if status == 401:
-        assert dict(answer.headers)["WWW-Authenticate"] == "Bearer"
+    assert body["request_id"] == headers["x-amzn-RequestId"]
+    # Each outcome carries exactly its own headers: Retry-After only on 503, WWW-Authenticate only on 401.
+    assert headers.get("Retry-After") == extra_headers.get("Retry-After")
+    assert headers.get("WWW-Authenticate") == extra_headers.get("WWW-Authenticate")
 
 
 @pytest.mark.parametrize("body", [b"crash", b"malformed"])
