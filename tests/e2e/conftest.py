@@ -1,4 +1,5 @@
-"""The local stack (``local/``) started in-process on free ports with its own redis-server.
+"""The e2e tests' HTTP client of the local stack (``local/``), which each module starts in-process on
+free ports with its own redis-server (``tests.helpers.running_stack``).
 
 Each test module gets its own stack (unique resource names: moto's state is per process and shared
 with the integration tests' server), so a module may kill, pause or restart its Redis, or stop its
@@ -7,29 +8,10 @@ local AWS, without touching the others.
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import requests
 from hokusai.drift.synthetic import SEED_INPUTS  # the seed's curl body, as the canary sends it
-
-from local.stack import LocalStack
-
-
-@contextlib.contextmanager
-def running_stack(**overrides: str) -> Iterator[LocalStack]:
-    stack = LocalStack(
-        name=f"hokusai-e2e-{uuid.uuid4().hex[:6]}",
-        redis_url=None,  # always our own redis-server, which the tests may break
-        overrides={"POWERTOOLS_LOG_LEVEL": "WARNING", **overrides},
-    )
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 class Client:

@@ -10,19 +10,14 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.stack import LocalStack
-from tests.e2e.conftest import running_stack
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import run_program, run_python, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +34,18 @@ def doctor(stack: LocalStack, *flags: str) -> tuple[int, str]:
     deployment = stack.deployment
     env = {**os.environ, **stack.aws.env()}
     env.pop("ALERT_TOPIC_ARN", None)  # the stack's process environment has it; a user's shell does not
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hokusai.drift.cli",
-            "--api-url",
-            stack.base_url,
-            "--parameter",
-            deployment.parameter_name,
-            "--canary-key-secret",
-            deployment.secret_arns["canary_key"],
-            *flags,
-        ],
+    completed = run_python(
+        "-m",
+        "hokusai.drift.cli",
+        "--api-url",
+        stack.base_url,
+        "--parameter",
+        deployment.parameter_name,
+        "--canary-key-secret",
+        deployment.secret_arns["canary_key"],
+        *flags,
         env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=90,
-        check=False,
     )
     return completed.returncode, completed.stdout + completed.stderr
 
@@ -123,12 +111,9 @@ def test_removed_redis_rule_is_reported_with_its_fix(stack: LocalStack) -> None:
     if shutil.which("aws") is None:
         pytest.skip("optional machine tool: no AWS CLI (aws) on this machine to run the printed fix")
     env = {**os.environ, **stack.aws.env()}
-    subprocess.run(
-        [*shlex.split(fix), "--endpoint-url", stack.aws.endpoint_url, "--region", "eu-west-1"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
+    fixed = run_program(
+        [*shlex.split(fix), "--endpoint-url", stack.aws.endpoint_url, "--region", "eu-west-1"], env
     )
+    assert fixed.returncode == 0, fixed.stderr
     code, out = doctor(stack, "--skip-synthetic")
     assert code == 0, out

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from local.stack import LocalStack
-from tests.e2e.conftest import Client, assert_error, running_stack
+from tests.e2e.conftest import Client, assert_error
+from tests.helpers import running_stack
 
 L1_TTL_SECONDS = 2
 BREAKER_COOLDOWN_MS = 300

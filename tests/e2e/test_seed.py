@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from local.stack import LocalStack
-from tests.e2e.conftest import SEED_INPUTS, Client, assert_error, running_stack
+from tests.e2e.conftest import SEED_INPUTS, Client, assert_error
+from tests.helpers import running_stack
 
 
 @pytest.fixture(scope="module")

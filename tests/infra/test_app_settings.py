@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.settings import ContextError, Settings
+from tests.helpers import run_python
 from tests.infra.conftest import ROOT, STACK_IDS, cdk_json_context
 
 
@@ -124,15 +123,7 @@ def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
-    completed = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_python("app.py", env=environ, timeout=180)
     assert completed.returncode == 0, completed.stderr[-3000:]
     for stack in STACK_IDS:
         template = json.loads((tmp_path / f"{stack}.template.json").read_text())

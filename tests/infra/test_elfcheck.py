@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 import re
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.infra.conftest import ROOT
+from tests.helpers import ROOT, load_module_from_file
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("elfcheck", ROOT / "layers" / "elfcheck.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["elfcheck"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-elfcheck = _load()
+elfcheck = load_module_from_file("elfcheck", ROOT / "layers" / "elfcheck.py")
 HOST = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
     platform.machine().lower()
 ]

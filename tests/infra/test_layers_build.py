@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.infra.conftest import ROOT
+from tests.helpers import ROOT, load_module_from_file
 
-
-def _build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("layers_build", ROOT / "layers" / "build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["layers_build"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _build_module()
+build = load_module_from_file("layers_build", ROOT / "layers" / "build.py")
 
 
 def _write(path: Path, size: int = 10) -> None:

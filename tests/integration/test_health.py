@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,9 +20,10 @@ import pytest
 from hokusai.keys.schema import KEY_HASH_ATTRIBUTE
 
 from local.faults import never_connects_port, refused_port, silent_server
-from local.handlers import ROOT, LambdaContext, load_event, load_handler
+from local.handlers import LambdaContext, load_event, load_handler
 from local.moto_server import MotoServer
 from local.redis_server import RedisServer
+from tests.helpers import run_python
 
 DEADLINE_MS = 300
 SLACK_MS = 150  # shared 2-core box; the benchmark shows p99 within deadline + 50 ms
@@ -287,15 +286,7 @@ def test_cold_start_imports_no_sklearn_and_no_pydantic() -> None:
         "AWS_DEFAULT_REGION": "eu-west-1",
         "POWERTOOLS_TRACE_DISABLED": "1",
     }
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_python("-c", code, env=env)
     assert completed.returncode == 0, completed.stderr
     import_ms, heavy = completed.stdout.split("\n")[:2]
     assert heavy == "[]"

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from hokusai.models import staging
 from hokusai.models.cli import main
 from hokusai.models.registry import ModelSpec, efs_path, s3_key
 
-from local.hub_server import running_hub
+from local.hub_server import HubStandIn, running_hub
 from local.moto_server import MotoServer
+
+
+@contextlib.contextmanager
+def registry_and_hub(
+    spec: ModelSpec, served: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, str, HubStandIn]]:
+    """A registry file pinning ``spec``, and the local Hub serving ``served`` for it behind a fresh
+    token, with HF_ENDPOINT and HF_HOME set for the command: yields (registry, token, hub)."""
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({spec.model_id: spec.to_dict()}))
+    token = secrets.token_urlsafe(20)
+    with running_hub(spec.repo_id, spec.revision, {spec.filename: served}, token=token) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        yield registry, token, hub
 
 
 def test_sync_fills_s3_and_efs_then_verify_passes_and_catches_corruption(
@@ -25,20 +44,15 @@ def test_sync_fills_s3_and_efs_then_verify_passes_and_catches_corruption(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data, spec = demo_model
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({"21": spec.to_dict()}))
     bucket = f"sync-{uuid.uuid4().hex[:10]}"
     s3: Any = boto3.client("s3", endpoint_url=moto_env.endpoint_url)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    token = secrets.token_urlsafe(20)
-    arn = boto3.client("secretsmanager", endpoint_url=moto_env.endpoint_url).create_secret(
-        Name=f"hf-{uuid.uuid4().hex[:8]}", SecretString=token
-    )["ARN"]
     efs = tmp_path / "efs"
-    with running_hub(spec.repo_id, spec.revision, {spec.filename: data}, token=token) as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    with registry_and_hub(spec, data, tmp_path, monkeypatch) as (registry, token, _):
+        arn = boto3.client("secretsmanager", endpoint_url=moto_env.endpoint_url).create_secret(
+            Name=f"hf-{uuid.uuid4().hex[:8]}", SecretString=token
+        )["ARN"]
         monkeypatch.setenv("HF_TOKEN_SECRET_ARN", arn)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
         common = ["--registry", str(registry), "--bucket", bucket, "--efs", str(efs)]
         assert main(["sync", *common]) == 0
         assert "21\tOK\tfrom hub" in capsys.readouterr().out
@@ -65,54 +79,46 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "MODEL_REGISTRY" in capsys.readouterr().err
 
 
-def _fetch_from_hub(
-    spec: ModelSpec, served: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, str]:
-    """``hokusai models fetch`` for ``spec`` against a local Hub serving ``served``; (exit, token)."""
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({spec.model_id: spec.to_dict()}))
-    token = secrets.token_urlsafe(20)
-    with running_hub(spec.repo_id, spec.revision, {spec.filename: served}, token=token) as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        monkeypatch.setenv("HF_TOKEN", token)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-        status = main(["fetch", "--registry", str(registry), "--root", str(tmp_path)])
-        assert all(auth == f"Bearer {token}" for _, _, auth in hub.downloads())
-    return status, token
-
-
-def test_fetch_downloads_the_pinned_revision_into_the_staging_dir(
+@pytest.fixture
+def fetch(
     demo_model: tuple[bytes, ModelSpec],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:
-    from hokusai.models import staging
+) -> Callable[[bytes], tuple[int, str]]:
+    """``hokusai models fetch`` of the demo model into ``tmp_path`` from a local Hub serving the bytes
+    given: (exit status, stdout). Every download it made presented the Hub token."""
 
+    def run(served: bytes) -> tuple[int, str]:
+        spec = demo_model[1]
+        with registry_and_hub(spec, served, tmp_path, monkeypatch) as (registry, token, hub):
+            monkeypatch.setenv("HF_TOKEN", token)
+            status = main(["fetch", "--registry", str(registry), "--root", str(tmp_path)])
+            assert all(auth == f"Bearer {token}" for _, _, auth in hub.downloads())
+        return status, capsys.readouterr().out
+
+    return run
+
+
+def test_fetch_downloads_the_pinned_revision_into_the_staging_dir(
+    fetch: Callable[[bytes], tuple[int, str]], demo_model: tuple[bytes, ModelSpec], tmp_path: Path
+) -> None:
     data, spec = demo_model
-    status, _ = _fetch_from_hub(spec, data, tmp_path, monkeypatch)
+    status, out = fetch(data)
     assert status == 0
     fetched = staging.fetched_path(tmp_path, spec)
     assert fetched.read_bytes() == data
-    assert f"21\tOK\t{fetched}" in capsys.readouterr().out
+    assert f"21\tOK\t{fetched}" in out
     assert staging.local_artifact(tmp_path, spec) == fetched  # what synth stages next
 
 
 def test_fetch_refuses_bytes_that_do_not_match_the_pin_naming_both_digests(
-    demo_model: tuple[bytes, ModelSpec],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    fetch: Callable[[bytes], tuple[int, str]], demo_model: tuple[bytes, ModelSpec], tmp_path: Path
 ) -> None:
-    import hashlib
-
-    from hokusai.models import staging
-
     data, spec = demo_model
     other = data + b"tampered"
-    status, _ = _fetch_from_hub(spec, other, tmp_path, monkeypatch)
+    status, out = fetch(other)
     assert status == 1
-    out = capsys.readouterr().out
     assert "21\tMISMATCH" in out
     assert f"expected sha256 {spec.sha256}, got {hashlib.sha256(other).hexdigest()}" in out
     assert not staging.fetched_path(tmp_path, spec).exists()

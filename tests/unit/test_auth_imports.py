@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import run_python
+
 HEAVY = ["sklearn", "numpy", "scipy", "skops", "huggingface_hub", "pydantic", "joblib"]
 
 PROBE = """
@@ -32,14 +30,6 @@ def test_handler_import_is_light_and_offline() -> None:
         "POWERTOOLS_TRACE_DISABLED": "1",
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", f"HEAVY = {HEAVY!r}\n" + PROBE, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []

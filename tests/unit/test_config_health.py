@@ -22,6 +22,17 @@ CANARY_BASE = {
     "API_BASE_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/",
     "EXPECTED_STATE_PARAMETER": "/hokusai/expected-state",
 }
+CANARY_KEY_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:canary-key-AbCdEf"
+CANARY_EVERY_VARIABLE = {
+    **CANARY_BASE,
+    "CANARY_KEY_SECRET_ARN": CANARY_KEY_ARN,
+    "ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:hokusai-alerts",
+    "CANARY_MODEL_ID": "22",
+    "CANARY_TIMEOUT_MS": "1500",
+}
+
+
+BASES: dict[type, dict[str, str]] = {HealthSettings: HEALTH_BASE, CanarySettings: CANARY_BASE}
 
 
 def test_health_defaults() -> None:
@@ -56,25 +67,6 @@ def test_health_reads_model_locations() -> None:
     assert settings.model_bucket_prefix == "cache/"
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "expected"),
-    [
-        ("HEALTH_DEADLINE_MS", "0", "positive integer"),
-        ("HEALTH_DEADLINE_MS", "fast", "positive integer"),
-        ("MODEL_REGISTRY", "{not json", "valid JSON"),
-        ("MODEL_REGISTRY", "[]", "non-empty JSON object"),
-        ("MODEL_REGISTRY", "{}", "non-empty JSON object"),
-        ("MODEL_CACHE_DIR", "mnt/models", "absolute path"),
-        ("REDIS_URL", "cache.internal:6379", "redis://"),
-    ],
-)
-def test_health_rejections_name_the_variable(variable: str, value: str, expected: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        HealthSettings.from_env({**HEALTH_BASE, variable: value})
-    assert caught.value.variable == variable
-    assert expected in str(caught.value)
-
-
 def test_health_requires_the_keys_table() -> None:
     with pytest.raises(ConfigError) as caught:
         HealthSettings.from_env({})
@@ -92,38 +84,47 @@ def test_canary_defaults_and_trailing_slash() -> None:
 
 
 def test_canary_reads_everything() -> None:
-    settings = CanarySettings.from_env(
-        {
-            **CANARY_BASE,
-            "CANARY_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:canary-key-AbCdEf",
-            "ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:hokusai-alerts",
-            "CANARY_MODEL_ID": "22",
-            "CANARY_TIMEOUT_MS": "1500",
-        }
-    )
-    assert settings.canary_key_secret_arn is not None
+    settings = CanarySettings.from_env(CANARY_EVERY_VARIABLE)
+    assert settings.api_base_url == "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
+    assert settings.expected_state_parameter == "/hokusai/expected-state"
+    assert settings.canary_key_secret_arn == CANARY_KEY_ARN
     assert settings.alert_topic_arn == "arn:aws:sns:eu-west-1:123456789012:hokusai-alerts"
     assert settings.canary_model_id == "22"
     assert settings.timeout_ms == 1500
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "expected"),
+    ("settings_class", "variable", "value", "expected"),
     [
-        ("API_BASE_URL", "", "non-empty"),
-        ("API_BASE_URL", "abc123.execute-api.eu-west-1.amazonaws.com/api", "http:// or https://"),
-        ("EXPECTED_STATE_PARAMETER", "", "non-empty"),
-        ("ALERT_TOPIC_ARN", "hokusai-alerts", "SNS topic ARN"),
-        ("CANARY_KEY_SECRET_ARN", "canary-key", "Secrets Manager secret ARN"),
-        ("CANARY_MODEL_ID", "21/../admin", "model id"),
-        ("CANARY_TIMEOUT_MS", "-5", "positive integer"),
+        (HealthSettings, "HEALTH_DEADLINE_MS", "0", "positive integer"),
+        (HealthSettings, "HEALTH_DEADLINE_MS", "fast", "positive integer"),
+        (HealthSettings, "MODEL_REGISTRY", "{not json", "valid JSON"),
+        (HealthSettings, "MODEL_REGISTRY", "[]", "non-empty JSON object"),
+        (HealthSettings, "MODEL_REGISTRY", "{}", "non-empty JSON object"),
+        (HealthSettings, "MODEL_CACHE_DIR", "mnt/models", "absolute path"),
+        (HealthSettings, "REDIS_URL", "cache.internal:6379", "redis://"),
+        (CanarySettings, "API_BASE_URL", "", "non-empty"),
+        (
+            CanarySettings,
+            "API_BASE_URL",
+            "abc123.execute-api.eu-west-1.amazonaws.com/api",
+            "http:// or https://",
+        ),
+        (CanarySettings, "EXPECTED_STATE_PARAMETER", "", "non-empty"),
+        (CanarySettings, "ALERT_TOPIC_ARN", "hokusai-alerts", "SNS topic ARN"),
+        (CanarySettings, "CANARY_KEY_SECRET_ARN", "canary-key", "Secrets Manager secret ARN"),
+        (CanarySettings, "CANARY_MODEL_ID", "21/../admin", "model id"),
+        (CanarySettings, "CANARY_TIMEOUT_MS", "-5", "positive integer"),
     ],
 )
-def test_canary_rejections_name_the_variable(variable: str, value: str, expected: str) -> None:
+def test_rejections_name_the_variable(
+    settings_class: type[HealthSettings | CanarySettings], variable: str, value: str, expected: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
-        CanarySettings.from_env({**CANARY_BASE, variable: value})
+        settings_class.from_env({**BASES[settings_class], variable: value})
     assert caught.value.variable == variable
     assert expected in str(caught.value)
+    assert variable in str(caught.value)
 
 
 def test_canary_for_the_doctor_needs_nothing_from_the_environment() -> None:

@@ -49,7 +49,7 @@ def test_every_agreed_variable_is_read() -> None:
     assert settings.model_cache_dir == "/mnt/models"
     assert settings.model_bucket == "model-cache"
     assert settings.model_bucket_prefix == "cache/"
-    assert settings.hf_token_secret_arn is not None and settings.hf_token_secret_arn.endswith(":hf-token")
+    assert settings.hf_token_secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hf-token"
     assert settings.hf_endpoint == "http://127.0.0.1:8080"
     assert settings.hf_home == "/tmp/hub-home"
     assert settings.hf_download_timeout_ms == 2500

@@ -7,16 +7,8 @@ import shlex
 
 from aws_lambda_powertools import Metrics
 from hokusai import declared
-from hokusai.drift.findings import (
-    Finding,
-    Kind,
-    Severity,
-    alert_subject,
-    counts_by_kind,
-    exit_code,
-    render_table,
-    render_text,
-)
+from hokusai.drift import findings
+from hokusai.drift.findings import Finding, Kind, Severity
 from hokusai.drift.runner import CanaryReport, alert_message, publish_metrics
 from hokusai.drift.security_groups import (
     RuleKey,
@@ -125,38 +117,38 @@ def test_revoke_command_and_rule_words() -> None:
 
 
 def test_exit_codes() -> None:
-    assert exit_code([]) == 0
-    assert exit_code([finding(Severity.WARNING)]) == 1
-    assert exit_code([finding(Severity.WARNING), finding(Severity.CRITICAL)]) == 2
+    assert findings.exit_code([]) == 0
+    assert findings.exit_code([finding(Severity.WARNING)]) == 1
+    assert findings.exit_code([finding(Severity.WARNING), finding(Severity.CRITICAL)]) == 2
 
 
 def test_counts_include_every_kind_with_zero() -> None:
-    counts = counts_by_kind([finding(Severity.WARNING), finding(Severity.WARNING)])
+    counts = findings.counts_by_kind([finding(Severity.WARNING), finding(Severity.WARNING)])
     assert set(counts) == set(Kind)
     assert counts[Kind.SG_RULE_EXTRA] == 2
     assert sum(counts.values()) == 2
 
 
 def test_rendering_puts_critical_first_and_every_fix_on_its_own_line() -> None:
-    findings = [
+    listed = [
         Finding(
             Kind.SG_RULE_EXTRA, Severity.WARNING, "security group efs (sg-0e0e)", "extra", "aws ec2 revoke-x"
         ),
         Finding(Kind.SECRET_EMPTY, Severity.CRITICAL, "secret arn:x", "empty", "aws secretsmanager put-y"),
     ]
-    text = render_text(findings)
+    text = findings.render_text(listed)
     assert text.index("[CRITICAL] secret_empty") < text.index("[WARNING] sg_rule_extra")
     assert "  fix: aws secretsmanager put-y" in text
-    table = render_table(findings).splitlines()
+    table = findings.render_table(listed).splitlines()
     assert table[0].split() == ["SEVERITY", "KIND", "RESOURCE", "DETAIL"]
     assert table[1].startswith("CRITICAL  secret_empty")
     assert table[2] == "    fix: aws secretsmanager put-y"
-    assert render_table([]).startswith("No findings")
+    assert findings.render_table([]).startswith("No findings")
 
 
 def test_alert_subject_is_short_ascii() -> None:
-    findings = [finding(Severity.CRITICAL, Kind.SG_RULE_MISSING)] * 3 + [finding(Severity.WARNING)]
-    subject = alert_subject(findings)
+    listed = [finding(Severity.CRITICAL, Kind.SG_RULE_MISSING)] * 3 + [finding(Severity.WARNING)]
+    subject = findings.alert_subject(listed)
     assert subject.startswith("[Hokusai] 3 critical, 1 warning: sg_rule_missing security group redis")
     assert len(subject) <= 100 and subject.isascii()
 

@@ -1,0 +1,79 @@
+"""Plain functions the test suites share (fixtures live in the conftest files).
+
+- :func:`run_program` / :func:`run_python`: a separate program run to completion, output captured;
+  its exit status is for the test to assert, never raised here.
+- :func:`load_module_from_file`: a script that is not a package module (``layers/build.py``...).
+- :func:`running_stack`: the real local stack (``local/stack.py``: moto, its own redis-server, the
+  four functions behind the API Gateway emulator) on free ports, for as long as the ``with`` lasts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_program(
+    command: Sequence[str], env: Mapping[str, str], *, cwd: Path = ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``command`` in ``cwd`` with exactly ``env``, to completion; stdout and stderr as text."""
+    return subprocess.run(
+        list(command),
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_python(
+    *arguments: str, env: Mapping[str, str], cwd: Path = ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter (the venv's) as a separate program: ``run_python("-m", "hokusai.cli", ...)``."""
+    return run_program([sys.executable, *arguments], env, cwd=cwd, timeout=timeout)
+
+
+def load_module_from_file(name: str, path: Path) -> ModuleType:
+    """Import ``path`` as module ``name`` (registered in ``sys.modules``, as dataclasses need)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def running_stack(**overrides: str) -> Iterator[LocalStack]:
+    """A started :class:`local.stack.LocalStack` with unique resource names and its own redis-server
+    (which the tests may kill, pause or restart); ``overrides`` win over the stack's defaults.
+
+    While it runs, this process's environment is the functions' (they run in this process, see
+    ``local/stack.py``): ``AWS_ENDPOINT_URL`` names its moto, and the canary's own variables are set.
+    """
+    from local.stack import LocalStack
+
+    stack = LocalStack(
+        name=f"hokusai-test-{uuid.uuid4().hex[:6]}",
+        redis_url=None,
+        overrides={"POWERTOOLS_LOG_LEVEL": "WARNING", **overrides},
+    )
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
