@@ -35,7 +35,16 @@ DUMMY_CREDENTIALS = {
 
 
 def port_is_free(port: int) -> bool:
+    """Can a server listen on 127.0.0.1:``port`` now? A live listener makes it taken; the TIME_WAIT
+    connections a stopped run leaves behind (for about a minute) do not.
+
+    The probe binds with SO_REUSEADDR, as the servers it guards do (``GatewayServer`` and moto's
+    werkzeug server set ``allow_reuse_address``): without it, ``make dev`` restarted right after
+    Ctrl-C called its own last run's TIME_WAIT sockets "another program" (issue 11). Linux still
+    refuses an SO_REUSEADDR bind next to a socket in LISTEN, so a real listener is still seen.
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -1,11 +1,12 @@
 """``make dev``: the whole API on this machine, on embedded defaults, no AWS account.
 
-Starts moto (the local AWS), uses the Redis at ``REDIS_URL`` if one answers (default
-``redis://127.0.0.1:6379/0``) or starts a redis-server, places the demo model in the local S3 cache,
-serves the API through the API Gateway emulator, creates a demo key and prints it once with curl
-commands. Ctrl-C stops everything. Ports: ``HOKUSAI_DEV_PORT`` (API, default 8080) and
-``HOKUSAI_DEV_AWS_PORT`` (moto, default 5000); ``HOKUSAI_DEV_STATE`` (default ``.dev/``) holds the
-lock file, the EFS stand-in, HF_HOME and the demo model build.
+Starts moto (the local AWS), uses the Redis at ``REDIS_URL`` as given (with a warning if it does not
+answer, so an outage can be replayed) or, when ``REDIS_URL`` is unset, starts a private redis-server,
+places the demo model in the local S3 cache, serves the API through the API Gateway emulator, creates a
+demo key and prints it once with curl commands. Ctrl-C stops everything; a restart right after may use
+the same ports (their TIME_WAIT connections do not count as taken). Ports: ``HOKUSAI_DEV_PORT`` (API,
+default 8080) and ``HOKUSAI_DEV_AWS_PORT`` (moto, default 5000); ``HOKUSAI_DEV_STATE`` (default
+``.dev/``) holds the lock file, the EFS stand-in, HF_HOME and the demo model build.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from hokusai.config import ConfigError
+
 from local.aws import port_is_free
-from local.stack import DEFAULT_REDIS_URL, LocalStack
+from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_BODY = (
@@ -89,7 +92,8 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
         "",
         f"  API            {base}",
         f"  local AWS      {aws}  (region {stack.aws.env()['AWS_REGION']}, any credentials)",
-        f"  Redis          {stack.environment['REDIS_URL']}",
+        f"  Redis          {stack.environment['REDIS_URL']}"
+        + ("" if stack.redis_answered else "  (NOT ANSWERING at start-up; used as given, see the warning)"),
         f"  keys table     {stack.environment['KEYS_TABLE_NAME']}",
         f"  model bucket   s3://{stack.environment['MODEL_BUCKET']}",
         "",
@@ -153,13 +157,17 @@ def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> 
         stack = LocalStack(
             api_port=api_port,
             aws_port=aws_port,
-            redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            redis_url=environ.get("REDIS_URL") or None,  # unset: a private redis-server
             state_dir=state_dir,
             environ=environ,
             log=lambda line: print(f"[dev] {line}", file=sys.stderr, flush=True),
         )
         try:
-            stack.start()
+            try:
+                stack.start()
+            except ConfigError as error:  # a bad variable: named once, no traceback
+                print(f"make dev: {error}", file=sys.stderr)
+                return 1
             api_key, key_id = stack.create_demo_key()
             banner(stack, api_key, key_id, out)
             del api_key

@@ -38,7 +38,6 @@ from local.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NAME = "hokusai-local"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 # Embedded defaults: what a deployed stack sets, adapted to one machine. Any of them can be
 # overridden from the environment (``make dev`` passes its own environment through).
@@ -85,10 +84,51 @@ def redis_answers(url: str, timeout_seconds: float = 0.5) -> bool:
     )
     try:
         return bool(client.ping())
-    except (redis.RedisError, OSError):
+    except (redis.RedisError, OSError, ValueError):  # ValueError: a URL part redis-py cannot use
         return False
     finally:
         client.close()
+
+
+@dataclass
+class RedisChoice:
+    """The Redis the local functions use: the caller's ``REDIS_URL`` as given, or a private one."""
+
+    url: str
+    password: str | None  # the private redis-server's (goes in the Redis auth secret); None: as given
+    server: RedisServer | None  # the private redis-server, stopped with the stack; None: as given
+    answered: bool  # did it answer a PING at start-up
+
+
+def choose_redis(requested_url: str | None, log: Callable[[str], None]) -> RedisChoice:
+    """An explicit ``REDIS_URL`` is used as given; a private redis-server only when it is unset.
+
+    A given URL that does not answer is still used, with a warning: replacing it with a private
+    redis-server (as this used to) hid the outage a user set out to replay (docs/local.md). A malformed
+    one fails here, naming ``REDIS_URL``, before anything starts (``hokusai.config`` is what the
+    functions would refuse it with). Unset (or empty, as ``hokusai.config`` reads it) means "no
+    preference": a redis-server of our own on a free port with a password, never whatever happens to
+    listen on 6379, so ``make dev`` does not write into another project's Redis.
+    """
+    from hokusai.config import RedisSettings, redact_url
+
+    if requested_url is not None and requested_url.strip():
+        RedisSettings.from_env({"REDIS_URL": requested_url})  # ConfigError naming REDIS_URL if malformed
+        shown = redact_url(requested_url)
+        if redis_answers(requested_url):
+            log(f"Redis: using {shown} (REDIS_URL)")
+            return RedisChoice(requested_url, None, None, answered=True)
+        log(
+            f"WARNING: Redis: nothing answers at {shown} (REDIS_URL; one PING, 0.5 s). Using it as "
+            "given: until it answers, /health says degraded and the authorizer runs on L1 and DynamoDB. "
+            "Unset REDIS_URL to have make dev start its own redis-server."
+        )
+        return RedisChoice(requested_url, None, None, answered=False)
+    password = secrets.token_urlsafe(24)
+    server = RedisServer(password=password).start()
+    url = f"redis://127.0.0.1:{server.port}/0"  # the password comes from the secret
+    log(f"Redis: started redis-server at {url} (password in the Redis auth secret)")
+    return RedisChoice(url, password, server, answered=True)
 
 
 @dataclass
@@ -142,7 +182,9 @@ class LocalStack:
     name: str = DEFAULT_NAME
     api_port: int = 0  # 0: a free port
     aws_port: int = 0
-    redis_url: str | None = None  # None: start our own redis-server (with a password)
+    # Used as given (even when it does not answer); None: start our own redis-server (with a password).
+    # The caller's REDIS_URL in ``environ``/``overrides`` wins (see :func:`choose_redis`).
+    redis_url: str | None = None
     state_dir: Path | None = None  # EFS stand-in, HF_HOME, demo model build; None: a temp dir
     environ: Mapping[str, str] = field(default_factory=dict)  # the caller's environment
     overrides: Mapping[str, str] = field(default_factory=dict)  # win over environ and defaults
@@ -154,6 +196,7 @@ class LocalStack:
 
     aws: LocalAws = field(init=False)
     redis_server: RedisServer | None = field(init=False, default=None)
+    redis_answered: bool = field(init=False, default=False)  # at start-up; make dev's banner says so
     server: GatewayServer = field(init=False)
     provisioned: Provisioned = field(init=False)
     environment: dict[str, str] = field(init=False)
@@ -178,11 +221,12 @@ class LocalStack:
         settings = {name: value for name, value in self.environ.items() if name in PASSED_THROUGH}
         settings.update(self.overrides)
 
+        # Redis first: a malformed REDIS_URL is refused before anything else is started.
+        redis_url, redis_password = self._redis(settings.get("REDIS_URL") or self.redis_url)
+
         self.aws = LocalAws(self.aws_port or free_port()).start()
         self._set_process_environ(self.aws.env())
         self.log(f"local AWS (moto) at {self.aws.endpoint_url}, region {REGION}")
-
-        redis_url, redis_password = self._redis(settings.get("REDIS_URL") or self.redis_url)
 
         identity = GatewayIdentity(region=REGION, account_id=ACCOUNT_ID, api_id=self.name.replace("-", ""))
         host = self.function_host or FunctionHost(identity)
@@ -247,16 +291,10 @@ class LocalStack:
         self.log(f"API Gateway emulator at {self.server.base_url}")
 
     def _redis(self, requested_url: str | None) -> tuple[str, str | None]:
-        if requested_url is not None and redis_answers(requested_url):
-            self.log(f"Redis: using {requested_url}")
-            return requested_url, None
-        if requested_url is not None:
-            self.log(f"Redis: nothing answers at {requested_url}; starting redis-server")
-        password = secrets.token_urlsafe(24)
-        self.redis_server = RedisServer(password=password).start()
-        url = f"redis://127.0.0.1:{self.redis_server.port}/0"  # the password comes from the secret
-        self.log(f"Redis: started redis-server at {url} (password in the Redis auth secret)")
-        return url, password
+        choice = choose_redis(requested_url, self.log)
+        self.redis_server = choice.server
+        self.redis_answered = choice.answered
+        return choice.url, choice.password
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,4 +1,5 @@
-"""``hokusai doctor``: the canary's checks from a terminal; exit 0 clean / 1 warnings / 2 critical."""
+"""``hokusai doctor``: the canary's checks from a terminal; exit 0 clean / 1 warnings / 2 critical /
+3 could not run / 4 drift not checked."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
-from hokusai.drift.cli import USAGE_ERROR, main
+from hokusai.drift.cli import CONVENTIONAL_PARAMETER, DRIFT_NOT_CHECKED, USAGE_ERROR, main
 
 from local.deployment import ApiStandIn, Deployment
 from local.handlers import ROOT
@@ -20,6 +24,22 @@ def doctor(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
     code = main(list(argv), out=out)
     return code, out.getvalue()
+
+
+def synthetic_flags(deployment: Deployment, api: ApiStandIn) -> list[str]:
+    """The synthetic checks' flags and no expected-state parameter."""
+    return ["--api-url", api.base_url, "--canary-key-secret", deployment.secret_arns["canary_key"]]
+
+
+@pytest.fixture
+def no_parameter_given(moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """No --parameter, no EXPECTED_STATE_PARAMETER, and nothing at the conventional name (this moto
+    is shared by the session; only the test that writes that parameter creates it, and deletes it)."""
+    monkeypatch.delenv("EXPECTED_STATE_PARAMETER", raising=False)
+    ssm = boto3.client("ssm")
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=CONVENTIONAL_PARAMETER)
+    yield ssm
 
 
 def flags(deployment: Deployment, api: ApiStandIn) -> list[str]:
@@ -85,10 +105,69 @@ def test_failing_api_is_critical(deployment: Deployment, api: ApiStandIn) -> Non
     assert "WITHOUT an API key" in out
 
 
-def test_usage_errors_exit_3(moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_parameter_drift_is_not_checked_and_it_exits_4(
+    deployment: Deployment, api: ApiStandIn, no_parameter_given: Any
+) -> None:
+    code, out = doctor(*synthetic_flags(deployment, api))
+    assert code == DRIFT_NOT_CHECKED == 4, out
+    assert "PASSED   health" in out and "PASSED   predict" in out and "PASSED   unauthenticated" in out
+    assert (
+        "Drift NOT checked: no --parameter / EXPECTED_STATE_PARAMETER, and no parameter "
+        "/hokusai/expected-state (the stack's default name).\n"
+        "No findings from the synthetic checks; the deployment was not compared.\n"
+    ) in out
+    assert "matches what the stack declared" not in out  # it never claims a comparison it did not make
+    assert "0 critical, 0 warning; checked synthetic in" in out
+    assert "Exit 4: drift not checked. Give --parameter <ExpectedStateParameter output>" in out
+
+    code, out = doctor(*synthetic_flags(deployment, api), "--json")
+    report = json.loads(out)
+    assert code == 4 == report["exit_code"]
+    assert report["drift_checked"] is False and report["expected_state_parameter"] is None
+    assert report["checked"] == ["synthetic"]
+
+
+def test_a_critical_finding_still_exits_2_when_drift_is_not_checked(
+    deployment: Deployment, api: ApiStandIn, no_parameter_given: Any
+) -> None:
+    api.require_key = False
+    code, out = doctor(*synthetic_flags(deployment, api))
+    assert code == 2, out
+    assert "FAILED   unauthenticated" in out
+    assert "Drift NOT checked: no --parameter / EXPECTED_STATE_PARAMETER" in out
+
+
+def test_the_conventional_parameter_is_checked_when_none_is_given(
+    deployment: Deployment, api: ApiStandIn, no_parameter_given: Any
+) -> None:
+    ssm = no_parameter_given
+    # This deployment's document under the name the monitoring stack gives it on the default prefix.
+    ssm.put_parameter(
+        Name=CONVENTIONAL_PARAMETER, Value=json.dumps(deployment.document), Type="String", Tier="Advanced"
+    )
+    try:
+        deployment.remove_rule("redis", 6379)
+        code, out = doctor(*synthetic_flags(deployment, api))
+    finally:
+        ssm.delete_parameter(Name=CONVENTIONAL_PARAMETER)
+    assert code == 2, out  # the drift the conventional parameter's document reveals
+    assert "Expected state: /hokusai/expected-state (the stack's default name; no --parameter given)" in out
+    assert "CRITICAL  sg_rule_missing" in out
+    assert "checked synthetic, security_groups, configuration" in out
+    assert "Drift NOT checked" not in out
+
+
+def test_usage_errors_exit_3(
+    moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in ("API_BASE_URL", "EXPECTED_STATE_PARAMETER"):
         monkeypatch.delenv(name, raising=False)
     assert doctor()[0] == USAGE_ERROR
+    assert capsys.readouterr().err == (
+        "hokusai doctor: nothing to check: give --parameter (drift) and/or --api-url (synthetic); "
+        "no --parameter / EXPECTED_STATE_PARAMETER, and no parameter /hokusai/expected-state "
+        "(the stack's default name)\n"
+    )
     assert doctor("--api-url", "ftp://example.com/api")[0] == USAGE_ERROR
     assert doctor("--no-such-flag")[0] == USAGE_ERROR
     monkeypatch.setenv("AWS_PROFILE", "no-such-profile-anywhere")
