@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
@@ -19,9 +16,8 @@ from hokusai.keys.store import KeyStore
 from local.faults import refused_port
 from local.moto_server import MotoServer
 from local.redis_server import RedisServer
+from tests.helpers import ROOT, run_program, run_python
 from tests.integration.test_authorizer import create_table
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -112,24 +108,11 @@ def test_console_script_in_a_subprocess(table: str, moto_server: MotoServer) -> 
         "KEYS_TABLE_NAME": table,
         "AWS_DEFAULT_REGION": "eu-west-1",
     }
-    created = subprocess.run(
-        [str(ROOT / ".venv/bin/hokusai"), "keys", "create", "--user", "sub", "--models", "21"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    created = run_program(
+        [str(ROOT / ".venv/bin/hokusai"), "keys", "create", "--user", "sub", "--models", "21"], env
     )
     assert created.returncode == 0, created.stderr
     assert is_well_formed(created.stdout.strip())
-    listed = subprocess.run(
-        [sys.executable, "-m", "hokusai.cli", "keys", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
+    listed = run_python("-m", "hokusai.cli", "keys", "list", env=env)
     assert listed.returncode == 0 and "sub" in listed.stdout
     assert created.stdout.strip() not in listed.stdout
