@@ -12,7 +12,7 @@ REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.tx
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv dev test lint fmt unit integration infra e2e bench model layers built-layers synth diff deploy verify clean
+.PHONY: help venv dev test lint fmt docs unit integration infra e2e bench model layers built-layers synth diff deploy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ e2e: venv
 # `make model` never rewrites the published artifact or its pins; `make model PUBLISH=1` does.
 model: venv ## retrain the demo model into model/build, compare with model/published by predictions (PUBLISH=1: republish + repin)
 	$(BIN)/python -m model.train $(if $(PUBLISH),--publish)
+
+docs: venv ## regenerate the README's configuration table from hokusai/environment.py
+	$(BIN)/python -m local.docs
 
 openapi: venv ## regenerate docs/openapi.json from the predict function's pydantic models
 	POWERTOOLS_LOG_LEVEL=CRITICAL POWERTOOLS_METRICS_DISABLED=1 MODEL_REGISTRY="$$(cat model/registry.json)" $(BIN)/python -c 'from local.handlers import load_handler; print(load_handler("predict").openapi_json())' > docs/openapi.json.tmp 2>/dev/null

@@ -250,7 +250,7 @@ def main() -> None:
 
     new_import = import_times(LOAD_HANDLER, 3)
     # Import + building the chain (boto3, redis-py and their clients load lazily, on the first request).
-    new_first = import_times(LOAD_HANDLER + "\nm._get_authorizer()", 3)
+    new_first = import_times(LOAD_HANDLER + "\nm.dependencies.get()", 3)
     seed_import = import_times(SEED_IMPORTS, 3)
     ok = percentile(new_import, 95) <= 1000
     verdict = "PASS" if ok else "FAIL"
@@ -263,7 +263,7 @@ def main() -> None:
     for _ in range(7):
         libraries_only += import_times(THIRD_PARTY_IMPORTS, 1)
         handler_import += import_times(LOAD_HANDLER, 1)
-        handler_ready += import_times(LOAD_HANDLER + "\nm._get_authorizer()", 1)
+        handler_ready += import_times(LOAD_HANDLER + "\nm.dependencies.get()", 1)
     record("libraries alone: boto3, redis, powertools, X-Ray SDK", libraries_only)
     record("handler import (same runs)", handler_import)
     record("handler import + chain built: clients created (same runs)", handler_ready)

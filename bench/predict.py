@@ -134,7 +134,7 @@ def cold_imports(efs: Path, spec: dict[str, str]) -> list[float]:
     code = (
         "import time; t=time.perf_counter(); "
         "from local.handlers import load_handler; h=load_handler('predict'); "
-        "assert h.service.loaded_from('21') == 'efs'; print((time.perf_counter()-t)*1000)"
+        "assert h.dependencies.get().service.loaded_from('21') == 'efs'; print((time.perf_counter()-t)*1000)"
     )
     env = {**os.environ, "MODEL_REGISTRY": json.dumps({"21": spec}), "MODEL_CACHE_DIR": str(efs),
            "PYTHONPATH": str(ROOT)}  # fmt: skip

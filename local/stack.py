@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from hokusai.environment import VARIABLES, Deploy, embedded_defaults
 from hokusai.keys import schema
 from hokusai.keys.provisioner import provision_canary_key
 
@@ -39,42 +40,16 @@ from local.redis_server import RedisServer
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NAME = "hokusai-local"
 
-# Embedded defaults: what a deployed stack sets, adapted to one machine. Any of them can be
-# overridden from the environment (``make dev`` passes its own environment through).
-EMBEDDED_DEFAULTS: dict[str, str] = {
+# Embedded defaults: the declared defaults (hokusai/environment.py), the values a deployed stack
+# sets, plus what differs on one machine. Any of them can be overridden from the environment
+# (``make dev`` passes its own environment through).
+LOCAL_ONLY: dict[str, str] = {
     "POWERTOOLS_SERVICE_NAME": "hokusai-local",
-    "POWERTOOLS_METRICS_NAMESPACE": "Hokusai",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
     "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon on a laptop
-    "REDIS_CONNECT_TIMEOUT_MS": "50",
-    "REDIS_TIMEOUT_MS": "50",
-    "REDIS_BREAKER_FAILURES": "3",
-    "REDIS_BREAKER_COOLDOWN_MS": "10000",
-    "AUTH_L1_TTL_SECONDS": "60",
-    "AUTH_L2_TTL_SECONDS": "300",
-    "AUTH_NEGATIVE_TTL_SECONDS": "30",
-    "MODEL_BUCKET_PREFIX": "models/",
-    "HF_DOWNLOAD_TIMEOUT_MS": "20000",
-    "MAX_BATCH_SIZE": "100",
-    "MAX_BODY_BYTES": "65536",
-    "ALLOW_PICKLE": "false",
-    "HEALTH_DEADLINE_MS": "300",
-    "SERVICE_VERSION": "1.0.0",
-    "CANARY_MODEL_ID": "21",
-    "CANARY_TIMEOUT_MS": "2000",
 }
-# Variables the local stack reads from its caller's environment (the functions' agreed variables).
-PASSED_THROUGH = (
-    *EMBEDDED_DEFAULTS,
-    "KEYS_TABLE_NAME",
-    "REDIS_URL",
-    "AUTH_SERVICE_URL",
-    "MODEL_REGISTRY",
-    "MODEL_CACHE_DIR",
-    "MODEL_BUCKET",
-    "HF_ENDPOINT",
-    "HF_HOME",
-)
+EMBEDDED_DEFAULTS: dict[str, str] = {**embedded_defaults(), **LOCAL_ONLY}
+# Variables the local stack reads from its caller's environment: every declared one.
+PASSED_THROUGH = (*LOCAL_ONLY, *(v.name for v in VARIABLES if v.deploy is not Deploy.NEVER))
 
 
 def redis_answers(url: str, timeout_seconds: float = 0.5) -> bool:

@@ -54,6 +54,7 @@ from aws_cdk import (
 from constructs import Construct
 from hokusai import declared
 from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_section
+from hokusai.environment import function_environment
 from hokusai.keys import schema
 
 from stacks.service_stack import (
@@ -61,6 +62,7 @@ from stacks.service_stack import (
     NAMESPACE,
     ServiceStack,
     handler_entry_point,
+    powertools_values,
 )
 from stacks.settings import FUNCTIONS, Settings, log_retention
 from stacks.stateful_stack import StatefulStack
@@ -154,17 +156,17 @@ class MonitoringStack(Stack):
 
     def _canary(self) -> lambda_.Function:
         settings = self.settings
-        environment = {
-            "POWERTOOLS_SERVICE_NAME": "hokusai-canary",
-            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": settings.log_level,
-            "API_BASE_URL": self.service.api.url,
-            "CANARY_KEY_SECRET_ARN": self.stateful.canary_key_secret.secret_arn,
-            "EXPECTED_STATE_PARAMETER": self.parameter_name,
-            "ALERT_TOPIC_ARN": self.topic.topic_arn,
-            "CANARY_MODEL_ID": settings.canary_model_id,
-            "CANARY_TIMEOUT_MS": "2000",
-        }
+        environment = function_environment(
+            "canary",
+            powertools_values("canary", settings.log_level)
+            | {
+                "API_BASE_URL": self.service.api.url,
+                "CANARY_KEY_SECRET_ARN": self.stateful.canary_key_secret.secret_arn,
+                "EXPECTED_STATE_PARAMETER": self.parameter_name,
+                "ALERT_TOPIC_ARN": self.topic.topic_arn,
+                "CANARY_MODEL_ID": settings.canary_model_id,
+            },
+        )
         self.canary_environment = environment
         # Outside the VPC on purpose: it calls the API like a client does.
         return self._function_outside_vpc(

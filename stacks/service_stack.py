@@ -36,6 +36,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 from hokusai import api_contract
+from hokusai.environment import function_environment, variable
 
 from stacks.layer_manifest import PYTHON_VERSION, check_layer
 from stacks.settings import Settings, log_retention
@@ -51,7 +52,15 @@ LAYER_DIRS = {
 # building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
 PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
 NAMESPACE = "Hokusai"
-HF_HOME = "/tmp/hf"  # noqa: S108 - the Lambda sandbox's only writable path besides the EFS mount
+
+
+def powertools_values(function: str, log_level: str) -> dict[str, str]:
+    """What Powertools reads in every function: its service name, the namespace, the log level."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": f"hokusai-{function}",
+        "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+    }
 
 
 def handler_entry_point(function: str) -> str:
@@ -128,53 +137,40 @@ class ServiceStack(Stack):
             "hf_token": stateful.hf_token_secret.secret_arn,
             "canary_key": stateful.canary_key_secret.secret_arn,
         }
-        redis_environment = {
-            "REDIS_URL": stateful.redis_url,
-            "REDIS_CONNECT_TIMEOUT_MS": "50",
-            "REDIS_TIMEOUT_MS": "50",
-            "REDIS_BREAKER_FAILURES": "3",
-            "REDIS_BREAKER_COOLDOWN_MS": "10000",
-            "REDIS_AUTH_SECRET_ARN": self.secret_arns["redis"],
-        }
-        authorizer_environment = {
-            "KEYS_TABLE_NAME": stateful.keys_table.table_name,
-            **redis_environment,
-            "AUTH_L1_TTL_SECONDS": "60",
-            "AUTH_L2_TTL_SECONDS": "300",
-            "AUTH_NEGATIVE_TTL_SECONDS": "30",
-        }
-        if settings.auth_service_url:
-            authorizer_environment["AUTH_SERVICE_URL"] = settings.auth_service_url
-        predict_environment = {
+        # Only the values that come from this deployment; every other variable gets its declared
+        # default, and a variable a function does not read is refused (hokusai/environment.py).
+        model_cache = {
             "MODEL_REGISTRY": registry,
             "MODEL_CACHE_DIR": EFS_MOUNT_PATH,
             "MODEL_BUCKET": stateful.model_bucket.bucket_name,
             "MODEL_BUCKET_PREFIX": settings.model_bucket_prefix,
-            "MAX_BATCH_SIZE": "100",
-            "MAX_BODY_BYTES": "262144",
-            "ALLOW_PICKLE": "false",
-            "MODEL_HUB_FALLBACK": "true" if settings.hub_fallback else "false",
         }
+        redis = {"REDIS_URL": stateful.redis_url, "REDIS_AUTH_SECRET_ARN": self.secret_arns["redis"]}
+        keys_table = {"KEYS_TABLE_NAME": stateful.keys_table.table_name}
+        authorizer_values = {**keys_table, **redis}
+        if settings.auth_service_url:
+            authorizer_values["AUTH_SERVICE_URL"] = settings.auth_service_url
+        predict_values = {**model_cache, "MODEL_HUB_FALLBACK": "true" if settings.hub_fallback else "false"}
         if settings.hub_fallback:
             # Only then does predict need the token and a writable HF_HOME (the canary checks the
             # secret only where a function references it).
-            predict_environment |= {
+            predict_values |= {
                 "HF_TOKEN_SECRET_ARN": self.secret_arns["hf_token"],
-                "HF_HOME": HF_HOME,
-                "HF_DOWNLOAD_TIMEOUT_MS": "10000",
+                "HF_HOME": str(variable("HF_HOME").default),
+                "HF_DOWNLOAD_TIMEOUT_MS": str(variable("HF_DOWNLOAD_TIMEOUT_MS").default),
             }
             if settings.hf_endpoint:
-                predict_environment["HF_ENDPOINT"] = settings.hf_endpoint
-        health_environment = {
-            "KEYS_TABLE_NAME": stateful.keys_table.table_name,
-            **redis_environment,
+                predict_values["HF_ENDPOINT"] = settings.hf_endpoint
+        health_values = {
+            **keys_table,
+            **redis,
+            **model_cache,
             "HEALTH_DEADLINE_MS": str(settings.health_deadline_ms),
-            "MODEL_REGISTRY": registry,
-            "MODEL_CACHE_DIR": EFS_MOUNT_PATH,
-            "MODEL_BUCKET": stateful.model_bucket.bucket_name,
-            "MODEL_BUCKET_PREFIX": settings.model_bucket_prefix,
             "SERVICE_VERSION": settings.service_version,
         }
+        authorizer_environment = self._environment("authorizer", authorizer_values)
+        predict_environment = self._environment("predict", predict_values)
+        health_environment = self._environment("health", health_values)
         self.environments: dict[str, dict[str, str]] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         self.authorizer = self._function(
@@ -192,6 +188,9 @@ class ServiceStack(Stack):
         self.api = self._api()
         CfnOutput(self, "ApiBaseUrl", value=self.api.url, description="Clients' base URL (ends in /api/)")
 
+    def _environment(self, name: str, values: dict[str, str]) -> dict[str, str]:
+        return function_environment(name, powertools_values(name, self.settings.log_level) | values)
+
     # ---------------------------------------------------------------------------------------------
     def _function(
         self,
@@ -202,12 +201,7 @@ class ServiceStack(Stack):
     ) -> lambda_.Function:
         settings = self.settings
         function_name = settings.function_name(name)
-        full_environment = {
-            "POWERTOOLS_SERVICE_NAME": f"hokusai-{name}",
-            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": settings.log_level,
-            **environment,
-        }
+        full_environment = environment
         self.environments[name] = full_environment
         log_group = logs.LogGroup(
             self,

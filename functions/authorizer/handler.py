@@ -2,7 +2,8 @@
 
 Thin by design: the chain (L1 -> Redis -> DynamoDB) and the policy live in ``hokusai.auth``.
 Import does no network I/O and loads no ML or pydantic modules (a test checks ``sys.modules``);
-the authorizer is built on the first invocation (cold start) and reused while the container lives.
+the authorizer is built on the first invocation (``hokusai.startup``) and reused while the container
+lives; a bad configuration answers 503 (AUTHORIZER_FAILURE) and is logged once naming the variable.
 """
 
 from __future__ import annotations
@@ -18,16 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hokusai.auth.service import Authorizer, AuthorizerUnavailable, build_authorizer
 from hokusai.config import AuthorizerSettings, ConfigError
 from hokusai.observability import logger, metrics, tracer
-
-
-class _Container:
-    """What lives as long as the Lambda container: the authorizer, or the configuration error."""
-
-    authorizer: Authorizer | None = None
-    config_error: ConfigError | None = None
-
-
-_container = _Container()
+from hokusai.startup import Startup
 
 
 def _observe(name: str, value: float, unit: str) -> None:
@@ -42,20 +34,12 @@ def _log_warning(message: str, **fields: Any) -> None:
     logger.warning(message, extra=fields)
 
 
-def _get_authorizer() -> Authorizer:
-    if _container.config_error is not None:
-        _observe("AuthorizerFailure", 1, "Count")
-        raise AuthorizerUnavailable(f"invalid configuration: {_container.config_error.variable}")
-    if _container.authorizer is None:
-        try:
-            settings = AuthorizerSettings.from_env()
-        except ConfigError as error:
-            _container.config_error = error
-            logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
-            _observe("AuthorizerFailure", 1, "Count")
-            raise AuthorizerUnavailable(f"invalid configuration: {error.variable}") from None
-        _container.authorizer = build_authorizer(settings, observe=_observe, log_warning=_log_warning)
-    return _container.authorizer
+def _build() -> Authorizer:
+    return build_authorizer(AuthorizerSettings.from_env(), observe=_observe, log_warning=_log_warning)
+
+
+# Built on the first invocation, not at import: reading the Redis token is network I/O.
+dependencies = Startup("authorizer", _build, logger)
 
 
 # capture_response=False: the policy names the caller's scopes; keep it out of traces.
@@ -66,7 +50,11 @@ def _get_authorizer() -> Authorizer:
 def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:
     request_context = event.raw_event.get("requestContext") or {}
     logger.append_keys(request_id=request_context.get("requestId"), path=event.path, method=event.http_method)
-    authorizer = _get_authorizer()
+    try:
+        authorizer = dependencies.get()
+    except ConfigError as error:
+        _observe("AuthorizerFailure", 1, "Count")
+        raise AuthorizerUnavailable(f"invalid configuration: {error.variable}") from None
     try:
         return authorizer.authorize({"headers": event.headers, "methodArn": event.method_arn}, log=_log_info)
     except AuthorizerUnavailable:

@@ -10,19 +10,31 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from hokusai.config import CanarySettings
+from hokusai.config import CanarySettings, ConfigError
 from hokusai.drift.runner import CanaryClients, counts_for_log, publish_alert, publish_metrics, run_canary
 from hokusai.observability import logger, metrics, tracer
+from hokusai.startup import Startup
 
-# Bad configuration fails here, once, naming the variable (the canary-errors alarm catches it).
-settings = CanarySettings.from_env()
-clients = CanaryClients.from_environment()
+
+def _build() -> tuple[CanarySettings, CanaryClients]:
+    return CanarySettings.from_env(), CanaryClients.from_environment()
+
+
+# A bad configuration is logged once (ERROR, naming the variable) and fails every run, so the
+# canary-errors alarm fires; the import itself never crashes.
+dependencies = Startup("canary", _build, logger)
+dependencies.prime()
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        settings, clients = dependencies.get()
+    except ConfigError as error:
+        logger.error("Canary run failed: invalid configuration", extra={"variable": error.variable})
+        raise
     report = run_canary(settings, clients)
     publish_metrics(report, metrics)
     message_id = None

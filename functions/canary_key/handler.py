@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from hokusai import aws
 from hokusai.keys.provisioner import handle, response_body, send_response
 from hokusai.keys.store import KeyStore
 from hokusai.observability import logger
@@ -22,9 +21,8 @@ logging.getLogger("botocore").setLevel(logging.INFO)
 
 # Bounded calls: a deploy waits on this function, and a hung call would hold it for the service
 # timeout. Slower than the authorizer's budget: nobody is waiting on a request here.
-_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-dynamodb = boto3.client("dynamodb", config=_CONFIG)
-secretsmanager = boto3.client("secretsmanager", config=_CONFIG)
+dynamodb = aws.client("dynamodb", aws.DEPLOYMENT)
+secretsmanager = aws.client("secretsmanager", aws.DEPLOYMENT)
 
 
 def _store(table_name: str) -> KeyStore:

@@ -1,7 +1,7 @@
 """GET /health: every dependency checked concurrently, one answer within HEALTH_DEADLINE_MS.
 
-Thin by design: settings and clients are built once per container (init phase), the checks live in
-``hokusai.health``. No scikit-learn, no pydantic on this import path (tests assert it).
+Thin by design: settings and clients are built once per container (init phase, ``hokusai.startup``),
+the checks live in ``hokusai.health``. No scikit-learn, no pydantic on this import path (tests assert it).
 """
 
 from __future__ import annotations
@@ -22,15 +22,11 @@ from hokusai.health.service import (
     redis_cache_factory,
 )
 from hokusai.observability import logger, metrics, tracer
+from hokusai.startup import Startup
 
 
 def _build() -> HealthRunner:
-    try:
-        settings = HealthSettings.from_env()
-    except ConfigError as error:
-        # Logged once, at start-up; every request then answers 503 naming the variable.
-        logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
-        return build_misconfigured_runner(error)
+    settings = HealthSettings.from_env()
     # Each AWS call gets the whole deadline at most: the runner reports it as a timeout anyway.
     dynamodb = bounded_client("dynamodb", settings.deadline_ms)
     s3 = bounded_client("s3", settings.deadline_ms) if settings.model_bucket else None
@@ -48,14 +44,26 @@ def _build() -> HealthRunner:
     )
 
 
-runner = _build()
+# Built in the init phase (clients, the Redis connection pool); a bad configuration is logged once
+# and every request answers 503 with the configuration check naming the variable.
+dependencies = Startup("health", _build, logger)
+dependencies.prime()
+
+
+def _runner() -> HealthRunner:
+    try:
+        return dependencies.get()
+    except ConfigError as error:
+        return build_misconfigured_runner(error)
+
+
 app = APIGatewayRestResolver()
 
 
 @app.get("/health")
 @tracer.capture_method
 def health() -> Response[str]:
-    report = runner.run()
+    report = _runner().run()
     publish_metrics(report, metrics)
     if report.failing:
         logger.warning(

@@ -8,6 +8,7 @@ only function that imports scikit-learn (through ``hokusai.models.scorer``, on f
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai import aws
 from hokusai.config import ConfigError, PredictSettings
 from hokusai.models.artifacts import Attempt, ModelUnavailableError
 from hokusai.models.features import FEATURES
@@ -30,6 +32,7 @@ from hokusai.models.schemas import (
 )
 from hokusai.models.service import ModelNotFoundError, ModelService, build_chain, is_allowed
 from hokusai.observability import logger, metrics, tracer
+from hokusai.startup import Startup
 
 
 def _record_attempt(spec: ModelSpec, attempt: Attempt) -> None:
@@ -40,27 +43,29 @@ def _record_attempt(spec: ModelSpec, attempt: Attempt) -> None:
     )  # fmt: skip
 
 
-def _build() -> tuple[PredictSettings | None, ModelService | None, ConfigError | None]:
-    try:
-        settings = PredictSettings.from_env()
-    except ConfigError as error:
-        logger.error("Invalid configuration", extra={"variable": error.variable, "error": str(error)})
-        return None, None, error
-    import boto3
-    from botocore.config import Config
+@dataclass(frozen=True)
+class Predictor:
+    settings: PredictSettings
+    service: ModelService
 
-    bounded = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
-    s3 = boto3.client("s3", config=bounded) if settings.model_bucket else None
-    chain = build_chain(settings, s3, lambda: boto3.client("secretsmanager", config=bounded), _record_attempt)
+
+def _build() -> Predictor:
+    settings = PredictSettings.from_env()
+    s3 = aws.client("s3", aws.MODEL_CACHE) if settings.model_bucket else None
+    secretsmanager = lambda: aws.client("secretsmanager", aws.MODEL_CACHE)  # noqa: E731
+    chain = build_chain(settings, s3, secretsmanager, _record_attempt)
     service = ModelService(settings.registry, chain, settings.allow_pickle)
     # Init preloads from the caches only (bounded, well inside Lambda's 10 s init); the Hub, if
     # needed, is reached by the first request under HF_DOWNLOAD_TIMEOUT_MS.
     caches_only = build_chain(settings, s3, None, _record_attempt, include_hub=False)
     logger.info("Model preload", extra={"outcomes": service.preload(caches_only)})
-    return settings, service, None
+    return Predictor(settings, service)
 
 
-settings, service, config_error = _build()
+# Built in the init phase (the model loads with Lambda's init CPU boost); a bad configuration is
+# logged once and every request answers 503 naming the variable.
+dependencies = Startup("predict", _build, logger)
+dependencies.prime()
 app = APIGatewayRestResolver(enable_validation=True)
 
 
@@ -79,9 +84,11 @@ def _caller() -> dict[str, str]:
 
 
 def _service() -> ModelService:
-    if service is None:
-        raise ConfigError(config_error.variable if config_error else "MODEL_REGISTRY", "valid (see the logs)")
-    return service
+    return dependencies.get().service
+
+
+def _batch_limit() -> int:
+    return min(MAX_BATCH, dependencies.get().settings.max_batch_size)
 
 
 @app.get("/v1/models")
@@ -115,7 +122,7 @@ def predict(
     _authorized_spec(model_id)
     batch = isinstance(request.inputs, list)
     leads = request.inputs if isinstance(request.inputs, list) else [request.inputs]
-    if not leads or len(leads) > min(MAX_BATCH, settings.max_batch_size if settings else MAX_BATCH):
+    if not leads or len(leads) > _batch_limit():
         raise BatchSizeError(len(leads))
     answer = _service().predict(model_id, [lead.model_dump(exclude_none=True) for lead in leads], _caller())
     if not batch:
@@ -165,8 +172,7 @@ def _inputs_is_batch() -> bool:
 
 @app.exception_handler(BatchSizeError)
 def batch_size(error: BatchSizeError) -> Response[str]:
-    limit = min(MAX_BATCH, settings.max_batch_size if settings else MAX_BATCH)
-    return _error(400, f"inputs must hold 1 to {limit} leads (got {error.args[0]})")
+    return _error(400, f"inputs must hold 1 to {_batch_limit()} leads (got {error.args[0]})")
 
 
 @app.exception_handler(ModelNotFoundError)
@@ -190,7 +196,7 @@ def model_unavailable(error: ModelUnavailableError) -> Response[str]:
 
 @app.exception_handler(ConfigError)
 def misconfigured(error: ConfigError) -> Response[str]:
-    return _error(503, f"Service misconfigured: {config_error or error}")
+    return _error(503, f"Service misconfigured: {error}")
 
 
 @app.exception_handler(Exception)
@@ -224,7 +230,7 @@ def _with_request_id(event: dict[str, Any], answer: dict[str, Any]) -> dict[str,
 
 
 def _oversized(event: dict[str, Any]) -> dict[str, Any] | None:
-    limit = settings.max_body_bytes if settings else 262_144
+    limit = dependencies.get().settings.max_body_bytes
     body = event.get("body") or ""
     if len(body.encode() if isinstance(body, str) else body) <= limit:
         return None
@@ -241,5 +247,9 @@ def _oversized(event: dict[str, Any]) -> dict[str, Any] | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    answer = _oversized(event) or app.resolve(event, context)
+    try:
+        oversized = _oversized(event)
+    except ConfigError:
+        oversized = None  # the resolver answers 503 naming the variable
+    answer = oversized or app.resolve(event, context)
     return _with_request_id(event, answer)

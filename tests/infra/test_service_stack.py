@@ -16,11 +16,19 @@ from tests.infra.conftest import ROOT, Synthesized, cdk_json_context
 STACK = "HokusaiService"
 FUNCTION_LOGICAL_PREFIX = {"authorizer": "Authorizer", "predict": "Predict", "health": "Health"}
 
-# The agreed environment (README / prompt): what hokusai.config reads for each function.
+# The agreed environment, written out independently of hokusai/environment.py on purpose: a change
+# to the declaration that changes what is deployed must change this list too.
 COMMON = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+KEYS_TABLE = {
+    "KEYS_TABLE_NAME",
+    "KEYS_TABLE_CONNECT_TIMEOUT_MS",
+    "KEYS_TABLE_READ_TIMEOUT_MS",
+    "KEYS_TABLE_MAX_ATTEMPTS",
+}
 REDIS = {
     "REDIS_URL",
     "REDIS_AUTH_SECRET_ARN",
+    "REDIS_KEY_PREFIX",
     "REDIS_CONNECT_TIMEOUT_MS",
     "REDIS_TIMEOUT_MS",
     "REDIS_BREAKER_FAILURES",
@@ -29,7 +37,14 @@ REDIS = {
 AGREED_ENVIRONMENT = {
     "authorizer": COMMON
     | REDIS
-    | {"KEYS_TABLE_NAME", "AUTH_L1_TTL_SECONDS", "AUTH_L2_TTL_SECONDS", "AUTH_NEGATIVE_TTL_SECONDS"},
+    | KEYS_TABLE
+    | {
+        "AUTH_L1_TTL_SECONDS",
+        "AUTH_L2_TTL_SECONDS",
+        "AUTH_NEGATIVE_TTL_SECONDS",
+        "AUTH_L1_MAX_ENTRIES",
+        "AUTH_SERVICE_TIMEOUT_MS",
+    },
     "predict": COMMON
     | {
         "MODEL_REGISTRY",
@@ -43,8 +58,8 @@ AGREED_ENVIRONMENT = {
     },
     "health": COMMON
     | REDIS
+    | KEYS_TABLE
     | {
-        "KEYS_TABLE_NAME",
         "HEALTH_DEADLINE_MS",
         "MODEL_REGISTRY",
         "MODEL_CACHE_DIR",

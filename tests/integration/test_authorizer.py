@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hokusai.auth.chain import l2_key
+from hokusai.cache.redis_cache import auth_entry_key
 from hokusai.keys import schema
 from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import KeyStore
@@ -141,7 +141,7 @@ def test_allow_policy_scopes_context_and_layers(env: Env, redis_server: RedisSer
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
-    cached = client.get(l2_key(key_digest(key)))
+    cached = client.get(auth_entry_key(key_digest(key)))
     assert cached is not None and json.loads(cached)["key_id"] == answer["context"]["key_id"]
     assert all(key not in str(k) for k in client.keys("*"))
     # X-API-Key (lower-case header name) and the list route work too.
@@ -205,7 +205,7 @@ def test_redis_unreachable_costs_little_and_still_allows(env: Env, fault: str) -
         # Breaker opens after 3 failures: later requests skip Redis entirely.
         for _ in range(4):
             assert invoke(handler, generate_key())[0] == "unauthorized"
-        assert handler._container.authorizer.chain.l2.breaker.state.value == "open"
+        assert handler.dependencies.get().chain.l2.breaker.state.value == "open"
         started = time.perf_counter()
         assert invoke(handler, generate_key())[0] == "unauthorized"
         assert time.perf_counter() - started < reference + SLACK_S
@@ -218,7 +218,7 @@ def test_redis_killed_then_restarted_breaker_recovers(env: Env, redis_server: Re
     key = env.key()
     handler = env.handler(REDIS_URL=redis_server.url, AUTH_L1_TTL_SECONDS="0")
     assert invoke(handler, key)[0] == "allow"
-    breaker = handler._container.authorizer.chain.l2.breaker
+    breaker = handler.dependencies.get().chain.l2.breaker
     redis_server.kill()
     for _ in range(4):
         outcome, _, elapsed = invoke(handler, key)
@@ -253,10 +253,10 @@ def test_redis_token_from_secrets_manager(env: Env) -> None:
         )["ARN"]
         handler = env.handler(REDIS_URL=f"redis://127.0.0.1:{server.port}/0", REDIS_AUTH_SECRET_ARN=arn)
         assert invoke(handler, key)[0] == "allow"
-        assert handler._container.authorizer.l2_enabled
+        assert handler.dependencies.get().l2_enabled
         import redis
 
-        stored = redis.Redis(port=server.port, password=password).get(l2_key(key_digest(key)))
+        stored = redis.Redis(port=server.port, password=password).get(auth_entry_key(key_digest(key)))
         assert stored is not None
 
 
@@ -265,7 +265,7 @@ def test_redis_token_secret_missing_runs_without_l2(env: Env, redis_server: Redi
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing-AbCdEf"
     handler = env.handler(REDIS_URL=redis_server.url, REDIS_AUTH_SECRET_ARN=arn)
     assert invoke(handler, key)[0] == "allow"
-    assert not handler._container.authorizer.l2_enabled
+    assert not handler.dependencies.get().l2_enabled
 
 
 def test_dynamodb_down_warm_cache_allows_cold_is_unavailable(env: Env) -> None:

@@ -8,7 +8,7 @@ import uuid
 import boto3
 import pytest
 import redis
-from hokusai.auth.chain import l2_key
+from hokusai.cache.redis_cache import auth_entry_key
 from hokusai.cli import main
 from hokusai.keys.format import is_well_formed, key_digest
 from hokusai.keys.store import KeyStore
@@ -70,11 +70,11 @@ def test_revoke_marks_revoked_and_deletes_the_redis_entry(
     store = KeyStore(boto3.client("dynamodb"), table)
     api_key, record = store.create("acme", ["21"])
     client = redis.Redis.from_url(redis_server.url)
-    client.set(l2_key(key_digest(api_key)), b"{}", ex=300)
+    client.set(auth_entry_key(key_digest(api_key)), b"{}", ex=300)
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     assert main(["keys", "revoke", record.key_id]) == 0
     assert "Redis entry deleted" in capsys.readouterr().out
-    assert client.get(l2_key(key_digest(api_key))) is None
+    assert client.get(auth_entry_key(key_digest(api_key))) is None
     assert store.get(key_digest(api_key)).status == "revoked"  # type: ignore[union-attr]
 
 

@@ -243,7 +243,9 @@ def test_handler_preloads_from_the_s3_cache_at_init(
 ) -> None:
     world["s3"].put_object(Bucket=world["bucket"], Key=s3_key(world["spec"], "models/"), Body=world["data"])
     handler = predict_handler(world, monkeypatch)
-    assert handler.service.loaded_from("21") == "s3"  # during init, not on the first request
+    assert (
+        handler.dependencies.get().service.loaded_from("21") == "s3"
+    )  # during init, not on the first request
     assert Path(efs_path(world["spec"], str(world["efs"]))).read_bytes() == world["data"]
     status, body, _ = invoke(handler)
     assert status == 200
@@ -257,7 +259,7 @@ def test_handler_init_never_waits_for_the_hub(world: dict[str, Any], monkeypatch
     started = time.monotonic()
     handler = predict_handler(world, monkeypatch, HF_DOWNLOAD_TIMEOUT_MS="8000")
     assert time.monotonic() - started < 5.0
-    assert handler.service.loaded_from("21") is None
+    assert handler.dependencies.get().service.loaded_from("21") is None
     assert world["hub"].requests == []
 
 
@@ -265,9 +267,11 @@ def test_handler_with_cold_caches_loads_from_the_hub_and_answers_in_the_seed_sha
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = predict_handler(world, monkeypatch)
-    assert handler.service.loaded_from("21") is None  # caches were empty at init; the Hub waits
+    assert (
+        handler.dependencies.get().service.loaded_from("21") is None
+    )  # caches were empty at init; the Hub waits
     status, body, headers = invoke(handler)
-    assert handler.service.loaded_from("21") == "hub"
+    assert handler.dependencies.get().service.loaded_from("21") == "hub"
     assert status == 200
     assert set(body) == {"model_id", "predictions", "metadata", "timestamp"}
     assert body["model_id"] == "21"

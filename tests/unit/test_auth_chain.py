@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from hokusai.auth.chain import Decision, ValidatorChain, l2_key
+from hokusai.auth.chain import Decision, ValidatorChain
 from hokusai.cache.breaker import CircuitBreaker
-from hokusai.cache.redis_cache import RedisCache
+from hokusai.cache.redis_cache import RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
 from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import KeyRecord, StoreUnavailable
@@ -98,7 +98,7 @@ def test_source_then_l1_then_l2_layers(h: Harness) -> None:
     digest = h.add()
     assert (h.chain.validate(digest).layer, h.chain.validate(digest).layer) == ("source", "l1")
     assert h.source.calls == 1
-    value, ttl = h.redis.data[l2_key(digest)]
+    value, ttl = h.redis.data[auth_entry_key(digest)]
     assert ttl == 300 and json.loads(value)["key_id"] == "key_x"
     # A second container (empty L1) sharing the same Redis.
     other = Harness()
@@ -113,7 +113,7 @@ def test_unknown_key_is_cached_negative_briefly(h: Harness) -> None:
     assert h.chain.validate(digest).decision is Decision.DENY
     assert h.chain.validate(digest).decision is Decision.DENY
     assert h.source.calls == 1
-    assert h.redis.data[l2_key(digest)][1] == 30
+    assert h.redis.data[auth_entry_key(digest)][1] == 30
     h.clock.now += 31
     h.redis.data.clear()  # Redis expired its copy too (EX 30)
     h.chain.validate(digest)
@@ -140,7 +140,7 @@ def test_breaker_open_skips_redis_and_is_counted(h: Harness) -> None:
 def test_cache_ttl_capped_by_expiry_and_expiry_checked_on_hits(h: Harness) -> None:
     digest = h.add(expires_at=int(NOW) + 20)
     assert h.chain.validate(digest).decision is Decision.ALLOW
-    assert h.redis.data[l2_key(digest)][1] == 20
+    assert h.redis.data[auth_entry_key(digest)][1] == 20
     h.clock.now += 21
     verdict = h.chain.validate(digest)
     assert verdict.decision is Decision.DENY
@@ -155,7 +155,7 @@ def test_expired_entry_in_l2_is_refused_even_if_redis_kept_it(h: Harness) -> Non
         "status": "active",
         "expires_at": int(NOW) - 1,
     }
-    h.redis.data[l2_key(digest)] = (json.dumps(entry).encode(), 300)
+    h.redis.data[auth_entry_key(digest)] = (json.dumps(entry).encode(), 300)
     verdict = h.chain.validate(digest)
     assert verdict.decision is Decision.DENY and verdict.reason == "expired key"
 
@@ -164,7 +164,7 @@ def test_expired_entry_in_l2_is_refused_even_if_redis_kept_it(h: Harness) -> Non
 def test_non_active_records_are_denied_and_cached_negative(h: Harness, status: str) -> None:
     digest = h.add(status=status)
     assert h.chain.validate(digest).decision is Decision.DENY
-    assert json.loads(h.redis.data[l2_key(digest)][0]) == "negative"
+    assert json.loads(h.redis.data[auth_entry_key(digest)][0]) == "negative"
 
 
 def test_source_down_cold_is_unavailable_warm_is_allowed(h: Harness) -> None:
@@ -180,6 +180,6 @@ def test_source_down_cold_is_unavailable_warm_is_allowed(h: Harness) -> None:
 
 def test_garbage_in_l2_is_ignored_and_overwritten(h: Harness) -> None:
     digest = h.add()
-    h.redis.data[l2_key(digest)] = (b"{not json", 300)
+    h.redis.data[auth_entry_key(digest)] = (b"{not json", 300)
     assert h.chain.validate(digest).layer == "source"
-    assert json.loads(h.redis.data[l2_key(digest)][0])["key_id"] == "key_x"
+    assert json.loads(h.redis.data[auth_entry_key(digest)][0])["key_id"] == "key_x"

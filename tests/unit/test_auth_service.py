@@ -1,4 +1,5 @@
-"""Authorizer wiring: the Redis token at cold start never crashes the function."""
+"""Authorizer wiring: the Redis token at cold start never crashes the function; secrets are read in
+the one documented format (``hokusai.aws.read_secret``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from hokusai.auth.service import build_authorizer, read_redis_token
+from hokusai.auth.service import build_authorizer
+from hokusai.aws import SecretUnreadable, read_secret
 from hokusai.config import AuthorizerSettings
 
 
@@ -26,18 +28,29 @@ class Secrets:
     ("stored", "token"),
     [
         ("plain-token-value-123", "plain-token-value-123"),
-        (json.dumps({"token": "from-json"}), "from-json"),
-        (json.dumps({"password": "pw-json"}), "pw-json"),
+        ("  padded-token\n", "padded-token"),  # a file written with a trailing newline
         ("1234567890123456", "1234567890123456"),  # valid JSON number: still the token
     ],
 )
-def test_token_formats(stored: str, token: str) -> None:
-    assert read_redis_token("arn", lambda: Secrets(stored)) == token
+def test_the_secret_string_is_the_value_itself(stored: str, token: str) -> None:
+    assert read_secret(Secrets(stored), "arn:secret") == token
 
 
-def test_json_without_token_field_is_rejected() -> None:
-    with pytest.raises(ValueError, match="no token"):
-        read_redis_token("arn", lambda: Secrets(json.dumps({"user": "x"})))
+@pytest.mark.parametrize(
+    ("stored", "reason"),
+    [
+        (json.dumps({"token": "from-json"}), "holds a JSON document: put the value itself"),
+        ("", "is empty: put the value itself"),
+        ("   ", "is empty: put the value itself"),
+        (None, "could not be read (TimeoutError)"),
+    ],
+)
+def test_other_secret_strings_are_refused_naming_the_secret(stored: str | None, reason: str) -> None:
+    with pytest.raises(SecretUnreadable) as refused:
+        read_secret(Secrets(stored), "arn:secret")
+    assert str(refused.value).startswith(f"secret arn:secret {reason}")
+    if stored and stored.strip():
+        assert stored not in str(refused.value)
 
 
 @pytest.mark.parametrize("stored", [None, json.dumps({"user": "x"})])

@@ -28,7 +28,7 @@ def handler(demo_model: tuple[bytes, ModelSpec], tmp_path_factory: pytest.TempPa
         patch.setenv("MAX_BODY_BYTES", "4096")
         patch.delenv("MODEL_BUCKET", raising=False)
         module = load_handler("predict")
-    assert module.service.loaded_from("21") == "efs"
+    assert module.dependencies.get().service.loaded_from("21") == "efs"
     return module
 
 

@@ -19,15 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hokusai.cache.redis_cache import CacheOutcome, RedisCache
+from hokusai.cache.redis_cache import DEFAULT_KEY_PREFIX, CacheOutcome, RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
-from hokusai.keys.store import KeyRecord, KeyStore, StoreUnavailable
-
-L2_KEY_PREFIX = "hokusai:auth:v1:"
-
-
-def l2_key(digest: str) -> str:
-    return L2_KEY_PREFIX + digest
+from hokusai.keys.store import KeyRecord, StoreUnavailable
 
 
 class Decision(enum.Enum):
@@ -108,6 +102,7 @@ class ValidatorChain:
         l1_ttl_seconds: int,
         l2_ttl_seconds: int,
         negative_ttl_seconds: int,
+        l2_prefix: str = DEFAULT_KEY_PREFIX,
         observe: Observer = _ignore,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -117,6 +112,7 @@ class ValidatorChain:
         self._l1_ttl = l1_ttl_seconds
         self._l2_ttl = l2_ttl_seconds
         self._negative_ttl = negative_ttl_seconds
+        self._l2_prefix = l2_prefix
         self._observe = observe
         self._clock = clock
 
@@ -149,7 +145,7 @@ class ValidatorChain:
 
         write_back_l2 = False
         if self._l2 is not None and self._l2.enabled:
-            result = self._l2.get(l2_key(digest))
+            result = self._l2.get(auth_entry_key(digest, self._l2_prefix))
             if result.outcome is CacheOutcome.HIT and result.value is not None:
                 entry = self._decode(result.value)
                 if entry is not None:
@@ -174,7 +170,7 @@ class ValidatorChain:
         if write_back_l2 and self._l2 is not None:
             ttl = self._ttl(fresh, self._l2_ttl, now)
             if ttl > 0:
-                self._l2.set(l2_key(digest), json.dumps(fresh).encode(), ttl)
+                self._l2.set(auth_entry_key(digest, self._l2_prefix), json.dumps(fresh).encode(), ttl)
         if record is None:
             return Verdict(Decision.DENY, "source", reason="unknown key")
         return self._judge(record, "source", now)
@@ -219,13 +215,10 @@ class ValidatorChain:
 
 
 __all__ = [
-    "L2_KEY_PREFIX",
     "Decision",
     "HttpAuthService",
-    "KeyStore",
     "SourceOfTruth",
     "Validator",
     "ValidatorChain",
     "Verdict",
-    "l2_key",
 ]

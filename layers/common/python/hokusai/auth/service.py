@@ -1,8 +1,8 @@
 """Wiring for the authorizer function: the chain from settings, metrics, and the answer to one event.
 
 Nothing here does network I/O at import. ``build_authorizer`` runs once per container (on the first
-invocation): it may read the ElastiCache auth token from Secrets Manager with a bounded client; if
-that fails, the authorizer runs without L2 (logged and counted), it never crashes.
+invocation): it may read the ElastiCache auth token from Secrets Manager with a bounded client
+(``hokusai.aws``); if that fails, the authorizer runs without L2 (logged and counted), it never crashes.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from hokusai.auth.chain import HttpAuthService, SourceOfTruth, ValidatorChain, Verdict
 from hokusai.auth.headers import extract_key
 from hokusai.auth.policy import allow_policy
+from hokusai.aws import SecretUnreadable
 from hokusai.cache.breaker import BreakerState
-from hokusai.cache.redis_cache import RedisCache
+from hokusai.cache.redis_cache import RedisCache, connect
 from hokusai.cache.ttl import TTLCache
 from hokusai.config import AuthorizerSettings
 from hokusai.keys.format import key_digest
@@ -68,31 +69,10 @@ class Authorizer:
         raise Exception(UNAUTHORIZED)
 
 
-def read_redis_token(secret_arn: str, client_factory: Callable[[], Any]) -> str:
-    """The ElastiCache auth token (SecretString: the token, or JSON with ``token``/``password``)."""
-    import json
-
-    value = client_factory().get_secret_value(SecretId=secret_arn)["SecretString"]
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return str(value)
-    if isinstance(parsed, dict):
-        for field in ("token", "password", "authToken"):
-            if parsed.get(field):
-                return str(parsed[field])
-        raise ValueError("secret JSON has no token/password field")
-    return str(value)
-
-
 def bounded_secrets_client() -> Any:
-    import boto3
-    from botocore.config import Config
+    from hokusai.aws import SECRET_AT_COLD_START, client
 
-    return boto3.client(
-        "secretsmanager",
-        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return client("secretsmanager", SECRET_AT_COLD_START)
 
 
 def build_authorizer(
@@ -114,25 +94,21 @@ def build_authorizer(
         log_warning("Redis circuit breaker changed state", old=old.value, new=new.value)
 
     l2: RedisCache | None = None
-    if settings.redis.url:
-        password: str | None = None
-        token_ok = True
-        if settings.redis.auth_secret_arn:
-            started = time.perf_counter()
-            try:
-                password = read_redis_token(settings.redis.auth_secret_arn, secrets_client_factory)
-            except Exception as error:
-                token_ok = False
-                observe("RedisAuthTokenUnavailable", 1, "Count")
-                log_warning(
-                    "Redis auth token unavailable: running without L2 cache",
-                    error=type(error).__name__,
-                    elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-                )
-        if token_ok:
-            l2 = RedisCache.from_settings(
-                settings.redis, password, on_error=on_redis_error, on_state_change=on_breaker_change
-            )
+    started = time.perf_counter()
+    try:
+        l2 = connect(
+            settings.redis,
+            secrets_client_factory,
+            on_error=on_redis_error,
+            on_state_change=on_breaker_change,
+        )
+    except SecretUnreadable as error:
+        observe("RedisAuthTokenUnavailable", 1, "Count")
+        log_warning(
+            "Redis auth token unavailable: running without L2 cache",
+            error=error.reason,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
     if source is None:
         if settings.auth_service_url:
             source = HttpAuthService(settings.auth_service_url, settings.auth_service_timeout_ms)
@@ -145,6 +121,7 @@ def build_authorizer(
         l1_ttl_seconds=settings.l1_ttl_seconds,
         l2_ttl_seconds=settings.l2_ttl_seconds,
         negative_ttl_seconds=settings.negative_ttl_seconds,
+        l2_prefix=settings.redis.key_prefix,
         observe=observe,
     )
     return Authorizer(chain, l2_enabled=l2 is not None, observe=observe)

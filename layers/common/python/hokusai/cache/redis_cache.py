@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from hokusai.cache.breaker import BreakerState, CircuitBreaker
 from hokusai.config import RedisSettings
+from hokusai.environment import default
+
+DEFAULT_KEY_PREFIX: str = default("REDIS_KEY_PREFIX")
 
 if TYPE_CHECKING:
     import redis
@@ -66,6 +69,43 @@ def build_redis_client(settings: RedisSettings, password: str | None = None) -> 
     if password is not None:
         kwargs["password"] = password
     return redis_lib.Redis.from_url(settings.url, **kwargs)
+
+
+def auth_entry_key(digest: str, prefix: str = DEFAULT_KEY_PREFIX) -> str:
+    """Where the authorizer caches one key's record: under the stack's namespace
+    (``REDIS_KEY_PREFIX``), so two stacks sharing one Redis never read each other's entries."""
+    return f"{prefix}auth:v1:{digest}"
+
+
+def connect(
+    settings: RedisSettings,
+    secrets_client: Callable[[], Any] | None = None,
+    *,
+    on_error: ErrorObserver | None = None,
+    on_state_change: Callable[[BreakerState, BreakerState], None] | None = None,
+) -> RedisCache | None:
+    """The L2 cache the settings describe, shared by the authorizer, health and the key CLI.
+
+    None when ``REDIS_URL`` is unset. With ``REDIS_AUTH_SECRET_ARN`` the auth token is read through
+    ``secrets_client()`` (a bounded Secrets Manager client; raises ``hokusai.aws.SecretUnreadable``);
+    no Redis command is sent here (no ping at start-up: the first call pays the connect).
+    """
+    if settings.url is None:
+        return None
+    password = None
+    if settings.auth_secret_arn is not None:
+        from hokusai.aws import SecretUnreadable, read_secret
+
+        if secrets_client is None:
+            raise SecretUnreadable(settings.auth_secret_arn, "needs a Secrets Manager client to be read")
+        try:
+            secretsmanager = secrets_client()
+        except Exception as error:  # e.g. no region configured: the same answer as a failed read
+            raise SecretUnreadable(
+                settings.auth_secret_arn, f"could not be read ({type(error).__name__})"
+            ) from None
+        password = read_secret(secretsmanager, settings.auth_secret_arn)
+    return RedisCache.from_settings(settings, password, on_error=on_error, on_state_change=on_state_change)
 
 
 class RedisCache:

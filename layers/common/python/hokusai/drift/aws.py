@@ -1,9 +1,11 @@
-"""AWS plumbing shared by the drift checks: bounded clients and API errors turned into findings."""
+"""AWS plumbing of the drift checks: clients on the operator budget, API errors turned into findings."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hokusai import aws
+from hokusai.aws import error_code
 from hokusai.drift.findings import Finding, Kind, Severity
 
 if TYPE_CHECKING:
@@ -23,25 +25,9 @@ PERMISSION_ERRORS = {
 
 
 def client(service: str) -> BaseClient:
-    """A boto3 client with bounded timeouts and standard-mode retries (throttling is retried).
-
-    The canary is not on a request path, but it must finish well inside its Lambda timeout even
-    when an endpoint hangs. ``AWS_ENDPOINT_URL`` / ``AWS_PROFILE`` are honoured by boto3 itself.
-    """
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"})
-    aws_client: BaseClient = boto3.client(service, config=config)
-    return aws_client
-
-
-def error_code(error: BaseException) -> str | None:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
+    """A client on the operator budget (``hokusai.aws.OPERATOR``): the canary is not on a request
+    path, but it must finish well inside its Lambda timeout even when an endpoint hangs."""
+    return aws.client(service, aws.OPERATOR)
 
 
 def error_text(error: BaseException) -> str:

@@ -1,8 +1,8 @@
 """What each function's configuration must contain: the ``functions`` section of the expected state.
 
 The stack (which writes the expected-state SSM parameter), the local stack and the tests build the
-section with :func:`functions_section`, so the canary checks exactly what was declared. The
-variable lists follow the agreed environment (README "Configuration", ``hokusai.config``): a
+section with :func:`functions_section`, from the same declarations (``hokusai.environment``) the
+stack builds the functions' environments from, so the canary checks exactly what was deployed: a
 variable the stack stops setting, or a secret ARN it stops passing, is drift the canary reports.
 """
 
@@ -11,61 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-COMMON_ENV = ["POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"]
-REDIS_ENV = [
-    "REDIS_URL",
-    "REDIS_CONNECT_TIMEOUT_MS",
-    "REDIS_TIMEOUT_MS",
-    "REDIS_BREAKER_FAILURES",
-    "REDIS_BREAKER_COOLDOWN_MS",
-]
-FUNCTION_ENV: dict[str, list[str]] = {
-    "authorizer": [
-        *COMMON_ENV,
-        "KEYS_TABLE_NAME",
-        *REDIS_ENV,
-        "AUTH_L1_TTL_SECONDS",
-        "AUTH_L2_TTL_SECONDS",
-        "AUTH_NEGATIVE_TTL_SECONDS",
-    ],
-    "predict": [
-        *COMMON_ENV,
-        "MODEL_REGISTRY",
-        "MODEL_CACHE_DIR",
-        "MODEL_BUCKET",
-        "MODEL_BUCKET_PREFIX",
-        "HF_HOME",
-        "HF_DOWNLOAD_TIMEOUT_MS",
-        "MAX_BATCH_SIZE",
-        "MAX_BODY_BYTES",
-    ],
-    "health": [
-        *COMMON_ENV,
-        "KEYS_TABLE_NAME",
-        *REDIS_ENV,
-        "HEALTH_DEADLINE_MS",
-        "MODEL_REGISTRY",
-        "MODEL_CACHE_DIR",
-        "MODEL_BUCKET",
-        "MODEL_BUCKET_PREFIX",
-        "SERVICE_VERSION",
-    ],
-    "canary": [
-        *COMMON_ENV,
-        "API_BASE_URL",
-        "EXPECTED_STATE_PARAMETER",
-        "ALERT_TOPIC_ARN",
-        "CANARY_MODEL_ID",
-        "CANARY_TIMEOUT_MS",
-    ],
-}
+from hokusai.environment import FUNCTIONS, deployed_names, secret_variables
+
+# Function -> the variables the stack sets when no optional feature is on.
+FUNCTION_ENV: dict[str, list[str]] = {function: deployed_names(function) for function in FUNCTIONS}
 # Function -> {variable holding a secret ARN: logical secret name}.
-FUNCTION_SECRETS: dict[str, dict[str, str]] = {
-    "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
-    "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
-    "health": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
-    "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
-}
+FUNCTION_SECRETS: dict[str, dict[str, str]] = {function: secret_variables(function) for function in FUNCTIONS}
 IN_VPC = {"authorizer", "predict", "health"}
 
 

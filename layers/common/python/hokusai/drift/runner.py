@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hokusai.aws import read_secret
 from hokusai.drift.aws import api_error_finding, error_code
 from hokusai.drift.configuration import check_functions
 from hokusai.drift.findings import (
@@ -131,19 +132,11 @@ def load_expected_state(ssm: BaseClient, parameter: str) -> tuple[dict[str, Any]
 
 
 def canary_key_reader(secretsmanager: BaseClient, secret_arn: str | None) -> Callable[[], str | None]:
-    """Read the canary's API key when the check runs (so a rotated key is picked up every run).
-
-    The secret holds the key itself, or a JSON object with an ``api_key`` field.
-    """
+    """Read the canary's API key when the check runs (so a rotated key is picked up every run), in
+    the one secret format of ``hokusai.aws.read_secret`` (raises ``SecretUnreadable``)."""
 
     def read() -> str | None:
-        if secret_arn is None:
-            return None
-        value = str(secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]).strip()
-        if value.startswith("{"):
-            document = json.loads(value)
-            value = str(document.get("api_key") or document.get("key") or "")
-        return value or None
+        return None if secret_arn is None else read_secret(secretsmanager, secret_arn)
 
     return read
 

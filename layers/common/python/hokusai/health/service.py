@@ -6,11 +6,11 @@ not on the request path) and :func:`publish_metrics` after every run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hokusai.cache.redis_cache import RedisCache
+from hokusai import aws
+from hokusai.cache.redis_cache import RedisCache, connect
 from hokusai.config import ConfigError, HealthSettings, RedisSettings
 from hokusai.health.checks import (
     CONFIGURATION,
@@ -42,48 +42,17 @@ CHECK_METRIC_NAMES = {
 
 
 def bounded_client(service: str, timeout_ms: int) -> BaseClient:
-    """A boto3 client that gives up within ``timeout_ms``: one attempt, short connect and read.
-
-    botocore's defaults (60 s timeouts, 3-5 attempts) would let one slow dependency hold the answer.
-    ``AWS_ENDPOINT_URL`` (moto, the local stack) is honoured by boto3 itself.
-    """
-    import boto3
-    from botocore.config import Config
-
-    seconds = max(0.05, timeout_ms / 1000)
-    config = Config(
-        connect_timeout=seconds,
-        read_timeout=seconds,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-    )
-    client: BaseClient = boto3.client(service, config=config)
-    return client
-
-
-def redis_password_from_secret(secretsmanager: BaseClient, secret_arn: str) -> str:
-    """The ElastiCache auth token: the secret string itself, or a JSON object's token field."""
-    value = str(secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"])
-    if value.startswith("{"):
-        document: dict[str, Any] = json.loads(value)
-        for field_name in ("authToken", "auth_token", "token", "password"):
-            if document.get(field_name):
-                return str(document[field_name])
-        raise ValueError(f"secret {secret_arn} has no authToken/token/password field")
-    return value
+    """A boto3 client that gives up within ``timeout_ms``: one slow dependency must not hold the
+    answer past its deadline (the runner reports it as a timeout anyway)."""
+    return aws.client(service, aws.Budget.deadline(timeout_ms))
 
 
 def redis_cache_factory(
     settings: RedisSettings, secretsmanager: Callable[[], BaseClient]
 ) -> Callable[[], RedisCache | None]:
-    def build() -> RedisCache | None:
-        if settings.url is None:
-            return None
-        password = None
-        if settings.auth_secret_arn is not None:
-            password = redis_password_from_secret(secretsmanager(), settings.auth_secret_arn)
-        return RedisCache.from_settings(settings, password=password)
-
-    return build
+    """Build the cache the way the authorizer does (``hokusai.cache.redis_cache.connect``), when the
+    check first runs: an unreadable auth token is then the Redis check's failure, with its reason."""
+    return lambda: connect(settings, secretsmanager)
 
 
 def artifact_locations(settings: HealthSettings) -> list[ArtifactLocation]:

@@ -10,6 +10,7 @@ Exit codes: 0 ok, 1 not found, 2 usage or configuration error, 3 AWS/Redis unava
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -81,12 +82,12 @@ def _redis_for_operator() -> tuple[RedisSettings | None, str]:
         return None, f"Redis entry not deleted ({error}); it expires within the L2 TTL"
     if not settings.url:
         return None, ""
-    return RedisSettings(url=settings.url, connect_timeout_ms=1000, timeout_ms=1000), ""
+    return dataclasses.replace(settings, connect_timeout_ms=1000, timeout_ms=1000), ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    table = args.table or os.environ.get("KEYS_TABLE_NAME")
+    table = args.table or (os.environ.get("KEYS_TABLE_NAME") or "").strip()
     if not table:
         print("error: no keys table: pass --table or set KEYS_TABLE_NAME", file=sys.stderr)
         return EXIT_USAGE

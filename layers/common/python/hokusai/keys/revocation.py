@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hokusai.auth.chain import l2_key
-from hokusai.cache.redis_cache import CacheOutcome, RedisCache
+from hokusai.cache.redis_cache import CacheOutcome, RedisCache, auth_entry_key
 from hokusai.config import RedisSettings
 from hokusai.keys.store import KeyRecord, KeyStore
 
@@ -30,7 +29,9 @@ def revoke_key(
         return Revocation(
             record, False, "REDIS_URL not set: no Redis entry deleted (expires within the L2 TTL)"
         )
-    result = RedisCache.from_settings(redis, redis_password).delete(l2_key(record.key_hash))
+    result = RedisCache.from_settings(redis, redis_password).delete(
+        auth_entry_key(record.key_hash, redis.key_prefix)
+    )
     if result.outcome is CacheOutcome.DELETED:
         return Revocation(record, True, "Redis entry deleted")
     return Revocation(

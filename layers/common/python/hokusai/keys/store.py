@@ -72,15 +72,10 @@ class KeyRecord:
 
 
 def bounded_dynamodb_client(settings: KeysTableSettings) -> Any:
-    import boto3
-    from botocore.config import Config
+    from hokusai.aws import Budget, client
 
-    config = Config(
-        connect_timeout=settings.connect_timeout_ms / 1000,
-        read_timeout=settings.read_timeout_ms / 1000,
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
-    )
-    return boto3.client("dynamodb", config=config)
+    budget = Budget.from_ms(settings.connect_timeout_ms, settings.read_timeout_ms, settings.max_attempts)
+    return client("dynamodb", budget)
 
 
 def _item_to_record(item: dict[str, Any]) -> KeyRecord:

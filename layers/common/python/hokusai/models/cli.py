@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hokusai.config import ConfigError, PredictSettings
+from hokusai.environment import read
 from hokusai.models.artifacts import ArtifactSource, EfsSource, ModelUnavailableError, S3Source, sha256_hex
 from hokusai.models.registry import ModelSpec
 
@@ -94,21 +95,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    import boto3
+    from hokusai import aws
 
-    s3 = boto3.client("s3") if settings.model_bucket else None
+    s3 = aws.client("s3", aws.OPERATOR) if settings.model_bucket else None
     run = _sync if args.command == "sync" else _verify
     failed = sum(run(settings, settings.registry[model_id], s3) for model_id in wanted)
     return 1 if failed else 0
 
 
 def _sync(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:
-    import boto3
-
+    from hokusai import aws
     from hokusai.models.service import build_chain
 
     # The operator's machine reaches the Hub even where the functions cannot: always include it.
-    chain = build_chain(replace(settings, hub_fallback=True), s3, lambda: boto3.client("secretsmanager"))
+    secretsmanager = lambda: aws.client("secretsmanager", aws.OPERATOR)  # noqa: E731
+    chain = build_chain(replace(settings, hub_fallback=True), s3, secretsmanager)
     try:
         result = chain.load(spec)
     except ModelUnavailableError as error:
@@ -121,16 +122,16 @@ def _sync(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:
 
 def _operator_token(settings: PredictSettings) -> str:
     """``HF_TOKEN`` (the Hub's own convention) on the operator's machine, else the stack's secret."""
-    token = os.environ.get("HF_TOKEN", "").strip()
+    token: str | None = read("HF_TOKEN")
     if token:
         return token
     if not settings.hf_token_secret_arn:
         return ""  # a public repo needs none; a private one answers 401, which is reported
-    import boto3
-
+    from hokusai import aws
     from hokusai.models.hub import secrets_manager_token
 
-    return secrets_manager_token(boto3.client("secretsmanager"), settings.hf_token_secret_arn)()
+    secretsmanager = aws.client("secretsmanager", aws.OPERATOR)
+    return secrets_manager_token(secretsmanager, settings.hf_token_secret_arn)()
 
 
 def _fetch(settings: PredictSettings, spec: ModelSpec, root: Path) -> int:

@@ -4,7 +4,7 @@ Why a hard deadline around the client (shared PITFALLS.md): huggingface_hub retr
 backoff, and against a Hub that accepts and never answers even ``etag_timeout`` did not bound it (one
 read hung for minutes). So the download runs in a daemon thread that we stop waiting for after
 ``timeout_seconds``; the caller gets a clear error in bounded time and the thread is abandoned.
-Production should not need the Hub on the request path at all: ``hokusai models sync`` fills S3/EFS.
+Production does not need the Hub on the request path: `make deploy` stages every model in S3.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hokusai.aws import SecretUnreadable, read_secret
 from hokusai.models.artifacts import SourceError
 from hokusai.models.registry import ModelSpec
 
@@ -36,15 +37,9 @@ def secrets_manager_token(client: Any, secret_arn: str | None) -> TokenProvider:
                 "HuggingFace token not configured: HF_TOKEN_SECRET_ARN is not set for this function"
             )
         try:
-            value = client.get_secret_value(SecretId=secret_arn).get("SecretString") or ""
-        except Exception as error:
-            code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
-            raise TokenNotConfiguredError(
-                f"HuggingFace token secret {secret_arn} could not be read ({code})"
-            ) from None
-        token = value.strip()
-        if not token:
-            raise TokenNotConfiguredError(f"HuggingFace token not configured: secret {secret_arn} is empty")
+            token = read_secret(client, secret_arn)
+        except SecretUnreadable as error:
+            raise TokenNotConfiguredError(f"HuggingFace token not configured: {error}") from None
         cache["token"] = token
         return token
 

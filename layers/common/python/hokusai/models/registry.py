@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hokusai.config import ConfigError
+from hokusai.environment import ConfigError
 
 VARIABLE = "MODEL_REGISTRY"
 SUPPORTED_FORMATS = ("skops", "pickle")

@@ -1,0 +1,107 @@
+"""AWS access for every function and command: bounded clients and secrets, in one place.
+
+**Budgets.** botocore's defaults (60 s connect and read timeouts, 3 to 5 attempts) turn one slow
+dependency into a stuck request (INCIDENTS.md section 1), so no client is built without a
+:class:`Budget`, and each caller picks the budget of its path: :data:`SECRET_AT_COLD_START`,
+:data:`MODEL_CACHE`, :data:`OPERATOR`, :data:`DEPLOYMENT`, or :meth:`Budget.deadline` for health.
+``AWS_ENDPOINT_URL`` (moto, the local stack), ``AWS_PROFILE`` and the region are honoured by boto3.
+
+**Secrets.** Every secret the service reads (the ElastiCache auth token, the HuggingFace token, the
+canary's API key) holds its value itself as the SecretString, as the stack creates them and as
+``aws secretsmanager put-secret-value --secret-string file://value.txt`` stores one; surrounding
+white space is ignored. A JSON document or an empty value is refused with :class:`SecretUnreadable`
+naming the secret (never guessed at: the value is never logged, and neither is a field of it).
+
+boto3 is imported on first use, not at import: the authorizer's import stays free of it until a
+client is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long one AWS call may take: connect and read timeouts (seconds), attempts in all."""
+
+    connect_seconds: float
+    read_seconds: float
+    attempts: int
+
+    @classmethod
+    def deadline(cls, milliseconds: int) -> Budget:
+        """One attempt that gives up within ``milliseconds`` (the health answer's deadline)."""
+        seconds = max(0.05, milliseconds / 1000)
+        return cls(seconds, seconds, 1)
+
+    @classmethod
+    def from_ms(cls, connect_ms: int, read_ms: int, attempts: int) -> Budget:
+        return cls(connect_ms / 1000, read_ms / 1000, attempts)
+
+
+# The authorizer reads the Redis token once per container, before answering its first request.
+SECRET_AT_COLD_START = Budget(1, 1, 1)
+# Predict reads a model from the S3 cache (a few MB) and, with the Hub fallback, its token.
+MODEL_CACHE = Budget(2, 5, 2)
+# The canary, `hokusai doctor` and the CLIs: off the request path, but they must end well inside
+# their own timeouts when an endpoint hangs; throttling is retried.
+OPERATOR = Budget(3, 5, 3)
+# Custom resources: a deploy waits on them; nobody waits on a request.
+DEPLOYMENT = Budget(3, 10, 3)
+
+
+def client(service: str, budget: Budget) -> BaseClient:
+    """A boto3 client whose every call ends within ``budget``."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=budget.connect_seconds,
+        read_timeout=budget.read_seconds,
+        retries={"total_max_attempts": budget.attempts, "mode": "standard"},
+    )
+    aws_client: BaseClient = boto3.client(service, config=config)
+    return aws_client
+
+
+def error_code(error: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``AccessDenied``, ...), else None."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+class SecretUnreadable(Exception):
+    """A secret could not be read or holds no usable value. The message names the secret's ARN and
+    the reason (an AWS error code, "empty", "a JSON document"), never the value."""
+
+    def __init__(self, secret_arn: str, reason: str) -> None:
+        self.secret_arn = secret_arn
+        self.reason = reason
+        super().__init__(f"secret {secret_arn} {reason}")
+
+
+def read_secret(secretsmanager: Any, secret_arn: str) -> str:
+    """The secret's value, in the one format described above; raises :class:`SecretUnreadable`."""
+    try:
+        answer = secretsmanager.get_secret_value(SecretId=secret_arn)
+    except Exception as error:
+        raise SecretUnreadable(
+            secret_arn, f"could not be read ({error_code(error) or type(error).__name__})"
+        ) from None
+    value = str(answer.get("SecretString") or "").strip()
+    del answer
+    if not value:
+        raise SecretUnreadable(secret_arn, "is empty: put the value itself as its SecretString")
+    if value.startswith(("{", "[")):
+        raise SecretUnreadable(
+            secret_arn, "holds a JSON document: put the value itself as its SecretString, not JSON"
+        )
+    return value

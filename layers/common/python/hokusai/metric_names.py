@@ -1,0 +1,76 @@
+"""Every CloudWatch metric the functions publish and the stacks alarm on or graph, named once.
+
+The functions publish with Powertools (EMF) in :data:`NAMESPACE`, dimension :data:`SERVICE_DIMENSION`
+= ``hokusai-<function>``; ``stacks/monitoring_stack.py`` builds its alarms and dashboard from the same
+constants, so an alarm cannot watch a name nobody publishes. Names made per check, kind or status are
+functions (or tables) here, for the same reason.
+
+No imports: the authorizer loads this module on its cold path.
+"""
+
+NAMESPACE = "Hokusai"
+SERVICE_DIMENSION = "service"  # Powertools' dimension, from POWERTOOLS_SERVICE_NAME
+
+# ------------------------------------------------------------------------ authorizer (hokusai.auth)
+AUTH_ALLOWED = "AuthAllowed"
+AUTH_DENIED = "AuthDenied"
+AUTHORIZER_FAILURE = "AuthorizerFailure"  # 1 per 503 answer: key store unreachable, nothing cached
+AUTH_MALFORMED = "AuthMalformed"
+AUTH_CACHE_HIT_L1 = "AuthCacheHitL1"
+AUTH_CACHE_HIT_L2 = "AuthCacheHitL2"
+AUTH_SOURCE_LOOKUP = "AuthSourceLookup"
+AUTH_VALIDATOR_LATENCY = "AuthValidatorLatency"
+REDIS_BREAKER_OPEN = "RedisBreakerOpen"  # 1 per request that skipped Redis, breaker open (alarmed)
+REDIS_BREAKER_OPENED = "RedisBreakerOpened"  # 1 per transition to open (not the same metric)
+REDIS_BREAKER_STATE_CHANGE = "RedisBreakerStateChange"
+REDIS_TIMEOUT = "RedisTimeout"
+REDIS_ERROR = "RedisError"
+REDIS_AUTH_TOKEN_UNAVAILABLE = "RedisAuthTokenUnavailable"
+# Not published by code: the monitoring stack's metric filter on the authorizer's ERROR log lines.
+AUTHORIZER_ERROR_LOGS = "AuthorizerErrorLogs"
+
+# ------------------------------------------------------------------------ predict
+PREDICTIONS = "Predictions"
+MODEL_UNAVAILABLE = "ModelUnavailable"
+
+# ------------------------------------------------------------------------ health (hokusai.health)
+HEALTH_HEALTHY = "HealthHealthy"
+HEALTH_DEGRADED = "HealthDegraded"
+HEALTH_UNHEALTHY = "HealthUnhealthy"
+# By hokusai.health.runner.OverallStatus value: 1 for the answer's status, 0 for the others.
+HEALTH_STATUS = {"healthy": HEALTH_HEALTHY, "degraded": HEALTH_DEGRADED, "unhealthy": HEALTH_UNHEALTHY}
+HEALTH_LATENCY = "HealthLatency"
+HEALTH_CHECK_TIMEOUTS = "HealthCheckTimeouts"
+
+
+def health_check(check: str) -> str:
+    """``HealthCheck<Check>`` 1/0 per check (``check`` in CamelCase: ``Redis``, ``KeysTable``)."""
+    return f"HealthCheck{check}"
+
+
+def health_check_duration(check: str) -> str:
+    return f"HealthCheck{check}Duration"
+
+
+# ------------------------------------------------------------------------ canary (hokusai.drift)
+# By hokusai.drift.synthetic check name.
+SYNTHETIC_SUCCESS = {
+    "health": "SyntheticHealthSuccess",
+    "predict": "SyntheticPredictSuccess",
+    "unauthenticated": "SyntheticUnauthenticatedSuccess",
+}
+SYNTHETIC_LATENCY = {
+    "health": "SyntheticHealthLatency",
+    "predict": "SyntheticPredictLatency",
+    "unauthenticated": "SyntheticUnauthenticatedLatency",
+}
+DRIFT_CRITICAL = "DriftCritical"
+DRIFT_WARNING = "DriftWarning"
+CANARY_RUN_DURATION = "CanaryRunDuration"  # every run: its absence is the heartbeat alarm
+CANARY_ALERT_PUBLISH_FAILED = "CanaryAlertPublishFailed"
+
+
+def drift_kind(kind: str) -> str:
+    """``Drift<Kind>`` per finding kind (``hokusai.drift.findings.Kind`` value, e.g. ``sg_rule_missing``
+    -> ``DriftSGRuleMissing``)."""
+    return "Drift" + "".join(part.title() for part in kind.split("_")).replace("Sg", "SG")
