@@ -1,39 +1,52 @@
-"""The canary handler end to end: real HTTP against an API stand-in, drift against moto, EMF metrics
-on stdout, and the SNS message read back through SQS."""
+"""The canary handler end to end: real HTTP against the real API (the local stack's functions behind
+the API Gateway emulator), drift against moto, EMF metrics on stdout, and the SNS message read back
+through SQS. Failures the real handlers cannot produce (every route 500, a slow, redirecting or
+trickling answer, a missing 401) come from the ``api`` pipe's faults (tests/integration/conftest.py);
+an unhealthy or degraded health is the real one, with the stack's Redis or local AWS stopped."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from hokusai.drift.findings import Kind
 
-from local.deployment import ApiStandIn, Deployment
+from local.deployment import Deployment
 from local.handlers import LambdaContext, load_event, load_handler
 from local.moto_server import MotoServer
+from local.stack import LocalStack
+from tests.integration.conftest import FaultyPipe, wait_until_healthy
 
-Patch = pytest.MonkeyPatch
-Capture = pytest.CaptureFixture[str]
+CanaryRun = tuple[dict[str, Any], dict[str, float], str]  # (result, EMF metrics, stdout)
+Canary = Callable[..., CanaryRun]
 
 
-def run_canary_handler(
+@pytest.fixture
+def canary(
     deployment: Deployment,
-    api: ApiStandIn,
+    api: FaultyPipe,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    timeout_ms: int = 2000,
-) -> tuple[dict[str, Any], dict[str, float], str]:
-    for name, value in deployment.canary_env(api.base_url).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("CANARY_TIMEOUT_MS", str(timeout_ms))
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hokusai-canary")
-    handler = load_handler("canary")
-    capsys.readouterr()
-    result = handler.lambda_handler(load_event("canary_schedule.json"), LambdaContext())
-    output = capsys.readouterr().out
-    return result, emf_metrics(output), output
+) -> Canary:
+    """One scheduled run of the canary handler, configured as the stack configures it, against
+    ``deployment`` and the API behind ``api``: ``canary(timeout_ms=2000) -> (result, metrics, stdout)``."""
+
+    def run(timeout_ms: int = 2000) -> CanaryRun:
+        for name, value in deployment.canary_env(api.base_url).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("CANARY_TIMEOUT_MS", str(timeout_ms))
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hokusai-canary")
+        handler = load_handler("canary")
+        capsys.readouterr()
+        result = handler.lambda_handler(load_event("canary_schedule.json"), LambdaContext())
+        output = capsys.readouterr().out
+        return result, emf_metrics(output), output
+
+    return run
 
 
 def emf_metrics(output: str) -> dict[str, float]:
@@ -51,12 +64,9 @@ def emf_metrics(output: str) -> dict[str, float]:
 
 
 def test_healthy_run_metrics_all_pass_and_no_message(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    canary: Canary, deployment: Deployment, api: FaultyPipe
 ) -> None:
-    result, metrics, output = run_canary_handler(deployment, api, monkeypatch, capsys)
+    result, metrics, output = canary()
     assert result["critical"] == 0 and result["warnings"] == 0 and result["findings"] == []
     assert result["sns_message_id"] is None
     for check in ("Health", "Predict", "Unauthenticated"):
@@ -73,13 +83,10 @@ def test_healthy_run_metrics_all_pass_and_no_message(
 
 
 def test_api_answering_500_fails_every_synthetic_check_and_alerts(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    canary: Canary, deployment: Deployment, api: FaultyPipe
 ) -> None:
     api.fail_status = 500
-    result, metrics, output = run_canary_handler(deployment, api, monkeypatch, capsys)
+    result, metrics, output = canary()
     assert metrics["SyntheticHealthSuccess"] == 0
     assert metrics["SyntheticPredictSuccess"] == 0
     assert metrics["SyntheticUnauthenticatedSuccess"] == 0
@@ -96,28 +103,18 @@ def test_api_answering_500_fails_every_synthetic_check_and_alerts(
     assert deployment.canary_api_key not in output
 
 
-def test_slow_api_fails_on_the_timeout_with_the_latency_recorded(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_slow_api_fails_on_the_timeout_with_the_latency_recorded(canary: Canary, api: FaultyPipe) -> None:
     api.delay_seconds = 1.0
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys, timeout_ms=300)
+    result, metrics, _ = canary(timeout_ms=300)
     for check in ("Health", "Predict", "Unauthenticated"):
         assert metrics[f"Synthetic{check}Success"] == 0
         assert 290 <= metrics[f"Synthetic{check}Latency"] < 900  # gave up at the timeout, not at 1 s
     assert all("timed out" in f["detail"] for f in result["findings"])
 
 
-def test_api_without_401_fails_the_unauthenticated_check_only(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_api_without_401_fails_the_unauthenticated_check_only(canary: Canary, api: FaultyPipe) -> None:
     api.require_key = False
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    result, metrics, _ = canary()
     assert metrics["SyntheticHealthSuccess"] == 1
     assert metrics["SyntheticPredictSuccess"] == 1
     assert metrics["SyntheticUnauthenticatedSuccess"] == 0
@@ -125,33 +122,36 @@ def test_api_without_401_fails_the_unauthenticated_check_only(
     assert "answered a request WITHOUT an API key" in result["findings"][0]["detail"]
 
 
-def test_degraded_health_passes_and_unhealthy_fails_naming_the_check(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    api.health_status = "degraded"
-    _, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+def test_degraded_health_passes(canary: Canary, api: FaultyPipe, stack_redis: Any) -> None:
+    stack_redis.kill()  # the functions' Redis is gone: health says degraded, the authorizer uses DynamoDB
+    health = requests.get(f"{api.base_url}/health", timeout=10)
+    assert (health.status_code, health.json()["status"]) == (200, "degraded"), health.text
+    result, metrics, _ = canary()
     assert metrics["SyntheticHealthSuccess"] == 1
+    assert result["findings"] == []  # serving: nothing to alert on
 
-    api.health_status = "unhealthy"
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+
+def test_unhealthy_health_fails_naming_the_check(canary: Canary, stack: LocalStack) -> None:
+    # The functions' local AWS is down (the keys table unreachable for health); the canary's own AWS
+    # (the session's moto server, same state) still answers, so the drift checks still run.
+    stack.aws.stop()
+    try:
+        result, metrics, _ = canary()
+    finally:
+        stack.aws.start()
+    wait_until_healthy(stack)
     assert metrics["SyntheticHealthSuccess"] == 0
     assert "HTTP 503 unhealthy" in result["findings"][0]["detail"]
     assert "keys_table" in result["findings"][0]["detail"]
 
 
 def test_drift_and_synthetic_failures_land_in_one_message(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    canary: Canary, deployment: Deployment, api: FaultyPipe
 ) -> None:
     deployment.remove_rule("redis", 6379)
     deployment.empty_secret("hf_token")
     api.require_key = False
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    result, metrics, _ = canary()
     assert metrics["DriftSGRuleMissing"] == 1
     assert metrics["DriftSecretEmpty"] == 1
     assert metrics["DriftSyntheticFailed"] == 1
@@ -162,14 +162,9 @@ def test_drift_and_synthetic_failures_land_in_one_message(
         assert finding["fix"] in alerts[0]["Message"]
 
 
-def test_unreadable_canary_key_fails_predict_but_not_the_run(
-    deployment: Deployment,
-    api: ApiStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_unreadable_canary_key_fails_predict_but_not_the_run(canary: Canary, deployment: Deployment) -> None:
     deployment.delete_secret("canary_key", force=True)
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    result, metrics, _ = canary()
     assert metrics["SyntheticPredictSuccess"] == 0
     assert metrics["SyntheticHealthSuccess"] == 1
     assert metrics["SyntheticUnauthenticatedSuccess"] == 1
@@ -188,22 +183,18 @@ def test_missing_configuration_fails_at_start_up_naming_the_variable(
         load_handler("canary")
 
 
-def test_redirect_is_reported_not_followed(
-    deployment: Deployment, api: ApiStandIn, monkeypatch: Patch, capsys: Capture
-) -> None:
+def test_redirect_is_reported_not_followed(canary: Canary, api: FaultyPipe) -> None:
     api.redirect_to = "https://elsewhere.example/api/health"
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys)
+    result, metrics, _ = canary()
     assert metrics["SyntheticHealthSuccess"] == 0
     assert any("health check failed: HTTP 301" in f["detail"] for f in result["findings"])
     assert len(api.requests) == 3  # nothing followed the redirect
 
 
-def test_trickling_answer_is_cut_at_the_total_deadline(
-    deployment: Deployment, api: ApiStandIn, monkeypatch: Patch, capsys: Capture
-) -> None:
+def test_trickling_answer_is_cut_at_the_total_deadline(canary: Canary, api: FaultyPipe) -> None:
     api.trickle = True  # every byte within the per-read timeout, the whole answer far beyond it
     started = time.perf_counter()
-    result, metrics, _ = run_canary_handler(deployment, api, monkeypatch, capsys, timeout_ms=500)
+    result, metrics, _ = canary(timeout_ms=500)
     assert time.perf_counter() - started < 6  # three requests of 500 ms plus drift, not 3 x 10 s
     assert metrics["SyntheticHealthSuccess"] == 0
     assert 490 <= metrics["SyntheticHealthLatency"] < 1000

@@ -1,13 +1,13 @@
 """``hokusai doctor``: the canary's checks from a terminal; exit 0 clean / 1 warnings / 2 critical /
-3 could not run / 4 drift not checked."""
+3 could not run / 4 drift not checked. Its synthetic checks call the real API (the local stack's
+functions behind the API Gateway emulator, through the ``api`` pipe of tests/integration/conftest.py,
+which injects a missing 401 where a test needs one)."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +15,10 @@ import boto3
 import pytest
 from hokusai.drift.cli import CONVENTIONAL_PARAMETER, DRIFT_NOT_CHECKED, USAGE_ERROR, main
 
-from local.deployment import ApiStandIn, Deployment
-from local.handlers import ROOT
+from local.deployment import Deployment
 from local.moto_server import MotoServer
+from tests.helpers import run_python
+from tests.integration.conftest import FaultyPipe
 
 
 def doctor(*argv: str) -> tuple[int, str]:
@@ -26,7 +27,7 @@ def doctor(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def synthetic_flags(deployment: Deployment, api: ApiStandIn) -> list[str]:
+def synthetic_flags(deployment: Deployment, api: FaultyPipe) -> list[str]:
     """The synthetic checks' flags and no expected-state parameter."""
     return ["--api-url", api.base_url, "--canary-key-secret", deployment.secret_arns["canary_key"]]
 
@@ -42,7 +43,7 @@ def no_parameter_given(moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch) ->
     yield ssm
 
 
-def flags(deployment: Deployment, api: ApiStandIn) -> list[str]:
+def flags(deployment: Deployment, api: FaultyPipe) -> list[str]:
     return [
         "--api-url",
         api.base_url,
@@ -53,7 +54,7 @@ def flags(deployment: Deployment, api: ApiStandIn) -> list[str]:
     ]
 
 
-def test_clean_deployment_exits_0(deployment: Deployment, api: ApiStandIn) -> None:
+def test_clean_deployment_exits_0(deployment: Deployment, api: FaultyPipe) -> None:
     code, out = doctor(*flags(deployment, api))
     assert code == 0, out
     assert "No findings" in out
@@ -63,7 +64,7 @@ def test_clean_deployment_exits_0(deployment: Deployment, api: ApiStandIn) -> No
 
 
 def test_missing_redis_rule_exits_2_with_the_fix_in_the_table(
-    deployment: Deployment, api: ApiStandIn
+    deployment: Deployment, api: FaultyPipe
 ) -> None:
     deployment.remove_rule("redis", 6379)
     code, out = doctor(*flags(deployment, api))
@@ -77,7 +78,7 @@ def test_missing_redis_rule_exits_2_with_the_fix_in_the_table(
     assert deployment.received_alerts() == []  # no --topic: the doctor only prints
 
 
-def test_warnings_only_exit_1_and_topic_publishes(deployment: Deployment, api: ApiStandIn) -> None:
+def test_warnings_only_exit_1_and_topic_publishes(deployment: Deployment, api: FaultyPipe) -> None:
     deployment.add_rule_from_cidr("efs", 2049, "10.9.0.0/16")
     code, out = doctor(*flags(deployment, api), "--topic", deployment.topic_arn)
     assert code == 1
@@ -97,7 +98,7 @@ def test_json_output_and_drift_only(deployment: Deployment) -> None:
     assert report["findings"][0]["fix"].startswith("aws secretsmanager put-secret-value")
 
 
-def test_failing_api_is_critical(deployment: Deployment, api: ApiStandIn) -> None:
+def test_failing_api_is_critical(deployment: Deployment, api: FaultyPipe) -> None:
     api.require_key = False
     code, out = doctor(*flags(deployment, api))
     assert code == 2
@@ -106,7 +107,7 @@ def test_failing_api_is_critical(deployment: Deployment, api: ApiStandIn) -> Non
 
 
 def test_without_a_parameter_drift_is_not_checked_and_it_exits_4(
-    deployment: Deployment, api: ApiStandIn, no_parameter_given: Any
+    deployment: Deployment, api: FaultyPipe, no_parameter_given: Any
 ) -> None:
     code, out = doctor(*synthetic_flags(deployment, api))
     assert code == DRIFT_NOT_CHECKED == 4, out
@@ -128,7 +129,7 @@ def test_without_a_parameter_drift_is_not_checked_and_it_exits_4(
 
 
 def test_a_critical_finding_still_exits_2_when_drift_is_not_checked(
-    deployment: Deployment, api: ApiStandIn, no_parameter_given: Any
+    deployment: Deployment, api: FaultyPipe, no_parameter_given: Any
 ) -> None:
     api.require_key = False
     code, out = doctor(*synthetic_flags(deployment, api))
@@ -138,7 +139,7 @@ def test_a_critical_finding_still_exits_2_when_drift_is_not_checked(
 
 
 def test_the_conventional_parameter_is_checked_when_none_is_given(
-    deployment: Deployment, api: ApiStandIn, no_parameter_given: Any
+    deployment: Deployment, api: FaultyPipe, no_parameter_given: Any
 ) -> None:
     ssm = no_parameter_given
     # This deployment's document under the name the monitoring stack gives it on the default prefix.
@@ -178,21 +179,13 @@ def test_runs_as_a_program_against_the_endpoint_the_environment_names(deployment
     deployment.remove_rule("redis", 6379)
     env = {**os.environ, "EXPECTED_STATE_PARAMETER": deployment.parameter_name}
     env.pop("API_BASE_URL", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "hokusai.drift.cli"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_python("-m", "hokusai.drift.cli", env=env)
     assert completed.returncode == 2, completed.stderr
     assert "sg_rule_missing" in completed.stdout
     assert deployment.group_ids["redis"] in completed.stdout
 
 
-def test_settings_from_the_stack_outputs(deployment: Deployment, api: ApiStandIn) -> None:
+def test_settings_from_the_stack_outputs(deployment: Deployment, api: FaultyPipe) -> None:
     import boto3
 
     outputs = {
