@@ -172,15 +172,17 @@ def test_unreadable_canary_key_fails_predict_but_not_the_run(canary: Canary, dep
     assert kinds == ["secret_missing", "synthetic_failed"]
 
 
-def test_missing_configuration_fails_at_start_up_naming_the_variable(
+def test_missing_configuration_fails_every_run_naming_the_variable(
     moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hokusai.config import ConfigError
 
     monkeypatch.delenv("EXPECTED_STATE_PARAMETER", raising=False)
     monkeypatch.setenv("API_BASE_URL", "http://127.0.0.1:9/api")
-    with pytest.raises(ConfigError, match="EXPECTED_STATE_PARAMETER"):
-        load_handler("canary")
+    handler = load_handler("canary")  # a bad configuration never crashes the import (hokusai.startup)
+    with pytest.raises(ConfigError, match="EXPECTED_STATE_PARAMETER") as refused:
+        handler.lambda_handler(load_event("canary_schedule.json"), LambdaContext())
+    assert refused.value.variable == "EXPECTED_STATE_PARAMETER"
 
 
 def test_redirect_is_reported_not_followed(canary: Canary, api: FaultyPipe) -> None:
