@@ -28,6 +28,13 @@ def _error_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return lines
 
 
+def load_with_bad_timeout(function: str, value: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """functions/<function>/handler.py imported with its keys table set and BAD_TIMEOUT = ``value``."""
+    monkeypatch.setenv("KEYS_TABLE_NAME", "keys")
+    monkeypatch.setenv(BAD_TIMEOUT, value)
+    return load_handler(function)
+
+
 def test_startup_builds_once_and_repeats_the_same_error() -> None:
     calls: list[int] = []
 
@@ -72,9 +79,7 @@ def test_predict_answers_503_naming_the_variable(
 def test_health_answers_503_with_the_configuration_check_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("KEYS_TABLE_NAME", "keys")
-    monkeypatch.setenv(BAD_TIMEOUT, "soon")
-    handler = load_handler("health")
+    handler = load_with_bad_timeout("health", "soon", monkeypatch)
     assert [e["variable"] for e in _error_lines(caplog)] == [BAD_TIMEOUT]
     answer = handler.lambda_handler(load_event("health_get.json"), LambdaContext())
     body = json.loads(answer["body"])
@@ -90,9 +95,7 @@ def test_health_answers_503_with_the_configuration_check_naming_the_variable(
 def test_authorizer_fails_closed_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("KEYS_TABLE_NAME", "keys")
-    monkeypatch.setenv(BAD_TIMEOUT, "0")
-    handler = load_handler("authorizer")
+    handler = load_with_bad_timeout("authorizer", "0", monkeypatch)
     assert _error_lines(caplog) == []  # built on the first invocation, not at import
     event = load_event("authorizer_predict_bearer.json")
     for _ in range(2):
