@@ -2,8 +2,8 @@
 the alarms (each saying what it means and the first command to run) and a dashboard.
 
 Metric names are the ones the functions publish (namespace ``Hokusai``, dimension ``service`` =
-``hokusai-<function>``, set by Powertools from POWERTOOLS_SERVICE_NAME); they are listed in
-:data:`CANARY_METRICS`, :data:`HEALTH_METRICS` and :data:`AUTHORIZER_METRICS`.
+``hokusai-<function>``, set by Powertools from POWERTOOLS_SERVICE_NAME): the constants of
+``hokusai.metric_names``, which the publishing code uses too.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from aws_cdk import (
     aws_ssm as ssm,
 )
 from constructs import Construct
-from hokusai import declared
+from hokusai import declared, metric_names
 from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_section
 from hokusai.environment import function_environment
 from hokusai.keys import schema
@@ -66,25 +66,6 @@ from stacks.service_stack import (
 )
 from stacks.settings import FUNCTIONS, Settings, log_retention
 from stacks.stateful_stack import StatefulStack
-
-# What the functions publish (grep add_metric). The canary's come from hokusai.drift.runner.
-SYNTHETIC_SUCCESS_METRICS = (
-    "SyntheticHealthSuccess",
-    "SyntheticPredictSuccess",
-    "SyntheticUnauthenticatedSuccess",
-)
-CANARY_METRICS = {
-    "drift_critical": "DriftCritical",
-    "drift_warning": "DriftWarning",
-    "heartbeat": "CanaryRunDuration",
-}
-HEALTH_METRICS = {"degraded": "HealthDegraded", "unhealthy": "HealthUnhealthy", "latency": "HealthLatency"}
-# Agreed with the authorizer (issue: authorizer): 1 per answer that was a 503 because the source of
-# truth was unreachable and nothing was cached; 1 per request that skipped Redis (breaker open).
-AUTHORIZER_METRICS = {"failure": "AuthorizerFailure", "breaker_open": "RedisBreakerOpen"}
-# From the authorizer's own log group (Powertools JSON, level ERROR): works whatever EMF names the
-# authorizer publishes, and counts crashes that never reach a metric.
-AUTHORIZER_ERROR_LOGS_METRIC = "AuthorizerErrorLogs"
 
 PERIOD = Duration.minutes(5)
 
@@ -389,7 +370,7 @@ class MonitoringStack(Stack):
 
         synthetic = {
             f"s{index}": self._metric(name, "canary", "Minimum")
-            for index, name in enumerate(SYNTHETIC_SUCCESS_METRICS)
+            for index, name in enumerate(metric_names.SYNTHETIC_SUCCESS.values())
         }
         # Failed synthetic checks in the period; FILL(…, 1): a skipped check (no key yet) is not a failure.
         failed_checks = cloudwatch.MathExpression(
@@ -421,7 +402,7 @@ class MonitoringStack(Stack):
                 "missing/empty. The SNS message names it and the exact fix command. "
                 f"First command: {doctor}"
             ),
-            metric=self._metric(CANARY_METRICS["drift_critical"], "canary"),
+            metric=self._metric(metric_names.DRIFT_CRITICAL, "canary"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -433,7 +414,7 @@ class MonitoringStack(Stack):
                 "The canary found non-critical drift (an undeclared security-group rule). "
                 f"First command: {doctor}"
             ),
-            metric=self._metric(CANARY_METRICS["drift_warning"], "canary"),
+            metric=self._metric(metric_names.DRIFT_WARNING, "canary"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -449,7 +430,7 @@ class MonitoringStack(Stack):
             ),
             metric=cloudwatch.Metric(
                 namespace=NAMESPACE,
-                metric_name=CANARY_METRICS["heartbeat"],
+                metric_name=metric_names.CANARY_RUN_DURATION,
                 dimensions_map={"service": "hokusai-canary"},
                 statistic="SampleCount",
                 period=Duration.minutes(max(5, settings.canary_schedule_minutes)),
@@ -466,7 +447,7 @@ class MonitoringStack(Stack):
             "AuthorizerErrorLogs",
             log_group=self.service.log_groups["authorizer"],
             metric_namespace=NAMESPACE,
-            metric_name=AUTHORIZER_ERROR_LOGS_METRIC,
+            metric_name=metric_names.AUTHORIZER_ERROR_LOGS,
             filter_pattern=logs.FilterPattern.string_value("$.level", "=", "ERROR"),
             metric_value="1",
         )
@@ -477,11 +458,11 @@ class MonitoringStack(Stack):
             using_metrics={
                 "logged": cloudwatch.Metric(
                     namespace=NAMESPACE,
-                    metric_name=AUTHORIZER_ERROR_LOGS_METRIC,
+                    metric_name=metric_names.AUTHORIZER_ERROR_LOGS,
                     statistic="Sum",
                     period=PERIOD,
                 ),
-                "unavailable": self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
+                "unavailable": self._metric(metric_names.AUTHORIZER_FAILURE, "authorizer", "Sum"),
             },
             label="Authorizer errors (ERROR logs + 503 answers)",
             period=PERIOD,
@@ -507,7 +488,7 @@ class MonitoringStack(Stack):
                 "go to DynamoDB (still served, a few ms slower). The seed incident was a missing "
                 f"functions -> redis rule on 6379. First command: {doctor}"
             ),
-            metric=self._metric(AUTHORIZER_METRICS["breaker_open"], "authorizer", "Sum"),
+            metric=self._metric(metric_names.REDIS_BREAKER_OPEN, "authorizer", "Sum"),
             threshold=thresholds.breaker_open,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -520,7 +501,7 @@ class MonitoringStack(Stack):
                 "for 10 minutes. The body's 'checks' names the dependency. "
                 f"First command: curl -s <ApiBaseUrl>health ; then {doctor}"
             ),
-            metric=self._metric(HEALTH_METRICS["degraded"], "health"),
+            metric=self._metric(metric_names.HEALTH_DEGRADED, "health"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=2,
@@ -533,7 +514,7 @@ class MonitoringStack(Stack):
                 "predictions fail. First command: curl -s <ApiBaseUrl>health (the 'checks' object says "
                 f"which and why); then {doctor}"
             ),
-            metric=self._metric(HEALTH_METRICS["unhealthy"], "health"),
+            metric=self._metric(metric_names.HEALTH_UNHEALTHY, "health"),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -641,7 +622,10 @@ class MonitoringStack(Stack):
             ),
             cloudwatch.GraphWidget(
                 title="Canary synthetic checks (1 = passed)",
-                left=[self._metric(name, "canary", "Minimum") for name in SYNTHETIC_SUCCESS_METRICS],
+                left=[
+                    self._metric(name, "canary", "Minimum")
+                    for name in metric_names.SYNTHETIC_SUCCESS.values()
+                ],
                 width=8,
             ),
         )
@@ -649,19 +633,19 @@ class MonitoringStack(Stack):
             cloudwatch.GraphWidget(
                 title="Drift findings",
                 left=[
-                    self._metric(CANARY_METRICS["drift_critical"], "canary"),
-                    self._metric(CANARY_METRICS["drift_warning"], "canary"),
+                    self._metric(metric_names.DRIFT_CRITICAL, "canary"),
+                    self._metric(metric_names.DRIFT_WARNING, "canary"),
                 ],
                 width=8,
             ),
             cloudwatch.GraphWidget(
                 title="Authorizer: 503s, Redis breaker, ERROR logs",
                 left=[
-                    self._metric(AUTHORIZER_METRICS["failure"], "authorizer", "Sum"),
-                    self._metric(AUTHORIZER_METRICS["breaker_open"], "authorizer", "Sum"),
+                    self._metric(metric_names.AUTHORIZER_FAILURE, "authorizer", "Sum"),
+                    self._metric(metric_names.REDIS_BREAKER_OPEN, "authorizer", "Sum"),
                     cloudwatch.Metric(
                         namespace=NAMESPACE,
-                        metric_name=AUTHORIZER_ERROR_LOGS_METRIC,
+                        metric_name=metric_names.AUTHORIZER_ERROR_LOGS,
                         statistic="Sum",
                         period=PERIOD,
                     ),
@@ -671,10 +655,10 @@ class MonitoringStack(Stack):
             cloudwatch.GraphWidget(
                 title="Health status (1/0)",
                 left=[
-                    self._metric(HEALTH_METRICS["degraded"], "health"),
-                    self._metric(HEALTH_METRICS["unhealthy"], "health"),
+                    self._metric(metric_names.HEALTH_DEGRADED, "health"),
+                    self._metric(metric_names.HEALTH_UNHEALTHY, "health"),
                 ],
-                right=[self._metric(HEALTH_METRICS["latency"], "health", "p95")],
+                right=[self._metric(metric_names.HEALTH_LATENCY, "health", "p95")],
                 width=8,
             ),
         )

@@ -35,7 +35,7 @@ from aws_cdk import (
     aws_logs as logs,
 )
 from constructs import Construct
-from hokusai import api_contract
+from hokusai import api_contract, metric_names
 from hokusai.environment import function_environment, variable
 
 from stacks.layer_manifest import PYTHON_VERSION, check_layer
@@ -51,7 +51,7 @@ LAYER_DIRS = {
 # Test-only: a tiny directory standing in for both layers so `make test` synthesizes without
 # building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
 PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
-NAMESPACE = "Hokusai"
+NAMESPACE = metric_names.NAMESPACE
 
 
 def powertools_values(function: str, log_level: str) -> dict[str, str]:

@@ -13,8 +13,9 @@ derived from :data:`VARIABLES`:
 * the configuration table in the README (``python -m hokusai.environment`` prints it; a test checks
   the README holds exactly that table).
 
-The bottom of the package's import graph: standard library only, so the authorizer's cold start pays
-nothing for it, and any module may import it without a cycle.
+The bottom of the package's import graph: standard library only (and ``hokusai.metric_names``, which
+imports nothing), so the authorizer's cold start pays nothing for it, and any module may import it
+without a cycle.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from hokusai import metric_names
 
 Environ = Mapping[str, str]
 
@@ -226,7 +229,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("POWERTOOLS_SERVICE_NAME", Kind.STRING, "service name in logs, metrics and traces", _ALL,
              deploy=Deploy.VALUE),
     Variable("POWERTOOLS_METRICS_NAMESPACE", Kind.STRING, "CloudWatch namespace of the EMF metrics", _ALL,
-             default="Hokusai"),
+             default=metric_names.NAMESPACE),
     Variable("POWERTOOLS_LOG_LEVEL", Kind.STRING, "log level", _ALL, default="INFO"),
     # The keys table: the authorizer's source of truth, and a health check.
     Variable("KEYS_TABLE_NAME", Kind.STRING, "DynamoDB keys table (SHA-256 digests only)",

@@ -16,9 +16,11 @@ import re
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from hokusai import metric_names
+
 __all__ = ["API_KEY_PATTERN", "NAMESPACE", "RedactApiKeys", "logger", "metrics", "redact", "tracer"]
 
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Hokusai")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metric_names.NAMESPACE)
 
 # hk_ followed by the url-safe alphabet; short tails are masked too (a truncated key is still secret).
 API_KEY_PATTERN = re.compile(r"hk_[A-Za-z0-9_\-]{4,}")

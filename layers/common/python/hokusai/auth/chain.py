@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hokusai import metric_names
 from hokusai.cache.redis_cache import DEFAULT_KEY_PREFIX, CacheOutcome, RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
 from hokusai.keys.store import KeyRecord, StoreUnavailable
@@ -123,12 +124,14 @@ class ValidatorChain:
     def validate(self, digest: str) -> Verdict:
         started = time.perf_counter()
         verdict = self._validate(digest)
-        self._observe("AuthValidatorLatency", (time.perf_counter() - started) * 1000, "Milliseconds")
+        self._observe(
+            metric_names.AUTH_VALIDATOR_LATENCY, (time.perf_counter() - started) * 1000, "Milliseconds"
+        )
         self._observe(
             {
-                Decision.ALLOW: "AuthAllowed",
-                Decision.DENY: "AuthDenied",
-                Decision.UNAVAILABLE: "AuthorizerFailure",
+                Decision.ALLOW: metric_names.AUTH_ALLOWED,
+                Decision.DENY: metric_names.AUTH_DENIED,
+                Decision.UNAVAILABLE: metric_names.AUTHORIZER_FAILURE,
             }[verdict.decision],
             1,
             "Count",
@@ -140,7 +143,7 @@ class ValidatorChain:
         now = self._clock()
         cached = self._l1.get(digest)
         if cached is not None:
-            self._observe("AuthCacheHitL1", 1, "Count")
+            self._observe(metric_names.AUTH_CACHE_HIT_L1, 1, "Count")
             return self._from_cache(cached, "l1", now)
 
         write_back_l2 = False
@@ -149,21 +152,21 @@ class ValidatorChain:
             if result.outcome is CacheOutcome.HIT and result.value is not None:
                 entry = self._decode(result.value)
                 if entry is not None:
-                    self._observe("AuthCacheHitL2", 1, "Count")
+                    self._observe(metric_names.AUTH_CACHE_HIT_L2, 1, "Count")
                     self._remember_l1(digest, entry, now)
                     return self._from_cache(entry, "l2", now)
                 write_back_l2 = True  # unreadable entry: overwrite it
             elif result.outcome is CacheOutcome.MISS:
                 write_back_l2 = True
             elif result.outcome is CacheOutcome.SKIPPED:
-                self._observe("RedisBreakerOpen", 1, "Count")
+                self._observe(metric_names.REDIS_BREAKER_OPEN, 1, "Count")
             # ERROR: already counted by the cache's error observer; no write-back (one timeout max).
 
         try:
             record = self._source.get(digest)
         except StoreUnavailable as error:
             return Verdict(Decision.UNAVAILABLE, "none", reason=f"source unavailable: {error}")
-        self._observe("AuthSourceLookup", 1, "Count")
+        self._observe(metric_names.AUTH_SOURCE_LOOKUP, 1, "Count")
 
         fresh: Any = record.to_cache() if record is not None and record.is_usable(now) else _NEGATIVE
         self._remember_l1(digest, fresh, now)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hokusai import metric_names
 from hokusai.auth.chain import HttpAuthService, SourceOfTruth, ValidatorChain, Verdict
 from hokusai.auth.headers import extract_key
 from hokusai.auth.policy import allow_policy
@@ -47,7 +48,7 @@ class Authorizer:
             if log is not None:
                 log("Missing or malformed API key", outcome="malformed")
             if self.observe is not None:
-                self.observe("AuthMalformed", 1, "Count")
+                self.observe(metric_names.AUTH_MALFORMED, 1, "Count")
             raise Exception(UNAUTHORIZED)
         verdict: Verdict = self.chain.validate(key_digest(api_key))
         del api_key
@@ -84,13 +85,15 @@ def build_authorizer(
     secrets_client_factory: Callable[[], Any] = bounded_secrets_client,
 ) -> Authorizer:
     def on_redis_error(operation: str, error_class: str) -> None:
-        observe("RedisTimeout" if "Timeout" in error_class else "RedisError", 1, "Count")
+        observe(
+            metric_names.REDIS_TIMEOUT if "Timeout" in error_class else metric_names.REDIS_ERROR, 1, "Count"
+        )
         log_warning("Redis call failed", operation=operation, error=error_class)
 
     def on_breaker_change(old: BreakerState, new: BreakerState) -> None:
-        observe("RedisBreakerStateChange", 1, "Count")
+        observe(metric_names.REDIS_BREAKER_STATE_CHANGE, 1, "Count")
         if new is BreakerState.OPEN:
-            observe("RedisBreakerOpened", 1, "Count")
+            observe(metric_names.REDIS_BREAKER_OPENED, 1, "Count")
         log_warning("Redis circuit breaker changed state", old=old.value, new=new.value)
 
     l2: RedisCache | None = None
@@ -103,7 +106,7 @@ def build_authorizer(
             on_state_change=on_breaker_change,
         )
     except SecretUnreadable as error:
-        observe("RedisAuthTokenUnavailable", 1, "Count")
+        observe(metric_names.REDIS_AUTH_TOKEN_UNAVAILABLE, 1, "Count")
         log_warning(
             "Redis auth token unavailable: running without L2 cache",
             error=error.reason,

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hokusai import metric_names
+
 
 class Severity(enum.Enum):
     CRITICAL = "critical"
@@ -37,7 +39,7 @@ class Kind(enum.Enum):
 
     @property
     def metric_name(self) -> str:
-        return "Drift" + "".join(part.title() for part in self.value.split("_")).replace("Sg", "SG")
+        return metric_names.drift_kind(self.value)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hokusai import metric_names
 from hokusai.aws import read_secret
 from hokusai.drift.aws import api_error_finding, error_code
 from hokusai.drift.configuration import check_functions
@@ -28,7 +29,6 @@ from hokusai.drift.findings import (
 )
 from hokusai.drift.security_groups import check_security_groups
 from hokusai.drift.synthetic import (
-    CHECK_METRIC_NAMES,
     SyntheticChecks,
     SyntheticResult,
     SyntheticStatus,
@@ -214,16 +214,17 @@ def publish_metrics(report: CanaryReport, metrics: Metrics) -> None:
     for result in report.synthetic:
         if result.status is SyntheticStatus.SKIPPED:
             continue
-        name = CHECK_METRIC_NAMES[result.name]
-        metrics.add_metric(name=f"Synthetic{name}Success", unit=MetricUnit.Count, value=int(result.passed))
-        metrics.add_metric(
-            name=f"Synthetic{name}Latency", unit=MetricUnit.Milliseconds, value=result.latency_ms
-        )
+        success = metric_names.SYNTHETIC_SUCCESS[result.name]
+        metrics.add_metric(name=success, unit=MetricUnit.Count, value=int(result.passed))
+        latency = metric_names.SYNTHETIC_LATENCY[result.name]
+        metrics.add_metric(name=latency, unit=MetricUnit.Milliseconds, value=result.latency_ms)
     for kind, count in counts_by_kind(report.findings).items():
         metrics.add_metric(name=kind.metric_name, unit=MetricUnit.Count, value=count)
-    metrics.add_metric(name="DriftCritical", unit=MetricUnit.Count, value=report.critical)
-    metrics.add_metric(name="DriftWarning", unit=MetricUnit.Count, value=report.warnings)
-    metrics.add_metric(name="CanaryRunDuration", unit=MetricUnit.Milliseconds, value=report.duration_ms)
+    metrics.add_metric(name=metric_names.DRIFT_CRITICAL, unit=MetricUnit.Count, value=report.critical)
+    metrics.add_metric(name=metric_names.DRIFT_WARNING, unit=MetricUnit.Count, value=report.warnings)
+    metrics.add_metric(
+        name=metric_names.CANARY_RUN_DURATION, unit=MetricUnit.Milliseconds, value=report.duration_ms
+    )
 
 
 def publish_alert(report: CanaryReport, sns: BaseClient | None, topic_arn: str | None) -> str | None:

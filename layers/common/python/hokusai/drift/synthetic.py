@@ -40,7 +40,6 @@ SEED_INPUTS: dict[str, Any] = {
 HEALTH = "health"
 PREDICT = "predict"
 UNAUTHENTICATED = "unauthenticated"
-CHECK_METRIC_NAMES = {HEALTH: "Health", PREDICT: "Predict", UNAUTHENTICATED: "Unauthenticated"}
 RECOMMENDATIONS = {"Hot", "Warm", "Cold"}
 MAX_BODY_BYTES = 64 * 1024
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hokusai import aws
+from hokusai import aws, metric_names
 from hokusai.cache.redis_cache import RedisCache, connect
 from hokusai.config import ConfigError, HealthSettings, RedisSettings
 from hokusai.health.checks import (
@@ -128,15 +128,23 @@ def publish_metrics(report: HealthReport, metrics: Metrics) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 
     for name, result in report.checks.items():
-        metric = f"HealthCheck{CHECK_METRIC_NAMES.get(name, name.title().replace('_', ''))}"
-        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1 if result.status.ok else 0)
-        metrics.add_metric(name=f"{metric}Duration", unit=MetricUnit.Milliseconds, value=result.duration_ms)
+        check = CHECK_METRIC_NAMES.get(name, name.title().replace("_", ""))
+        metrics.add_metric(
+            name=metric_names.health_check(check), unit=MetricUnit.Count, value=1 if result.status.ok else 0
+        )
+        metrics.add_metric(
+            name=metric_names.health_check_duration(check),
+            unit=MetricUnit.Milliseconds,
+            value=result.duration_ms,
+        )
     for status in OverallStatus:
         metrics.add_metric(
-            name=f"Health{status.value.title()}",
+            name=metric_names.HEALTH_STATUS[status.value],
             unit=MetricUnit.Count,
             value=1 if report.status is status else 0,
         )
     timeouts = sum(1 for r in report.checks.values() if r.status is CheckStatus.TIMEOUT)
-    metrics.add_metric(name="HealthCheckTimeouts", unit=MetricUnit.Count, value=timeouts)
-    metrics.add_metric(name="HealthLatency", unit=MetricUnit.Milliseconds, value=report.elapsed_ms)
+    metrics.add_metric(name=metric_names.HEALTH_CHECK_TIMEOUTS, unit=MetricUnit.Count, value=timeouts)
+    metrics.add_metric(
+        name=metric_names.HEALTH_LATENCY, unit=MetricUnit.Milliseconds, value=report.elapsed_ms
+    )
