@@ -78,9 +78,11 @@ def test_redis_down_or_silent_health_is_degraded_within_its_deadline(
     status, body, elapsed = health(client)
     assert status == 200, body  # degraded but serving: the gateway must keep routing to us
     assert body["status"] == "degraded"
-    assert body["services"]["redis"] in {"unhealthy", "timeout"}
-    assert body["checks"]["redis"]["status"] != "healthy"
-    assert body["checks"]["redis"]["reason"]
+    # Redis's own 50 ms client timeout (REDIS_TIMEOUT_MS) answers well inside health's 300 ms deadline:
+    # the check reports the failed PING itself, never a "timeout" of the whole check.
+    assert body["services"]["redis"] == "unhealthy"
+    assert body["checks"]["redis"]["status"] == "unhealthy"
+    assert body["checks"]["redis"]["reason"].startswith("PING failed: ")
     assert body["services"]["keys_table"] == "healthy"
     assert elapsed < 1.5  # a 300 ms deadline, generous slack for this box
 

@@ -182,7 +182,9 @@ def test_silent_dynamodb_is_unhealthy_503_by_the_deadline(
         status, body, elapsed_ms, _ = get_health()
     assert status == 503
     assert body["status"] == "unhealthy"
-    assert body["services"]["keys_table"] in {"timeout", "unhealthy"}
+    # The check's own client gives up only after its connect plus a read as long as the deadline: the
+    # health deadline, which started first, always fires first.
+    assert body["services"]["keys_table"] == "timeout"
     assert body["services"]["redis"] == "healthy"
     assert elapsed_ms < DEADLINE_MS + SLACK_MS
 
