@@ -57,14 +57,9 @@ from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_s
 from hokusai.environment import function_environment
 from hokusai.keys import schema
 
-from stacks.service_stack import (
-    FUNCTIONS_DIR,
-    NAMESPACE,
-    ServiceStack,
-    handler_entry_point,
-    powertools_values,
-)
-from stacks.settings import FUNCTIONS, Settings, log_retention
+from stacks.function import hokusai_function
+from stacks.service_stack import NAMESPACE, ServiceStack, powertools_values
+from stacks.settings import FUNCTIONS, Settings
 from stacks.stateful_stack import StatefulStack
 
 PERIOD = Duration.minutes(5)
@@ -150,56 +145,14 @@ class MonitoringStack(Stack):
         )
         self.canary_environment = environment
         # Outside the VPC on purpose: it calls the API like a client does.
-        return self._function_outside_vpc(
-            "Canary",
+        return hokusai_function(
+            self,
             "canary",
-            description="Hokusai canary: synthetic requests and drift checks (functions/canary/handler.py)",
-            environment=environment,
-            memory_mb=settings.memory_mb["canary"],
-            timeout=Duration.seconds(settings.timeout_seconds["canary"] or 60),
-            reserved_concurrency=settings.reserved_concurrency.get("canary"),
-            tracing=lambda_.Tracing.ACTIVE,
-        )
-
-    def _function_outside_vpc(
-        self,
-        construct_id: str,
-        name: str,
-        *,
-        description: str,
-        environment: dict[str, str],
-        memory_mb: int | None,
-        timeout: Duration,
-        reserved_concurrency: int | None = None,
-        tracing: lambda_.Tracing = lambda_.Tracing.DISABLED,
-        retry_attempts: int | None = None,
-    ) -> lambda_.Function:
-        """A function of this stack: ``functions/<name>``, the common layer, its own log group."""
-        function_name = self.settings.function_name(name.replace("_", "-"))
-        log_group = logs.LogGroup(
-            self,
-            f"{construct_id}Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=log_retention(self.settings.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        return lambda_.Function(
-            self,
-            construct_id,
-            function_name=function_name,
-            description=description,
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=self.service.architecture,
-            handler=handler_entry_point(name),
-            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
+            settings=settings,
             layers=[self.service.common_layer],
-            memory_size=memory_mb,
-            timeout=timeout,
-            reserved_concurrent_executions=reserved_concurrency,
             environment=environment,
-            tracing=tracing,
-            log_group=log_group,
-            retry_attempts=retry_attempts,
+            description="Hokusai canary: synthetic requests and drift checks (functions/canary/handler.py)",
+            default_timeout_seconds=60,
         )
 
     def _canary_key(self) -> CustomResource:
@@ -211,9 +164,12 @@ class MonitoringStack(Stack):
         settings = self.settings
         table = self.stateful.keys_table
         secret = self.stateful.canary_key_secret
-        function = self._function_outside_vpc(
-            "CanaryKeyProvisioner",
+        function = hokusai_function(
+            self,
             "canary_key",
+            construct_id="CanaryKeyProvisioner",
+            settings=settings,
+            layers=[self.service.common_layer],
             description=(
                 "Hokusai canary key custom resource: creates, rotates and revokes the canary's API key "
                 "(functions/canary_key/handler.py)"
@@ -225,7 +181,8 @@ class MonitoringStack(Stack):
                 "POWERTOOLS_TRACE_DISABLED": "true",
             },
             memory_mb=256,
-            timeout=Duration.seconds(60),
+            default_timeout_seconds=60,
+            tracing=False,
             # CloudFormation invokes it asynchronously: a retried Create would make a second key.
             retry_attempts=0,
         )

@@ -8,7 +8,6 @@ document with ``hokusai.drift.expected.functions_section`` for the canary's conf
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,12 @@ from constructs import Construct
 from hokusai import api_contract, metric_names
 from hokusai.environment import function_environment, variable
 
+from stacks.function import RUNTIME, InVpc, architecture, hokusai_function
 from stacks.layer_manifest import PYTHON_VERSION, check_layer
 from stacks.settings import Settings, log_retention
 from stacks.stateful_stack import EFS_MOUNT_PATH, StatefulStack
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = ROOT / "functions"
 LAYER_DIRS = {
     "common": ROOT / "layers" / "common" / "build",
     "ml": ROOT / "layers" / "ml" / "build",
@@ -61,22 +60,6 @@ def powertools_values(function: str, log_level: str) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": log_level,
     }
-
-
-def handler_entry_point(function: str) -> str:
-    """``handler.lambda_handler``, the house convention, checked in the source so synth fails loudly
-    if a handler is renamed (read with ``ast``, not imported: importing would run its start-up code)."""
-    source = FUNCTIONS_DIR / function / "handler.py"
-    if not source.is_file():
-        return "handler.lambda_handler"
-    defined = {
-        node.name
-        for node in ast.parse(source.read_text()).body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    if "lambda_handler" not in defined:
-        raise ValueError(f"{source} does not define lambda_handler")
-    return "handler.lambda_handler"
 
 
 def layer_asset_dir(layer: str, settings: Settings) -> Path:
@@ -110,25 +93,12 @@ class ServiceStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         self.stateful = stateful
-        architecture = (
-            lambda_.Architecture.ARM_64 if settings.architecture == "arm64" else lambda_.Architecture.X86_64
+        self.architecture = architecture(settings)
+        self.common_layer = self._layer(
+            "common", "hokusai package + requirements/runtime.txt (powertools, redis, pydantic)"
         )
-        self.architecture = architecture
-        self.common_layer = lambda_.LayerVersion(
-            self,
-            "CommonLayer",
-            code=lambda_.Code.from_asset(str(layer_asset_dir("common", settings))),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[architecture],
-            description="hokusai package + requirements/runtime.txt (powertools, redis, pydantic)",
-        )
-        self.ml_layer = lambda_.LayerVersion(
-            self,
-            "MlLayer",
-            code=lambda_.Code.from_asset(str(layer_asset_dir("ml", settings))),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
-            compatible_architectures=[architecture],
-            description="scikit-learn, numpy, scipy, skops, huggingface_hub (layers/ml/requirements.txt)",
+        self.ml_layer = self._layer(
+            "ml", "scikit-learn, numpy, scipy, skops, huggingface_hub (layers/ml/requirements.txt)"
         )
         registry = json.dumps(settings.models, sort_keys=True, separators=(",", ":"))
         functions_sg = stateful.security_groups["functions"]
@@ -172,7 +142,7 @@ class ServiceStack(Stack):
         predict_environment = self._environment("predict", predict_values)
         health_environment = self._environment("health", health_values)
         self.environments: dict[str, dict[str, str]] = {}
-        self.log_groups: dict[str, logs.LogGroup] = {}
+        self.log_groups: dict[str, logs.ILogGroup] = {}
         self.authorizer = self._function(
             "authorizer", authorizer_environment, [self.common_layer], functions_sg
         )
@@ -192,6 +162,16 @@ class ServiceStack(Stack):
         return function_environment(name, powertools_values(name, self.settings.log_level) | values)
 
     # ---------------------------------------------------------------------------------------------
+    def _layer(self, layer: str, description: str) -> lambda_.LayerVersion:
+        return lambda_.LayerVersion(
+            self,
+            f"{layer.title()}Layer",
+            code=lambda_.Code.from_asset(str(layer_asset_dir(layer, self.settings))),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[self.architecture],
+            description=description,
+        )
+
     def _function(
         self,
         name: str,
@@ -199,39 +179,18 @@ class ServiceStack(Stack):
         layers: list[lambda_.ILayerVersion],
         security_group: ec2.ISecurityGroup,
     ) -> lambda_.Function:
-        settings = self.settings
-        function_name = settings.function_name(name)
-        full_environment = environment
-        self.environments[name] = full_environment
-        log_group = logs.LogGroup(
+        """A function in the VPC (stacks/function.py), remembered with its environment and log group."""
+        self.environments[name] = environment
+        function = hokusai_function(
             self,
-            f"{name.title()}Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            retention=log_retention(settings.log_retention_days),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.log_groups[name] = log_group
-        return lambda_.Function(
-            self,
-            name.title(),
-            function_name=function_name,
-            description=f"Hokusai {name} (functions/{name}/handler.py)",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=self.architecture,
-            handler=handler_entry_point(name),
-            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
+            name,
+            settings=self.settings,
             layers=layers,
-            memory_size=settings.memory_mb[name],
-            timeout=Duration.seconds(settings.timeout_seconds[name] or 5),
-            reserved_concurrent_executions=settings.reserved_concurrency.get(name),
-            environment=full_environment,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            vpc=self.stateful.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            # The functions group (allowAllOutbound false): its egress is exactly the declared rules.
-            security_groups=[security_group],
+            environment=environment,
+            in_vpc=InVpc(self.stateful.vpc, security_group),
         )
+        self.log_groups[name] = function.log_group
+        return function
 
     def _mount_model_cache(self, function: lambda_.Function, *, writable: bool) -> None:
         """Mount the EFS access point without the L2 ``filesystem`` prop: that prop would add a second,
