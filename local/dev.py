@@ -117,7 +117,8 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
         f"  export AWS_ENDPOINT_URL={aws} AWS_REGION={stack.aws.env()['AWS_REGION']} "
         f"AWS_DEFAULT_REGION={stack.aws.env()['AWS_REGION']}",
         "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
-        f"  export KEYS_TABLE_NAME={operator['KEYS_TABLE_NAME']} REDIS_URL={operator['REDIS_URL']}",
+        f"  export KEYS_TABLE_NAME={operator['KEYS_TABLE_NAME']} REDIS_URL={operator['REDIS_URL']}"
+        f" REDIS_KEY_PREFIX={operator['REDIS_KEY_PREFIX']}",
         "  .venv/bin/hokusai keys create --user you --models 21",
         f"  .venv/bin/hokusai keys revoke {key_id}",
         f"  {doctor_command()} --api-url {base} \\",

@@ -150,6 +150,10 @@ def warm_model_libraries(demo: DemoModel) -> None:
     deserialize(demo.artifact.read_bytes(), demo.registry_entry["format"], allow_pickle=False)
 
 
+def _short_hash(path: Path) -> str:
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+
+
 @dataclass
 class LocalStack:
     """Start with :meth:`start`, stop with :meth:`stop` (idempotent)."""
@@ -217,6 +221,9 @@ class LocalStack:
                 "MODEL_CACHE_DIR": str(self.state_dir / "efs"),
                 "HF_HOME": str(self.state_dir / "hf"),
                 "API_BASE_URL": self.server.base_url,
+                # A namespace of its own: two local stacks (two checkouts, a test beside make dev)
+                # sharing one Redis never read or delete each other's cached keys.
+                "REDIS_KEY_PREFIX": f"hokusai:{self.name}:{_short_hash(self.state_dir)}:",
             }
         )
         environment.update(settings)
@@ -347,6 +354,7 @@ class LocalStack:
             **self.aws.env(),
             "KEYS_TABLE_NAME": self.environment["KEYS_TABLE_NAME"],
             "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": self.environment["REDIS_KEY_PREFIX"],
         }
 
     def revoke_key(self, key_id: str) -> str:

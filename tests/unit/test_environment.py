@@ -111,13 +111,15 @@ def test_the_stack_environment_is_the_declared_one() -> None:
         "KEYS_TABLE_NAME": "keys",
         "REDIS_URL": "rediss://cache:6379/0",
         "MODEL_REGISTRY": REGISTRY,
+        "MODEL_CACHE_DIR": "/mnt/models",
+        "MODEL_BUCKET": "models",
         "HEALTH_DEADLINE_MS": "250",
     }
     built = function_environment("health", values)
     assert built["HEALTH_DEADLINE_MS"] == "250"  # given
     assert built["REDIS_TIMEOUT_MS"] == "50"  # the declared default
-    assert "MODEL_BUCKET" not in built  # an optional feature not given
-    assert sorted(built) == sorted(set(FUNCTION_ENV["health"]) - {"MODEL_CACHE_DIR"} | {"MODEL_REGISTRY"})
+    assert "AUTH_SERVICE_URL" not in built and "REDIS_AUTH_SECRET_ARN" not in built  # features not given
+    assert sorted(built) == sorted(FUNCTION_ENV["health"])
 
 
 def test_the_stack_cannot_set_what_a_function_does_not_read() -> None:
@@ -135,6 +137,7 @@ def test_a_literal_the_stack_gives_is_checked_at_synth() -> None:
     with pytest.raises(ConfigError, match="HEALTH_DEADLINE_MS"):
         function_environment("health", {"POWERTOOLS_SERVICE_NAME": "h", "KEYS_TABLE_NAME": "k",
                                         "REDIS_URL": "redis://r:6379", "MODEL_REGISTRY": REGISTRY,
+                                        "MODEL_CACHE_DIR": "/mnt/models", "MODEL_BUCKET": "models",
                                         "HEALTH_DEADLINE_MS": "soon"})  # fmt: skip
 
 

@@ -12,10 +12,11 @@ Plain dataclasses, not pydantic: the authorizer and health functions must cold-s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from hokusai.environment import ConfigError, Environ, default, redact_url, variable
+from hokusai.environment import ConfigError, Environ, redact_url, variable
 from hokusai.models.registry import ModelSpec, parse_registry
 
 __all__ = [
@@ -30,18 +31,54 @@ __all__ = [
 ]
 
 
-class _Reader:
-    """``read("NAME")``: one declared variable from one environment mapping."""
+def setting(
+    name: str,
+    *,
+    parse: Callable[[Any], Any] | None = None,
+    required_here: bool = True,
+    from_flags: bool = False,
+) -> Any:
+    """A settings field read from the declared variable ``name``, with its declared default.
 
-    def __init__(self, environ: Environ | None) -> None:
-        self.environ: Environ = os.environ if environ is None else environ
+    ``parse`` turns the checked text into the field's value (the model registry). ``required_here``
+    False: a variable another function requires is optional for this one (None when unset).
+    ``from_flags``: a command may give the value as a flag instead (``hokusai doctor --api-url``),
+    so it is required only when the settings are read strictly.
+    """
+    declared = variable(name)
+    metadata = {"variable": name, "parse": parse, "required_here": required_here, "from_flags": from_flags}
+    if declared.default is None and not declared.optional and required_here and not from_flags:
+        return field(metadata=metadata)  # required: no default, the constructor must be given it
+    return field(default=declared.parsed_default, metadata=metadata)
 
-    def __call__(self, name: str) -> Any:
-        return variable(name).parse(self.environ)
 
-    def if_set(self, name: str) -> Any:
-        """For a variable one function requires and another can do without: None when unset."""
-        return self(name) if (self.environ.get(name) or "").strip() else None
+def part(settings_class: type) -> Any:
+    """A settings field that is a settings group of its own (Redis, the keys table)."""
+    return field(metadata={"part": settings_class})
+
+
+class FromEnvironment:
+    """``from_env``: every field read through its declaration (:func:`setting`, :func:`part`)."""
+
+    @classmethod
+    def from_env(cls, environ: Environ | None = None) -> Any:
+        return _read(cls, os.environ if environ is None else environ, lenient=False)
+
+
+def _read(settings_class: type, environ: Environ, *, lenient: bool) -> Any:
+    values: dict[str, Any] = {}
+    for item in fields(settings_class):
+        if "part" in item.metadata:
+            values[item.name] = _read(item.metadata["part"], environ, lenient=lenient)
+            continue
+        declared = variable(item.metadata["variable"])
+        optional_here = (lenient and item.metadata["from_flags"]) or not item.metadata["required_here"]
+        if optional_here and not (environ.get(declared.name) or "").strip():
+            values[item.name] = None
+            continue
+        value = declared.parse(environ)
+        values[item.name] = item.metadata["parse"](value) if item.metadata["parse"] else value
+    return settings_class(**values)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -50,163 +87,94 @@ class _Reader:
 
 
 @dataclass(frozen=True)
-class RedisSettings:
+class RedisSettings(FromEnvironment):
     """How to reach the L2 cache, and how little we are willing to wait for it.
 
     ``url`` is None when no Redis is configured: the authorizer then runs on L1 + source of truth.
     """
 
-    url: str | None
-    connect_timeout_ms: int = default("REDIS_CONNECT_TIMEOUT_MS")
-    timeout_ms: int = default("REDIS_TIMEOUT_MS")
-    breaker_failure_threshold: int = default("REDIS_BREAKER_FAILURES")
-    breaker_cooldown_ms: int = default("REDIS_BREAKER_COOLDOWN_MS")
-    auth_secret_arn: str | None = None
-    key_prefix: str = default("REDIS_KEY_PREFIX")
-
-    @classmethod
-    def from_env(cls, environ: Environ | None = None) -> RedisSettings:
-        read = _Reader(environ)
-        return cls(
-            url=read("REDIS_URL"),
-            connect_timeout_ms=read("REDIS_CONNECT_TIMEOUT_MS"),
-            timeout_ms=read("REDIS_TIMEOUT_MS"),
-            breaker_failure_threshold=read("REDIS_BREAKER_FAILURES"),
-            breaker_cooldown_ms=read("REDIS_BREAKER_COOLDOWN_MS"),
-            auth_secret_arn=read("REDIS_AUTH_SECRET_ARN"),
-            key_prefix=read("REDIS_KEY_PREFIX"),
-        )
+    url: str | None = setting("REDIS_URL")
+    connect_timeout_ms: int = setting("REDIS_CONNECT_TIMEOUT_MS")
+    timeout_ms: int = setting("REDIS_TIMEOUT_MS")
+    breaker_failure_threshold: int = setting("REDIS_BREAKER_FAILURES")
+    breaker_cooldown_ms: int = setting("REDIS_BREAKER_COOLDOWN_MS")
+    auth_secret_arn: str | None = setting("REDIS_AUTH_SECRET_ARN")
+    key_prefix: str = setting("REDIS_KEY_PREFIX")
 
 
 @dataclass(frozen=True)
-class KeysTableSettings:
+class KeysTableSettings(FromEnvironment):
     """The DynamoDB table holding API keys (by SHA-256 digest): the source of truth."""
 
-    table_name: str
+    table_name: str = setting("KEYS_TABLE_NAME")
     # Bounded AWS calls: botocore's defaults (60 s timeouts, retries) would recreate incident 1.
-    connect_timeout_ms: int = default("KEYS_TABLE_CONNECT_TIMEOUT_MS")
-    read_timeout_ms: int = default("KEYS_TABLE_READ_TIMEOUT_MS")
-    max_attempts: int = default("KEYS_TABLE_MAX_ATTEMPTS")
-
-    @classmethod
-    def from_env(cls, environ: Environ | None = None) -> KeysTableSettings:
-        read = _Reader(environ)
-        return cls(
-            table_name=read("KEYS_TABLE_NAME"),
-            connect_timeout_ms=read("KEYS_TABLE_CONNECT_TIMEOUT_MS"),
-            read_timeout_ms=read("KEYS_TABLE_READ_TIMEOUT_MS"),
-            max_attempts=read("KEYS_TABLE_MAX_ATTEMPTS"),
-        )
+    connect_timeout_ms: int = setting("KEYS_TABLE_CONNECT_TIMEOUT_MS")
+    read_timeout_ms: int = setting("KEYS_TABLE_READ_TIMEOUT_MS")
+    max_attempts: int = setting("KEYS_TABLE_MAX_ATTEMPTS")
 
 
 # --------------------------------------------------------------------------------------------------
-# Per-function settings. Each function owns one section below.
+# Per-function settings. Each function owns one class below.
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class AuthorizerSettings:
-    redis: RedisSettings
-    keys_table: KeysTableSettings
-    l1_ttl_seconds: int = default("AUTH_L1_TTL_SECONDS")
-    l2_ttl_seconds: int = default("AUTH_L2_TTL_SECONDS")
-    negative_ttl_seconds: int = default("AUTH_NEGATIVE_TTL_SECONDS")
-    l1_max_entries: int = default("AUTH_L1_MAX_ENTRIES")
-    auth_service_url: str | None = None
-    auth_service_timeout_ms: int = default("AUTH_SERVICE_TIMEOUT_MS")
-
-    @classmethod
-    def from_env(cls, environ: Environ | None = None) -> AuthorizerSettings:
-        read = _Reader(environ)
-        return cls(
-            redis=RedisSettings.from_env(read.environ),
-            keys_table=KeysTableSettings.from_env(read.environ),
-            l1_ttl_seconds=read("AUTH_L1_TTL_SECONDS"),
-            l2_ttl_seconds=read("AUTH_L2_TTL_SECONDS"),
-            negative_ttl_seconds=read("AUTH_NEGATIVE_TTL_SECONDS"),
-            l1_max_entries=read("AUTH_L1_MAX_ENTRIES"),
-            auth_service_url=read("AUTH_SERVICE_URL"),
-            auth_service_timeout_ms=read("AUTH_SERVICE_TIMEOUT_MS"),
-        )
+class AuthorizerSettings(FromEnvironment):
+    redis: RedisSettings = part(RedisSettings)
+    keys_table: KeysTableSettings = part(KeysTableSettings)
+    l1_ttl_seconds: int = setting("AUTH_L1_TTL_SECONDS")
+    l2_ttl_seconds: int = setting("AUTH_L2_TTL_SECONDS")
+    negative_ttl_seconds: int = setting("AUTH_NEGATIVE_TTL_SECONDS")
+    l1_max_entries: int = setting("AUTH_L1_MAX_ENTRIES")
+    auth_service_url: str | None = setting("AUTH_SERVICE_URL")
+    auth_service_timeout_ms: int = setting("AUTH_SERVICE_TIMEOUT_MS")
 
 
 @dataclass(frozen=True)
-class HealthSettings:
+class HealthSettings(FromEnvironment):
     """See docs/operations.md.
 
-    The registry is parsed here only as far as health needs: a malformed entry is reported by the
-    configuration check (naming the model and field) instead of stopping the other checks, so the
-    raw document is kept. The health function checks that each artifact is *reachable* (EFS path
-    exists or S3 HeadObject), it never loads one, so it needs no ML imports.
+    The registry is kept as checked text: a malformed entry is reported by the configuration check
+    (naming the model and field) instead of stopping the other checks. The health function checks
+    that each artifact is *reachable* (EFS path exists or S3 HeadObject), it never loads one, so it
+    needs no ML imports.
     """
 
-    redis: RedisSettings
-    keys_table: KeysTableSettings
-    deadline_ms: int = default("HEALTH_DEADLINE_MS")
-    version: str = default("SERVICE_VERSION")
-    model_registry_json: str | None = None
-    model_cache_dir: str | None = None
-    model_bucket: str | None = None
-    model_bucket_prefix: str = default("MODEL_BUCKET_PREFIX")
-
-    @classmethod
-    def from_env(cls, environ: Environ | None = None) -> HealthSettings:
-        read = _Reader(environ)
-        return cls(
-            redis=RedisSettings.from_env(read.environ),
-            keys_table=KeysTableSettings.from_env(read.environ),
-            deadline_ms=read("HEALTH_DEADLINE_MS"),
-            version=read("SERVICE_VERSION"),
-            model_registry_json=read.if_set("MODEL_REGISTRY"),
-            model_cache_dir=read("MODEL_CACHE_DIR"),
-            model_bucket=read("MODEL_BUCKET"),
-            model_bucket_prefix=read("MODEL_BUCKET_PREFIX"),
-        )
+    redis: RedisSettings = part(RedisSettings)
+    keys_table: KeysTableSettings = part(KeysTableSettings)
+    deadline_ms: int = setting("HEALTH_DEADLINE_MS")
+    version: str = setting("SERVICE_VERSION")
+    model_registry_json: str | None = setting("MODEL_REGISTRY", required_here=False)
+    model_cache_dir: str | None = setting("MODEL_CACHE_DIR")
+    model_bucket: str | None = setting("MODEL_BUCKET")
+    model_bucket_prefix: str = setting("MODEL_BUCKET_PREFIX")
 
 
 @dataclass(frozen=True)
-class PredictSettings:
+class PredictSettings(FromEnvironment):
     """The predict function: which models, where their artifacts are cached, request limits.
 
     See docs/models.md.
     """
 
-    registry: dict[str, ModelSpec]
-    model_cache_dir: str | None = None
-    model_bucket: str | None = None
-    model_bucket_prefix: str = default("MODEL_BUCKET_PREFIX")
-    hf_token_secret_arn: str | None = None
-    hf_endpoint: str | None = None
-    hf_home: str = default("HF_HOME")
-    hf_download_timeout_ms: int = default("HF_DOWNLOAD_TIMEOUT_MS")
-    max_batch_size: int = default("MAX_BATCH_SIZE")
-    max_body_bytes: int = default("MAX_BODY_BYTES")
-    allow_pickle: bool = default("ALLOW_PICKLE")
+    registry: dict[str, ModelSpec] = setting("MODEL_REGISTRY", parse=parse_registry)
+    model_cache_dir: str | None = setting("MODEL_CACHE_DIR")
+    model_bucket: str | None = setting("MODEL_BUCKET")
+    model_bucket_prefix: str = setting("MODEL_BUCKET_PREFIX")
+    hf_token_secret_arn: str | None = setting("HF_TOKEN_SECRET_ARN")
+    hf_endpoint: str | None = setting("HF_ENDPOINT")
+    hf_home: str = setting("HF_HOME")
+    hf_download_timeout_ms: int = setting("HF_DOWNLOAD_TIMEOUT_MS")
+    max_batch_size: int = setting("MAX_BATCH_SIZE")
+    max_body_bytes: int = setting("MAX_BODY_BYTES")
+    allow_pickle: bool = setting("ALLOW_PICKLE")
     # Off by default: the functions sit in isolated subnets with no route to the Hub, so trying it
     # would only cost HF_DOWNLOAD_TIMEOUT_MS before the same 503. `make deploy` stages every model.
-    hub_fallback: bool = default("MODEL_HUB_FALLBACK")
-
-    @classmethod
-    def from_env(cls, environ: Environ | None = None) -> PredictSettings:
-        read = _Reader(environ)
-        return cls(
-            registry=parse_registry(read("MODEL_REGISTRY")),
-            model_cache_dir=read("MODEL_CACHE_DIR"),
-            model_bucket=read("MODEL_BUCKET"),
-            model_bucket_prefix=read("MODEL_BUCKET_PREFIX"),
-            hf_token_secret_arn=read("HF_TOKEN_SECRET_ARN"),
-            hf_endpoint=read("HF_ENDPOINT"),
-            hf_home=read("HF_HOME"),
-            hf_download_timeout_ms=read("HF_DOWNLOAD_TIMEOUT_MS"),
-            max_batch_size=read("MAX_BATCH_SIZE"),
-            max_body_bytes=read("MAX_BODY_BYTES"),
-            allow_pickle=read("ALLOW_PICKLE"),
-            hub_fallback=read("MODEL_HUB_FALLBACK"),
-        )
+    hub_fallback: bool = setting("MODEL_HUB_FALLBACK")
 
 
 @dataclass(frozen=True)
-class CanarySettings:
+class CanarySettings(FromEnvironment):
     """See docs/operations.md.
 
     ``api_base_url`` is the stage URL (ends in ``/api``). ``timeout_ms`` bounds each synthetic request
@@ -214,24 +182,18 @@ class CanarySettings:
     every endpoint answers within 2 s).
     """
 
-    api_base_url: str | None
-    expected_state_parameter: str | None = None
-    canary_key_secret_arn: str | None = None
-    alert_topic_arn: str | None = None
-    canary_model_id: str = default("CANARY_MODEL_ID")
-    timeout_ms: int = default("CANARY_TIMEOUT_MS")
+    api_base_url: str | None = setting("API_BASE_URL", from_flags=True)
+    expected_state_parameter: str | None = setting("EXPECTED_STATE_PARAMETER", from_flags=True)
+    canary_key_secret_arn: str | None = setting("CANARY_KEY_SECRET_ARN")
+    alert_topic_arn: str | None = setting("ALERT_TOPIC_ARN")
+    canary_model_id: str = setting("CANARY_MODEL_ID")
+    timeout_ms: int = setting("CANARY_TIMEOUT_MS")
 
     @classmethod
     def from_env(cls, environ: Environ | None = None, *, require_all: bool = True) -> CanarySettings:
-        """``require_all``: the scheduled canary needs the API URL and the parameter; ``hokusai doctor``
-        takes them from flags and lets the environment fill in what was not given."""
-        read = _Reader(environ)
-        required_by_canary = read if require_all else read.if_set
-        return cls(
-            api_base_url=required_by_canary("API_BASE_URL"),
-            expected_state_parameter=required_by_canary("EXPECTED_STATE_PARAMETER"),
-            canary_key_secret_arn=read("CANARY_KEY_SECRET_ARN"),
-            alert_topic_arn=read("ALERT_TOPIC_ARN"),
-            canary_model_id=read("CANARY_MODEL_ID"),
-            timeout_ms=read("CANARY_TIMEOUT_MS"),
+        """``require_all``: the scheduled canary needs every value; ``hokusai doctor`` takes the API
+        URL and the parameter from flags and lets the environment fill in what was not given."""
+        settings: CanarySettings = _read(
+            cls, os.environ if environ is None else environ, lenient=not require_all
         )
+        return settings

@@ -274,10 +274,10 @@ VARIABLES: tuple[Variable, ...] = (
              "JSON: model id -> repo, pinned revision, file, sha256, version", (PREDICT, HEALTH),
              deploy=Deploy.VALUE, expected="a non-empty JSON object of model id -> entry"),
     Variable("MODEL_CACHE_DIR", Kind.ABSOLUTE_PATH, "EFS mount with cached model files", (PREDICT, HEALTH),
-             optional=True, deploy=Deploy.WHEN_GIVEN,
+             optional=True, deploy=Deploy.VALUE,
              expected="an absolute path (the EFS mount, e.g. /mnt/models)"),
     Variable("MODEL_BUCKET", Kind.STRING, "S3 model cache bucket", (PREDICT, HEALTH), optional=True,
-             deploy=Deploy.WHEN_GIVEN),
+             deploy=Deploy.VALUE),
     Variable("MODEL_BUCKET_PREFIX", Kind.STRING, "key prefix in the S3 model cache", (PREDICT, HEALTH),
              default="models/"),
     # Predict.
