@@ -61,8 +61,6 @@ def build_app(
     monitoring = MonitoringStack(
         app,
         f"{prefix}Monitoring",
-        settings=settings,
-        stateful=stateful,
         service=service,
         env=env,
         description="Hokusai: canary, expected-state parameter, alarms, dashboard",

@@ -8,6 +8,7 @@ Metric names are the ones the functions publish (namespace ``Hokusai``, dimensio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import (
@@ -65,21 +66,64 @@ from stacks.stateful_stack import StatefulStack
 PERIOD = Duration.minutes(5)
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """When an alarm fires: ``comparison`` against ``threshold`` in ``periods`` consecutive periods
+    (``datapoints`` of them; None: all). Missing data does not breach unless said."""
+
+    comparison: cloudwatch.ComparisonOperator
+    threshold: float
+    periods: int = 1
+    datapoints: int | None = None
+    missing_data_breaches: bool = False
+
+
+def at_least(threshold: float, periods: int = 1, datapoints: int | None = None) -> Trigger:
+    return Trigger(
+        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, threshold, periods, datapoints
+    )
+
+
+def above(threshold: float, periods: int = 1) -> Trigger:
+    return Trigger(cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, threshold, periods)
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm: ``<prefix>-<name>``, what it watches, when it fires, and its description: what it
+    means and the first command to run (the on-call engineer reads both in the alert)."""
+
+    name: str
+    metric: cloudwatch.IMetric
+    trigger: Trigger
+    meaning: str
+    first_command: str
+
+    @property
+    def description(self) -> str:
+        return f"{self.meaning} First command: {self.first_command}"
+
+
+# Clients are affected or nobody can tell: the members of the service-impaired composite alarm.
+IMPAIRING = (
+    "canary-failed",
+    "canary-heartbeat",
+    "api-5xx-rate",
+    "api-latency-p95",
+    "health-unhealthy",
+    "authorizer-errors",
+)
+
+
 class MonitoringStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: Settings,
-        stateful: StatefulStack,
-        service: ServiceStack,
-        **kwargs: Any,
-    ) -> None:
+    """Watches one service stack: its settings and stateful stack are the service's own."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, service: ServiceStack, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.settings = settings
-        self.stateful = stateful
         self.service = service
+        self.settings: Settings = service.settings
+        self.stateful: StatefulStack = service.stateful
+        settings = self.settings
         self.parameter_name = f"/{settings.prefix}/expected-state"
         self.topic = self._topic()
         self.canary_key = self._canary_key()
@@ -299,106 +343,39 @@ class MonitoringStack(Stack):
         )
 
     # ---------------------------------------------------------------------------------------------
-    def _metric(self, name: str, service: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+    def _metric(
+        self,
+        name: str,
+        function: str | None = None,
+        statistic: str = "Maximum",
+        period: Duration = PERIOD,
+    ) -> cloudwatch.Metric:
+        """A metric in the Hokusai namespace; ``function``: published by that function (Powertools'
+        ``service`` dimension), None: made by a metric filter (no dimension)."""
         return cloudwatch.Metric(
             namespace=NAMESPACE,
             metric_name=name,
-            dimensions_map={"service": f"hokusai-{service}"},
+            dimensions_map={metric_names.SERVICE_DIMENSION: f"hokusai-{function}"} if function else None,
             statistic=statistic,
-            period=PERIOD,
+            period=period,
         )
 
-    def _alarm(self, construct_id: str, **kwargs: Any) -> cloudwatch.Alarm:
-        alarm = cloudwatch.Alarm(
-            self, construct_id, alarm_name=f"{self.settings.prefix}-{construct_id}", **kwargs
-        )
-        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
-        alarm.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
-        return alarm
-
-    def _alarms(self) -> dict[str, cloudwatch.IAlarm]:
-        settings = self.settings
-        thresholds = settings.alarms
-        canary_logs = f"aws logs tail /aws/lambda/{settings.function_name('canary')} --since 30m"
-        # Reads the API URL, the expected-state parameter and the canary key from the stacks' outputs.
-        doctor = f"hokusai doctor --from-stacks {settings.stack_prefix}"
-        api_name = f"{settings.prefix}-api"
-        alarms: dict[str, cloudwatch.IAlarm] = {}
-
+    def _failed_synthetic_checks(self) -> cloudwatch.MathExpression:
         synthetic = {
             f"s{index}": self._metric(name, "canary", "Minimum")
             for index, name in enumerate(metric_names.SYNTHETIC_SUCCESS.values())
         }
         # Failed synthetic checks in the period; FILL(…, 1): a skipped check (no key yet) is not a failure.
-        failed_checks = cloudwatch.MathExpression(
+        return cloudwatch.MathExpression(
             expression=" + ".join(f"(1 - FILL({key}, 1))" for key in synthetic),
             using_metrics=synthetic,
             label="Failed synthetic checks",
             period=PERIOD,
         )
-        alarms["canary-failed"] = self._alarm(
-            "canary-failed",
-            alarm_description=(
-                "The canary's requests, made like a client's (GET /health, an authenticated predict, a "
-                "request without a key that must get 401), failed in "
-                f"{thresholds.canary_failed_runs} consecutive runs: clients are probably failing too. "
-                f"First command: {canary_logs} (then: {doctor})"
-            ),
-            metric=failed_checks,
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=thresholds.canary_failed_runs,
-            datapoints_to_alarm=thresholds.canary_failed_runs,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["drift-found"] = self._alarm(
-            "drift-found",
-            alarm_description=(
-                "The canary found critical drift: a declared security-group rule is missing, a rule is "
-                "open to the world, a function lacks a declared variable or secret, or a secret is "
-                "missing/empty. The SNS message names it and the exact fix command. "
-                f"First command: {doctor}"
-            ),
-            metric=self._metric(metric_names.DRIFT_CRITICAL, "canary"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["drift-warning"] = self._alarm(
-            "drift-warning",
-            alarm_description=(
-                "The canary found non-critical drift (an undeclared security-group rule). "
-                f"First command: {doctor}"
-            ),
-            metric=self._metric(metric_names.DRIFT_WARNING, "canary"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["canary-heartbeat"] = self._alarm(
-            "canary-heartbeat",
-            alarm_description=(
-                "No canary run reported in the last "
-                f"{2 * settings.canary_schedule_minutes} minutes: nothing is watching the API or its drift. "
-                "The canary crashes (a start-up 'Invalid configuration' names the variable) or its "
-                f"schedule is disabled. First command: {canary_logs}"
-            ),
-            metric=cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=metric_names.CANARY_RUN_DURATION,
-                dimensions_map={"service": "hokusai-canary"},
-                statistic="SampleCount",
-                period=Duration.minutes(max(5, settings.canary_schedule_minutes)),
-            ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=2,
-            # Missing data is the symptom this alarm exists for.
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-        )
-        authorizer_logs = f"aws logs tail /aws/lambda/{settings.function_name('authorizer')} --since 30m"
+
+    def _authorizer_errors(self) -> cloudwatch.MathExpression:
+        # From the authorizer's own log group (Powertools JSON, level ERROR): works whatever EMF names
+        # the authorizer publishes, and counts crashes that never reach a metric.
         logs.MetricFilter(
             self,
             "AuthorizerErrorLogs",
@@ -408,115 +385,168 @@ class MonitoringStack(Stack):
             filter_pattern=logs.FilterPattern.string_value("$.level", "=", "ERROR"),
             metric_value="1",
         )
-        authorizer_errors = cloudwatch.MathExpression(
+        return cloudwatch.MathExpression(
             # A rejected key is not an error (the authorizer raises "Unauthorized" for a 401, which Lambda
             # counts in its Errors metric): count ERROR log lines and 503 answers instead.
             expression="FILL(logged, 0) + FILL(unavailable, 0)",
             using_metrics={
-                "logged": cloudwatch.Metric(
-                    namespace=NAMESPACE,
-                    metric_name=metric_names.AUTHORIZER_ERROR_LOGS,
-                    statistic="Sum",
-                    period=PERIOD,
-                ),
+                "logged": self._metric(metric_names.AUTHORIZER_ERROR_LOGS, statistic="Sum"),
                 "unavailable": self._metric(metric_names.AUTHORIZER_FAILURE, "authorizer", "Sum"),
             },
             label="Authorizer errors (ERROR logs + 503 answers)",
             period=PERIOD,
         )
-        alarms["authorizer-errors"] = self._alarm(
-            "authorizer-errors",
-            alarm_description=(
-                "The authorizer logged errors or answered 503 (AUTHORIZER_FAILURE, Retry-After): usually "
-                "the keys table is unreachable and nothing was cached, so clients with uncached keys are "
-                "refused. Check DynamoDB, the DynamoDB gateway endpoint and the functions egress rules. "
-                f"First command: {authorizer_logs} --filter-pattern ERROR (then: {doctor})"
-            ),
-            metric=authorizer_errors,
-            threshold=thresholds.authorizer_failures,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["redis-breaker-open"] = self._alarm(
-            "redis-breaker-open",
-            alarm_description=(
-                "The authorizer's Redis circuit breaker is open: Redis is slow or unreachable and requests "
-                "go to DynamoDB (still served, a few ms slower). The seed incident was a missing "
-                f"functions -> redis rule on 6379. First command: {doctor}"
-            ),
-            metric=self._metric(metric_names.REDIS_BREAKER_OPEN, "authorizer", "Sum"),
-            threshold=thresholds.breaker_open,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["health-degraded"] = self._alarm(
-            "health-degraded",
-            alarm_description=(
-                "GET /health answered 'degraded' (serving, but a dependency such as Redis is failing) "
-                "for 10 minutes. The body's 'checks' names the dependency. "
-                f"First command: curl -s <ApiBaseUrl>health ; then {doctor}"
-            ),
-            metric=self._metric(metric_names.HEALTH_DEGRADED, "health"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["health-unhealthy"] = self._alarm(
-            "health-unhealthy",
-            alarm_description=(
-                "GET /health answered 'unhealthy' (503): the keys table or the model is unavailable, "
-                "predictions fail. First command: curl -s <ApiBaseUrl>health (the 'checks' object says "
-                f"which and why); then {doctor}"
-            ),
-            metric=self._metric(metric_names.HEALTH_UNHEALTHY, "health"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        api = self.service.api
-        api_5xx = cloudwatch.MathExpression(
+
+    def _api_5xx_rate(self) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
             # 5XXError's Average is the fraction of requests that failed.
             expression="100 * errors",
-            using_metrics={"errors": api.metric_server_error(statistic="Average", period=PERIOD)},
+            using_metrics={
+                "errors": self.service.api.metric_server_error(statistic="Average", period=PERIOD)
+            },
             label="5xx rate (%)",
             period=PERIOD,
         )
-        alarms["api-5xx-rate"] = self._alarm(
-            "api-5xx-rate",
-            alarm_description=(
-                f"More than {thresholds.api_5xx_rate_percent}% of API requests answered 5xx in 5 minutes "
-                f"({api_name}, stage api). 503s from the authorizer mean the keys table is unreachable; "
-                "other 5xx are function failures. First command: aws logs tail "
-                f"/aws/lambda/{settings.function_name('predict')} --since 15m --filter-pattern ERROR"
+
+    def _alarm_specs(self) -> tuple[AlarmSpec, ...]:
+        """Every alarm of the stack, in the dashboard's order."""
+        settings = self.settings
+        thresholds = settings.alarms
+        canary_logs = f"aws logs tail /aws/lambda/{settings.function_name('canary')} --since 30m"
+        authorizer_logs = f"aws logs tail /aws/lambda/{settings.function_name('authorizer')} --since 30m"
+        # Reads the API URL, the expected-state parameter and the canary key from the stacks' outputs.
+        doctor = f"hokusai doctor --from-stacks {settings.stack_prefix}"
+        runs = thresholds.canary_failed_runs
+        return (
+            AlarmSpec(
+                "canary-failed",
+                self._failed_synthetic_checks(),
+                at_least(1, periods=runs, datapoints=runs),
+                "The canary's requests, made like a client's (GET /health, an authenticated predict, a "
+                "request without a key that must get 401), failed in "
+                f"{runs} consecutive runs: clients are probably failing too.",
+                f"{canary_logs} (then: {doctor})",
             ),
-            metric=api_5xx,
-            threshold=thresholds.api_5xx_rate_percent,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms["api-latency-p95"] = self._alarm(
-            "api-latency-p95",
-            alarm_description=(
+            AlarmSpec(
+                "drift-found",
+                self._metric(metric_names.DRIFT_CRITICAL, "canary"),
+                at_least(1),
+                "The canary found critical drift: a declared security-group rule is missing, a rule is "
+                "open to the world, a function lacks a declared variable or secret, or a secret is "
+                "missing/empty. The SNS message names it and the exact fix command.",
+                doctor,
+            ),
+            AlarmSpec(
+                "drift-warning",
+                self._metric(metric_names.DRIFT_WARNING, "canary"),
+                at_least(1),
+                "The canary found non-critical drift (an undeclared security-group rule).",
+                doctor,
+            ),
+            AlarmSpec(
+                "canary-heartbeat",
+                self._metric(
+                    metric_names.CANARY_RUN_DURATION,
+                    "canary",
+                    "SampleCount",
+                    Duration.minutes(max(5, settings.canary_schedule_minutes)),
+                ),
+                # Missing data is the symptom this alarm exists for.
+                Trigger(cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, 1, 2, missing_data_breaches=True),
+                "No canary run reported in the last "
+                f"{2 * settings.canary_schedule_minutes} minutes: nothing is watching the API or its "
+                "drift. The canary crashes (a start-up 'Invalid configuration' names the variable) or its "
+                "schedule is disabled.",
+                canary_logs,
+            ),
+            AlarmSpec(
+                "authorizer-errors",
+                self._authorizer_errors(),
+                at_least(thresholds.authorizer_failures),
+                "The authorizer logged errors or answered 503 (AUTHORIZER_FAILURE, Retry-After): usually "
+                "the keys table is unreachable and nothing was cached, so clients with uncached keys are "
+                "refused. Check DynamoDB, the DynamoDB gateway endpoint and the functions egress rules.",
+                f"{authorizer_logs} --filter-pattern ERROR (then: {doctor})",
+            ),
+            AlarmSpec(
+                "redis-breaker-open",
+                # Requests that skipped Redis while the breaker was open (not RedisBreakerOpened, which
+                # counts the breaker's transitions).
+                self._metric(metric_names.REDIS_BREAKER_OPEN, "authorizer", "Sum"),
+                at_least(thresholds.breaker_open),
+                "The authorizer's Redis circuit breaker is open: Redis is slow or unreachable and requests "
+                "go to DynamoDB (still served, a few ms slower). The seed incident was a missing "
+                "functions -> redis rule on 6379.",
+                doctor,
+            ),
+            AlarmSpec(
+                "health-degraded",
+                self._metric(metric_names.HEALTH_DEGRADED, "health"),
+                at_least(1, periods=2),
+                "GET /health answered 'degraded' (serving, but a dependency such as Redis is failing) "
+                "for 10 minutes. The body's 'checks' names the dependency.",
+                f"curl -s <ApiBaseUrl>health ; then {doctor}",
+            ),
+            AlarmSpec(
+                "health-unhealthy",
+                self._metric(metric_names.HEALTH_UNHEALTHY, "health"),
+                at_least(1),
+                "GET /health answered 'unhealthy' (503): the keys table or the model is unavailable, "
+                "predictions fail.",
+                f"curl -s <ApiBaseUrl>health (the 'checks' object says which and why); then {doctor}",
+            ),
+            AlarmSpec(
+                "api-5xx-rate",
+                self._api_5xx_rate(),
+                above(thresholds.api_5xx_rate_percent),
+                f"More than {thresholds.api_5xx_rate_percent}% of API requests answered 5xx in 5 minutes "
+                f"({settings.prefix}-api, stage api). 503s from the authorizer mean the keys table is "
+                "unreachable; other 5xx are function failures.",
+                f"aws logs tail /aws/lambda/{settings.function_name('predict')} --since 15m "
+                "--filter-pattern ERROR",
+            ),
+            AlarmSpec(
+                "api-latency-p95",
+                self.service.api.metric_latency(statistic="p95", period=PERIOD),
+                above(thresholds.latency_p95_ms, periods=2),
                 f"API p95 latency above {thresholds.latency_p95_ms} ms for 10 minutes (target: p95 < 1 s "
                 "end to end). Usually a slow dependency: Redis timing out before the breaker opens, a cold "
-                "model load, or DynamoDB. First command: curl -s <ApiBaseUrl>health (per-check durations); "
-                "then the X-Ray service map"
+                "model load, or DynamoDB.",
+                "curl -s <ApiBaseUrl>health (per-check durations); then the X-Ray service map",
             ),
-            metric=api.metric_latency(statistic="p95", period=PERIOD),
-            threshold=thresholds.latency_p95_ms,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+    def _alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
+        trigger = spec.trigger
+        alarm = cloudwatch.Alarm(
+            self,
+            spec.name,
+            alarm_name=f"{self.settings.prefix}-{spec.name}",
+            alarm_description=spec.description,
+            metric=spec.metric,
+            threshold=trigger.threshold,
+            comparison_operator=trigger.comparison,
+            evaluation_periods=trigger.periods,
+            datapoints_to_alarm=trigger.datapoints,
+            treat_missing_data=(
+                cloudwatch.TreatMissingData.BREACHING
+                if trigger.missing_data_breaches
+                else cloudwatch.TreatMissingData.NOT_BREACHING
+            ),
+        )
+        self._notify(alarm)
+        return alarm
+
+    def _notify(self, alarm: cloudwatch.AlarmBase) -> None:
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        alarm.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
+
+    def _alarms(self) -> dict[str, cloudwatch.IAlarm]:
+        alarms: dict[str, cloudwatch.IAlarm] = {spec.name: self._alarm(spec) for spec in self._alarm_specs()}
         impaired = cloudwatch.CompositeAlarm(
             self,
             "service-impaired",
-            composite_alarm_name=f"{settings.prefix}-service-impaired",
+            composite_alarm_name=f"{self.settings.prefix}-service-impaired",
             alarm_description=(
                 "Clients are affected or nobody can tell: the canary fails or is silent, the API answers "
                 "5xx or slowly, /health is unhealthy, or the authorizer cannot validate keys. The member "
@@ -525,19 +555,11 @@ class MonitoringStack(Stack):
             alarm_rule=cloudwatch.AlarmRule.any_of(
                 *(
                     cloudwatch.AlarmRule.from_alarm(alarms[name], cloudwatch.AlarmState.ALARM)
-                    for name in (
-                        "canary-failed",
-                        "canary-heartbeat",
-                        "api-5xx-rate",
-                        "api-latency-p95",
-                        "health-unhealthy",
-                        "authorizer-errors",
-                    )
+                    for name in IMPAIRING
                 )
             ),
         )
-        impaired.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
-        impaired.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
+        self._notify(impaired)
         alarms["service-impaired"] = impaired
         return alarms
 
@@ -600,12 +622,7 @@ class MonitoringStack(Stack):
                 left=[
                     self._metric(metric_names.AUTHORIZER_FAILURE, "authorizer", "Sum"),
                     self._metric(metric_names.REDIS_BREAKER_OPEN, "authorizer", "Sum"),
-                    cloudwatch.Metric(
-                        namespace=NAMESPACE,
-                        metric_name=metric_names.AUTHORIZER_ERROR_LOGS,
-                        statistic="Sum",
-                        period=PERIOD,
-                    ),
+                    self._metric(metric_names.AUTHORIZER_ERROR_LOGS, statistic="Sum"),
                 ],
                 width=8,
             ),
