@@ -12,6 +12,8 @@ from local.stack import LocalStack
 from tests.e2e.conftest import SEED_INPUTS, Client, assert_error
 from tests.helpers import running_stack
 
+MAX_BODY_BYTES = 262_144  # predict's default body limit (hokusai/environment.py, docs/models.md)
+
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
@@ -142,10 +144,25 @@ def test_batch(client: Client, demo_key: tuple[str, str]) -> None:
         ('{"inputs": []}', 400, "inputs must hold 1 to 100 leads (got 0)"),
         # 101 small leads fit in the body limit: refused for their number (MAX_BATCH_SIZE 100).
         (json.dumps({"inputs": [{}] * 101}), 400, "inputs must hold 1 to 100 leads (got 101)"),
-        # 1000 seed leads are ~245 KB: refused for their size (MAX_BODY_BYTES 64 KiB) before parsing.
-        (json.dumps({"inputs": [SEED_INPUTS] * 1000}), 413, "Request body larger than 65536 bytes"),
+        # 1000 seed leads are ~245 KB, under MAX_BODY_BYTES (256 KiB): refused for their number too.
+        (json.dumps({"inputs": [SEED_INPUTS] * 1000}), 400, "inputs must hold 1 to 100 leads (got 1000)"),
+        # 2000 are ~490 KB: refused for their size, before the body is parsed.
+        (
+            json.dumps({"inputs": [SEED_INPUTS] * 2000}),
+            413,
+            f"Request body larger than {MAX_BODY_BYTES} bytes",
+        ),
     ],
-    ids=["not-json", "wrong-type", "below-minimum", "no-inputs", "empty-batch", "101-leads", "1000-leads"],
+    ids=[
+        "not-json",
+        "wrong-type",
+        "below-minimum",
+        "no-inputs",
+        "empty-batch",
+        "101-leads",
+        "1000-leads",
+        "2000-leads",
+    ],
 )
 def test_bad_bodies_are_clear_json_errors(
     client: Client, demo_key: tuple[str, str], body: str, status: int, detail: str
@@ -158,10 +175,11 @@ def test_bad_bodies_are_clear_json_errors(
     assert_error(response, status, detail)
 
 
-def test_oversized_bodies_are_413(client: Client, demo_key: tuple[str, str]) -> None:
-    padding = "x" * 200_000  # over the function's MAX_BODY_BYTES (64 KiB)
+def test_oversized_bodies_are_413(stack: LocalStack, client: Client, demo_key: tuple[str, str]) -> None:
+    assert stack.environment["MAX_BODY_BYTES"] == str(MAX_BODY_BYTES)  # the stack runs the default
+    padding = "x" * (MAX_BODY_BYTES + 1)  # over the function's MAX_BODY_BYTES
     response = client.predict(demo_key[0], {"company_size": 1000, "title": padding})
-    assert_error(response, 413)
+    assert_error(response, 413, f"Request body larger than {MAX_BODY_BYTES} bytes")
     huge = b"{" + b" " * (10 * 1024 * 1024 + 10) + b"}"  # over API Gateway's 10 MB
     response = client.post("/v1/models/21/predict", data=huge, headers={"X-API-Key": demo_key[0]})
     assert_error(response, 413, "Request body too large")
