@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+import redis
 from hokusai.cache.redis_cache import auth_entry_key
 from hokusai.keys import schema
 from hokusai.keys.format import generate_key, key_digest
@@ -155,6 +156,22 @@ def test_l2_hit_after_cold_start_does_not_need_dynamodb(env: Env, redis_server: 
     env.table_down()
     fresh = env.handler(REDIS_URL=redis_server.url)  # new container: empty L1, L2 warm
     assert invoke(fresh, key)[0] == "allow"
+
+
+def test_two_stacks_on_one_redis_keep_to_their_own_namespace(env: Env, redis_server: RedisServer) -> None:
+    """REDIS_KEY_PREFIX: a second stack (make dev beside a test run) never reads the first's entries."""
+    key = env.key()
+    first = env.handler(REDIS_URL=redis_server.url, REDIS_KEY_PREFIX="hokusai:one:")
+    assert invoke(first, key)[0] == "allow"
+    client = redis.Redis(port=redis_server.port)
+    assert client.exists(auth_entry_key(key_digest(key), "hokusai:one:")) == 1
+    assert client.exists(auth_entry_key(key_digest(key), "hokusai:two:")) == 0
+    env.table_down()
+    # With the table gone only the cache can answer: the first namespace still allows, the second
+    # stack has nothing of its own cached and cannot borrow the first's entry.
+    assert invoke(env.handler(REDIS_URL=redis_server.url, REDIS_KEY_PREFIX="hokusai:one:"), key)[0] == "allow"
+    other = env.handler(REDIS_URL=redis_server.url, REDIS_KEY_PREFIX="hokusai:two:")
+    assert invoke(other, key)[0] == "unavailable"
 
 
 @pytest.mark.parametrize("case", ["no_key", "malformed", "unknown", "revoked", "expired"])
