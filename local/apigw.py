@@ -15,7 +15,11 @@ stack builds the RestApi from) and behaves like the gateway where our functions 
   AUTHORIZER_FAILURE 503 + Retry-After, a malformed authorizer answer ->
   AUTHORIZER_CONFIGURATION_ERROR, unknown route -> MISSING_AUTHENTICATION_TOKEN (404 here),
   body over 10 MB -> REQUEST_TOO_LARGE 413, a crashing or malformed function -> DEFAULT_5XX 502,
-  a function slower than the integration timeout -> INTEGRATION_TIMEOUT 504.
+  a function slower than the integration timeout -> INTEGRATION_TIMEOUT 504;
+* a route with a request model (``Route.body``) checks the body against its schema after the
+  authorizer, as the gateway's request validator does: a body of the model's content type (no
+  Content-Type counts as application/json) that is not JSON or fails the schema ->
+  BAD_REQUEST_BODY 400, and the function is not invoked.
 
 One lock per function: like one warm Lambda container each, a function handles one event at a time
 (Powertools' Logger/Metrics singletons assume it).
@@ -40,7 +44,9 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from hokusai.api_contract import ROUTES, STAGE_NAME, Route, gateway_response
+from hokusai.api_contract import JSON_CONTENT_TYPE, ROUTES, STAGE_NAME, Route, gateway_response
+
+from local import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard payload limit
@@ -78,6 +84,20 @@ def match_route(method: str, path: str) -> RouteMatch | None:
         if found and route.method == method.upper():
             return RouteMatch(route, dict(found.groupdict()))
     return None
+
+
+def body_errors(route: Route, request: IncomingRequest) -> list[str]:
+    """What API Gateway's request validator finds wrong with the body (empty: nothing, or the route
+    has no model for the body's content type, which the gateway then does not validate)."""
+    model = route.body
+    content_type = next((v for k, v in request.headers if k.lower() == "content-type"), JSON_CONTENT_TYPE)
+    if model is None or content_type.split(";", 1)[0].strip().lower() != model.content_type:
+        return []
+    try:
+        instance = json_schema.parse(request.body)
+    except json_schema.InvalidJson as error:
+        return [f"invalid JSON: {error}"]
+    return json_schema.validate(instance, model.schema)
 
 
 # ---------------------------------------------------------------------------------------------- policy
@@ -324,6 +344,7 @@ _ERROR_TYPES = {
     "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
     "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
     "REQUEST_TOO_LARGE": "RequestTooLargeException",
+    "BAD_REQUEST_BODY": "BadRequestException",
     "INTEGRATION_TIMEOUT": "InternalServerErrorException",
     "DEFAULT_5XX": "InternalServerErrorException",
 }
@@ -482,6 +503,11 @@ class Gateway:
             if isinstance(outcome, GatewayAnswer):
                 return outcome
             authorizer = outcome
+        rejected = body_errors(match.route, request)
+        if rejected:
+            # What the gateway's execution log says; the client gets only the gateway response.
+            self.log(f"{match.route.path}: request body does not match its model: {'; '.join(rejected)}")
+            return gateway_error("BAD_REQUEST_BODY", request_id)
         event = proxy_event(request, match, self.identity, authorizer)
         try:
             result = self._invoke(match.route.function, event, request_id)

@@ -9,6 +9,8 @@ document with ``hokusai.drift.expected.functions_section`` for the canary's conf
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,45 @@ def layer_asset_dir(layer: str, settings: Settings) -> Path:
         )
     check_layer(directory, architecture=settings.architecture, python_version=PYTHON_VERSION, root=ROOT)
     return directory
+
+
+# JSON Schema keywords whose values are schemas themselves (one, a list, or a map of them).
+_SUBSCHEMA = {"items", "not", "additionalProperties", "additionalItems"}
+_SUBSCHEMA_LISTS = {"allOf", "anyOf", "oneOf"}
+_SUBSCHEMA_MAPS = {"properties", "patternProperties", "definitions"}
+
+
+def json_schema(schema: Mapping[str, Any]) -> apigateway.JsonSchema:
+    """A JSON Schema written as plain JSON (``hokusai.api_contract``) as CDK's ``JsonSchema``, keyword
+    for keyword (``minItems`` -> ``min_items``); a keyword CDK does not know is a TypeError at synth."""
+    options: dict[str, Any] = {}
+    for keyword, value in schema.items():
+        if keyword == "$schema":
+            if value != api_contract.JSON_SCHEMA_DRAFT4:
+                raise ValueError(f"API Gateway models are JSON Schema draft-04, not {value}")
+            options["schema"] = apigateway.JsonSchemaVersion.DRAFT4
+        elif keyword == "$ref":
+            options["ref"] = value
+        elif keyword == "type":
+            types = [apigateway.JsonSchemaType[name.upper()] for name in _as_list(value)]
+            options["type"] = types if isinstance(value, list) else types[0]
+        elif keyword in _SUBSCHEMA_MAPS:
+            options[_snake(keyword)] = {name: json_schema(item) for name, item in value.items()}
+        elif keyword in _SUBSCHEMA_LISTS or (keyword in _SUBSCHEMA and isinstance(value, list)):
+            options[_snake(keyword)] = [json_schema(item) for item in value]
+        elif keyword in _SUBSCHEMA and not isinstance(value, bool):
+            options[_snake(keyword)] = json_schema(value)
+        else:
+            options[_snake(keyword)] = value
+    return apigateway.JsonSchema(**options)
+
+
+def _snake(keyword: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", keyword).lower()
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 class ServiceStack(Stack):
@@ -312,22 +353,17 @@ class ServiceStack(Stack):
             validate_request_body=True,
             validate_request_parameters=True,
         )
-        predict_body = api.add_model(
-            "PredictRequest",
-            content_type="application/json",
-            model_name="PredictRequest",
-            schema=apigateway.JsonSchema(
-                schema=apigateway.JsonSchemaVersion.DRAFT4,
-                title="PredictRequest",
-                type=apigateway.JsonSchemaType.OBJECT,
-                required=["inputs"],
-                properties={
-                    "inputs": apigateway.JsonSchema(
-                        type=[apigateway.JsonSchemaType.OBJECT, apigateway.JsonSchemaType.ARRAY]
-                    )
-                },
-            ),
-        )
+        # The bodies api_contract declares, validated against the very schema the emulator uses.
+        models = {
+            route.body: api.add_model(
+                route.body.name,
+                content_type=route.body.content_type,
+                model_name=route.body.name,
+                schema=json_schema(route.body.schema),
+            )
+            for route in api_contract.ROUTES
+            if route.body is not None
+        }
         for route in api_contract.ROUTES:
             resource = api.root.resource_for_path(route.path)
             parameters = {
@@ -339,8 +375,8 @@ class ServiceStack(Stack):
                 "request_validator": validator,
                 "request_parameters": parameters or None,
             }
-            if route.method == "POST":
-                options["request_models"] = {"application/json": predict_body}
+            if route.body is not None:
+                options["request_models"] = {route.body.content_type: models[route.body]}
             if route.authorized:
                 options["authorizer"] = self.authorizer_construct
                 options["authorization_type"] = apigateway.AuthorizationType.CUSTOM

@@ -137,10 +137,12 @@ def test_batch(client: Client, demo_key: tuple[str, str]) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        ("not json", 400, "Request body is not valid JSON"),
+        # Not JSON, or no inputs: API Gateway's request validator answers (BAD_REQUEST_BODY,
+        # hokusai.api_contract.PREDICT_REQUEST) before predict runs; predict answers the rest.
+        ("not json", 400, "Request body is not valid"),
         ('{"inputs": {"company_size": "a thousand"}}', 400, "Invalid request"),
         ('{"inputs": {"engagement_score": -5}}', 400, "Invalid request"),
-        ('{"wrong": {}}', 400, "Invalid request"),
+        ('{"wrong": {}}', 400, "Request body is not valid"),
         ('{"inputs": []}', 400, "inputs must hold 1 to 100 leads (got 0)"),
         # 101 small leads fit in the body limit: refused for their number (MAX_BATCH_SIZE 100).
         (json.dumps({"inputs": [{}] * 101}), 400, "inputs must hold 1 to 100 leads (got 101)"),

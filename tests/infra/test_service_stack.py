@@ -284,11 +284,29 @@ def test_routes_are_the_contract_with_authorization_where_declared(synthesized: 
     assert deployed == {(r.method, r.path, r.function, r.authorized) for r in api_contract.ROUTES}
 
 
-def test_predict_body_validated_by_a_json_model(synthesized: Synthesized) -> None:
-    synthesized.templates[STACK].has_resource_properties(
-        "AWS::ApiGateway::Model",
-        {"ContentType": "application/json", "Schema": Match.object_like({"required": ["inputs"]})},
-    )
+def test_request_bodies_validated_by_the_contract_models(synthesized: Synthesized) -> None:
+    """Each route's model is api_contract's schema to the letter: the emulator validates the same one."""
+    models = synthesized.resources(STACK, "AWS::ApiGateway::Model")
+    declared = {route.body.name: route.body for route in api_contract.ROUTES if route.body is not None}
+    assert {model["Properties"]["Name"] for model in models.values()} == set(declared) == {"PredictRequest"}
+    for model in models.values():
+        body = declared[model["Properties"]["Name"]]
+        assert model["Properties"]["ContentType"] == body.content_type
+        assert model["Properties"]["Schema"] == body.schema
+    paths = _resource_paths(synthesized)
+    by_model = {logical_id: model["Properties"]["Name"] for logical_id, model in models.items()}
+    for method in synthesized.resources(STACK, "AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        (route,) = [
+            r
+            for r in api_contract.ROUTES
+            if (r.method, r.path) == (properties["HttpMethod"], paths[properties["ResourceId"]["Ref"]])
+        ]
+        requested = {
+            content_type: by_model[reference["Ref"]]
+            for content_type, reference in properties.get("RequestModels", {}).items()
+        }
+        assert requested == ({route.body.content_type: route.body.name} if route.body else {}), route.path
     synthesized.templates[STACK].has_resource_properties(
         "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True, "ValidateRequestParameters": True}
     )

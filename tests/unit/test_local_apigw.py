@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hokusai.api_contract import ROUTES, STAGE_NAME
+from hokusai.api_contract import ROUTES, STAGE_NAME, gateway_response
 
 from local.apigw import (
     MAX_PAYLOAD_BYTES,
@@ -220,9 +220,9 @@ def lambda_handler(event, context):
 FUNCTION = """
 import json
 def lambda_handler(event, context):
-    if event["body"] == "crash":
+    if "crash" in (event["body"] or ""):
         raise ValueError("boom")
-    if event["body"] == "malformed":
+    if "malformed" in (event["body"] or ""):
         return {"body": "no status"}
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
             "body": json.dumps({"authorizer": event["requestContext"].get("authorizer"),
@@ -238,7 +238,9 @@ def gateway(tmp_path: Path) -> Gateway:
     return Gateway(FunctionHost(IDENTITY, functions_dir=tmp_path))
 
 
-def call(gateway: Gateway, key: str | None, body: bytes = b"{}", path: str = "/v1/models/21/predict"):
+def call(
+    gateway: Gateway, key: str | None, body: bytes = b'{"inputs": {}}', path: str = "/v1/models/21/predict"
+):
     headers = [("X-API-Key", key)] if key is not None else []
     answer = gateway.handle(IncomingRequest(method="POST", path=path, query="", headers=headers, body=body))
     return answer, json.loads(answer.body) if answer.body else None
@@ -276,7 +278,7 @@ def test_authorizer_outcomes_use_the_gateway_responses(
     assert headers.get("WWW-Authenticate") == extra_headers.get("WWW-Authenticate")
 
 
-@pytest.mark.parametrize("body", [b"crash", b"malformed"])
+@pytest.mark.parametrize("body", [b'{"inputs": ["crash"]}', b'{"inputs": ["malformed"]}'])
 def test_function_failures_are_502_json(gateway: Gateway, body: bytes) -> None:
     answer, payload = call(gateway, "good", body)
     assert answer.status == 502
@@ -295,3 +297,49 @@ def test_missing_handler_is_a_502_not_a_crash(tmp_path: Path) -> None:
     answer = gateway.handle(IncomingRequest(method="GET", path="/health", query="", headers=[], body=b""))
     assert answer.status == 502
     assert json.loads(answer.body)["detail"] == "The service failed to answer, retry shortly"
+
+
+# ---------------------------------------------------------------- request bodies: the gateway's validator
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"wrong": {}}', []),  # no Content-Type: API Gateway takes application/json
+        (b'{"inputs": 42}', [("Content-Type", "application/json; charset=utf-8")]),
+        (b"not json", [("Content-Type", "application/json")]),
+        (b"", []),
+    ],
+)
+def test_a_body_the_model_refuses_gets_the_declared_bad_request_body(
+    gateway: Gateway, body: bytes, headers: list[tuple[str, str]]
+) -> None:
+    """The same status, body and headers as API Gateway's BAD_REQUEST_BODY response (api_contract)."""
+    request = IncomingRequest(
+        method="POST",
+        path="/v1/models/21/predict",
+        query="",
+        headers=[("X-API-Key", "good"), *headers],
+        body=body,
+    )
+    answer = gateway.handle(request)
+    declared = gateway_response("BAD_REQUEST_BODY")
+    assert answer.status == declared.status_code == 400
+    assert json.loads(answer.body) == json.loads(
+        declared.template().replace("$context.requestId", request.request_id)
+    )
+    assert ("Content-Type", "application/json") in answer.headers
+    assert ("x-amzn-ErrorType", "BadRequestException") in answer.headers
+    assert "authorizer" not in json.loads(answer.body)  # the function never ran
+
+
+def test_the_authorizer_answers_before_the_body_is_validated(gateway: Gateway) -> None:
+    answer, body = call(gateway, None, body=b"not json")
+    assert answer.status == 401 and body["detail"] == "API key required"
+
+
+def test_bodies_of_another_content_type_are_not_validated(gateway: Gateway) -> None:
+    """No model for text/plain: API Gateway passes the body to the function as it is."""
+    headers = [("X-API-Key", "good"), ("Content-Type", "text/plain")]
+    request = IncomingRequest(
+        method="POST", path="/v1/models/21/predict", query="", headers=headers, body=b"hi"
+    )
+    assert gateway.handle(request).status == 200

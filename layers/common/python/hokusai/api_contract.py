@@ -1,4 +1,5 @@
-"""The public API's shape, declared once: routes and gateway responses.
+"""The public API's shape, declared once: routes, the request bodies the gateway validates and
+gateway responses.
 
 The CDK service stack builds the RestApi from these tables and the local API Gateway emulator
 (``local/``) serves the same tables, so the two cannot drift apart. Paths are relative to the stage
@@ -9,8 +10,36 @@ paths (``/api/v1/models/21/predict``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 STAGE_NAME = "api"
+JSON_CONTENT_TYPE = "application/json"
+JSON_SCHEMA_DRAFT4 = "http://json-schema.org/draft-04/schema#"
+
+
+@dataclass(frozen=True)
+class RequestModel:
+    """A request body the gateway validates (REST API model + request validator) before the function
+    runs; a body that fails it gets the BAD_REQUEST_BODY gateway response. The schema is JSON Schema
+    draft-04, in the keywords API Gateway applies (the emulator refuses any other)."""
+
+    name: str  # the API Gateway model's name
+    schema: dict[str, Any] = field(hash=False)
+    content_type: str = JSON_CONTENT_TYPE
+
+
+# Only the envelope: the predict function checks the leads themselves (types, ranges, batch size) and
+# answers those with its own messages.
+PREDICT_REQUEST = RequestModel(
+    "PredictRequest",
+    {
+        "$schema": JSON_SCHEMA_DRAFT4,
+        "title": "PredictRequest",
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {"inputs": {"type": ["object", "array"]}},
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +48,7 @@ class Route:
     path: str  # API Gateway resource path, with {param} segments
     function: str  # functions/<function>/handler.py
     authorized: bool
+    body: RequestModel | None = None  # validated by the gateway when set
 
 
 ROUTES: tuple[Route, ...] = (
@@ -26,14 +56,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "predict", authorized=False),
     Route("GET", "/v1/models", "predict", authorized=True),
     Route("GET", "/v1/models/{model_id}/info", "predict", authorized=True),
-    Route("POST", "/v1/models/{model_id}/predict", "predict", authorized=True),
+    Route("POST", "/v1/models/{model_id}/predict", "predict", authorized=True, body=PREDICT_REQUEST),
 )
 
 # Header names API Gateway passes to the REQUEST authorizer. Its result cache is off (TTL 0):
 # a client sends one of two alternative headers, and no identity source can express "either".
 AUTHORIZER_IDENTITY_HEADERS = ("Authorization", "X-API-Key")
-
-JSON_CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
