@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerRequestEvent,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai import metric_names
 from hokusai.auth.service import Authorizer, AuthorizerUnavailable, build_authorizer
 from hokusai.config import AuthorizerSettings, ConfigError
 from hokusai.observability import logger, metrics, tracer
@@ -53,7 +54,7 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
     try:
         authorizer = dependencies.get()
     except ConfigError as error:
-        _observe("AuthorizerFailure", 1, "Count")
+        _observe(metric_names.AUTHORIZER_FAILURE, 1, "Count")
         raise AuthorizerUnavailable(f"invalid configuration: {error.variable}") from None
     try:
         return authorizer.authorize({"headers": event.headers, "methodArn": event.method_arn}, log=_log_info)

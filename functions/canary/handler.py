@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai import metric_names
 from hokusai.config import CanarySettings, ConfigError
 from hokusai.drift.runner import CanaryClients, counts_for_log, publish_alert, publish_metrics, run_canary
 from hokusai.observability import logger, metrics, tracer
@@ -43,7 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception:
         # The findings are still in the metrics (and their alarms); say loudly that the message failed.
         logger.exception("Could not publish the canary alert to SNS")
-        metrics.add_metric(name="CanaryAlertPublishFailed", unit="Count", value=1)
+        metrics.add_metric(name=metric_names.CANARY_ALERT_PUBLISH_FAILED, unit="Count", value=1)
     logger.info(
         "Canary run",
         extra={
