@@ -36,6 +36,26 @@ def test_round_trip(redis_server: RedisServer) -> None:
     assert l2.get("k").outcome is CacheOutcome.MISS
 
 
+def test_get_with_ttl_reads_value_and_remaining_ttl_in_one_round_trip(redis_server: RedisServer) -> None:
+    l2 = cache(redis_server.url)
+    assert l2.get_with_ttl("t").outcome is CacheOutcome.MISS
+    l2.set("t", b"v", 30)
+    hit = l2.get_with_ttl("t")
+    assert hit.outcome is CacheOutcome.HIT and hit.value == b"v"
+    assert hit.ttl_ms is not None and 25_000 < hit.ttl_ms <= 30_000
+    l2._client.set("forever", b"v")  # type: ignore[union-attr]
+    assert l2.get_with_ttl("forever").ttl_ms is None
+
+
+def test_get_with_ttl_on_a_silent_server_is_one_attempt() -> None:
+    with silent_server() as server:
+        l2 = cache(f"redis://127.0.0.1:{server.port}/0")
+        result, elapsed = timed(lambda: l2.get_with_ttl("k"))
+        assert result.outcome is CacheOutcome.ERROR and elapsed < 0.5  # type: ignore[attr-defined]
+        time.sleep(0.05)
+        assert server.connections_accepted == 1
+
+
 def test_silent_server_one_attempt_per_call_within_budget() -> None:
     with silent_server() as server:
         l2 = cache(f"redis://127.0.0.1:{server.port}/0")

@@ -37,13 +37,52 @@ class Source:
         return self.records.get(digest)
 
 
+class FakePipeline:
+    """GET + PTTL queued and sent as one round trip (``get+pttl`` in the calls)."""
+
+    def __init__(self, redis: FakeRedis) -> None:
+        self._redis = redis
+        self._commands: list[tuple[str, str]] = []
+
+    def get(self, key: str) -> None:
+        self._commands.append(("get", key))
+
+    def pttl(self, key: str) -> None:
+        self._commands.append(("pttl", key))
+
+    def execute(self) -> list[Any]:
+        self._redis._check("+".join(name for name, _ in self._commands))
+        return [
+            (self._redis.value(key) if name == "get" else self._redis.remaining_ms(key))
+            for name, key in self._commands
+        ]
+
+
 class FakeRedis:
-    """The three commands RedisCache uses; ``fail`` makes every command raise like a timeout."""
+    """The commands RedisCache uses; ``fail`` makes every command raise like a timeout.
+
+    ``data`` holds (value, EX seconds); the remaining TTL PTTL reports is ``pttl_ms[key]`` when set
+    (a copy written earlier by another container), else the full EX.
+    """
 
     def __init__(self) -> None:
         self.data: dict[str, tuple[bytes, int]] = {}
+        self.pttl_ms: dict[str, int] = {}
         self.fail = False
         self.calls: list[str] = []
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        assert transaction is False  # no MULTI/EXEC: one plain round trip
+        return FakePipeline(self)
+
+    def value(self, key: str) -> bytes | None:
+        entry = self.data.get(key)
+        return entry[0] if entry else None
+
+    def remaining_ms(self, key: str) -> int:
+        if key not in self.data:
+            return -2
+        return self.pttl_ms.get(key, self.data[key][1] * 1000)
 
     def _check(self, name: str) -> None:
         self.calls.append(name)
@@ -124,7 +163,7 @@ def test_failed_l2_read_skips_write_back(h: Harness) -> None:
     digest = h.add()
     h.redis.fail = True
     assert h.chain.validate(digest).decision is Decision.ALLOW
-    assert h.redis.calls == ["get"]  # one Redis call per request at most
+    assert h.redis.calls == ["get+pttl"]  # one Redis call per request at most
 
 
 def test_breaker_open_skips_redis_and_is_counted(h: Harness) -> None:
@@ -183,3 +222,68 @@ def test_garbage_in_l2_is_ignored_and_overwritten(h: Harness) -> None:
     h.redis.data[auth_entry_key(digest)] = (b"{not json", 300)
     assert h.chain.validate(digest).layer == "source"
     assert json.loads(h.redis.data[auth_entry_key(digest)][0])["key_id"] == "key_x"
+
+
+def _shared_entry(h: Harness, digest: str, remaining_ms: int) -> None:
+    """Another container cached ``digest`` in Redis earlier: ``remaining_ms`` of its TTL is left."""
+    record = h.source.records[digest]
+    h.redis.data[auth_entry_key(digest)] = (json.dumps(record.to_cache()).encode(), 300)
+    h.redis.pttl_ms[auth_entry_key(digest)] = remaining_ms
+
+
+def test_l2_hit_reads_value_and_remaining_ttl_in_one_round_trip(h: Harness) -> None:
+    digest = h.add()
+    _shared_entry(h, digest, 120_000)
+    verdict = h.chain.validate(digest)
+    assert verdict.decision is Decision.ALLOW and verdict.layer == "l2"
+    assert h.redis.calls == ["get+pttl"] and h.source.calls == 0
+
+
+def test_l1_copy_of_an_l2_hit_never_outlives_the_redis_entry(h: Harness) -> None:
+    digest = h.add()
+    _shared_entry(h, digest, 2_500)  # Redis keeps it 2.5 s more; L1's own TTL is 60 s
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 2
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 1  # 3 s: past the Redis entry's expiry, so past the L1 copy's too
+    assert h.chain.validate(digest).layer == "l2"
+
+
+def test_l1_keeps_its_own_ttl_when_redis_keeps_the_entry_longer(h: Harness) -> None:
+    digest = h.add()
+    _shared_entry(h, digest, 250_000)
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 59
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 2
+    assert h.chain.validate(digest).layer == "l2"
+
+
+def test_redis_entry_without_expiry_gives_the_l1_ttl(h: Harness) -> None:
+    digest = h.add()
+    _shared_entry(h, digest, -1)
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 59
+    assert h.chain.validate(digest).layer == "l1"
+
+
+def test_entry_gone_between_get_and_pttl_is_served_but_not_kept_in_l1(h: Harness) -> None:
+    digest = h.add()
+    _shared_entry(h, digest, -2)
+    assert h.chain.validate(digest).layer == "l2"
+    assert h.chain.validate(digest).layer == "l2"  # nothing was kept in L1
+
+
+def test_revoked_key_denied_once_its_redis_entry_is_deleted_and_l1_copy_expires(h: Harness) -> None:
+    """The revocation path: the keys-table stream deletes the Redis entry; a warm container's L1
+    copy, capped by the entry's remaining TTL (5 s here), then lapses and the source says revoked."""
+    digest = h.add()
+    _shared_entry(h, digest, 5_000)
+    assert h.chain.validate(digest).decision is Decision.ALLOW
+    h.source.records[digest] = KeyRecord(key_id="key_x", user_id="u", models=("21",), status="revoked")
+    del h.redis.data[auth_entry_key(digest)]
+    h.clock.now += 4
+    assert h.chain.validate(digest).decision is Decision.ALLOW  # the L1 copy, within its 5 s
+    h.clock.now += 2
+    verdict = h.chain.validate(digest)
+    assert verdict.decision is Decision.DENY and verdict.layer == "source"

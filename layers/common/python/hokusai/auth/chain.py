@@ -7,6 +7,9 @@ Budget rules (INCIDENTS.md section 1):
   L2 write-back, so a dead Redis costs at most one timeout (~50 ms) per request, and nothing once the
   breaker is open.
 * Expiry is checked on every hit: cached entries carry ``expires_at`` and their TTLs are capped by it.
+* L1 never keeps an entry longer than Redis does: an L2 hit reads the entry's remaining TTL in the same
+  round trip (GET + PTTL pipelined) and caps the L1 TTL by it, so a Redis entry deleted at revocation
+  (``hokusai.keys.revocation``, the keys-table stream) is not re-armed for a full L1 TTL by a late hit.
 * Source unreachable and nothing cached -> ``Verdict.unavailable`` (503 upstream), never an Allow.
 """
 
@@ -148,12 +151,13 @@ class ValidatorChain:
 
         write_back_l2 = False
         if self._l2 is not None and self._l2.enabled:
-            result = self._l2.get(auth_entry_key(digest, self._l2_prefix))
+            result = self._l2.get_with_ttl(auth_entry_key(digest, self._l2_prefix))
             if result.outcome is CacheOutcome.HIT and result.value is not None:
                 entry = self._decode(result.value)
                 if entry is not None:
                     self._observe(metric_names.AUTH_CACHE_HIT_L2, 1, "Count")
-                    self._remember_l1(digest, entry, now)
+                    remaining = None if result.ttl_ms is None else result.ttl_ms / 1000
+                    self._remember_l1(digest, entry, now, remaining)
                     return self._from_cache(entry, "l2", now)
                 write_back_l2 = True  # unreadable entry: overwrite it
             elif result.outcome is CacheOutcome.MISS:
@@ -178,8 +182,12 @@ class ValidatorChain:
             return Verdict(Decision.DENY, "source", reason="unknown key")
         return self._judge(record, "source", now)
 
-    def _remember_l1(self, digest: str, entry: Any, now: float) -> None:
-        ttl = self._ttl(entry, self._l1_ttl, now)
+    def _remember_l1(self, digest: str, entry: Any, now: float, l2_remaining: float | None = None) -> None:
+        """``l2_remaining``: the seconds Redis still keeps the entry this copy came from (None: from
+        the source of truth, or a Redis entry without expiry); the copy never outlives it."""
+        ttl: float = self._ttl(entry, self._l1_ttl, now)
+        if l2_remaining is not None:
+            ttl = min(ttl, l2_remaining)
         if ttl > 0:
             self._l1.set(digest, entry, ttl)
 

@@ -43,6 +43,8 @@ class CacheResult:
     value: bytes | None = None
     error: str | None = None  # exception class name, never the message (it may echo a key)
     elapsed_ms: float = 0.0
+    # get_with_ttl's HIT: the entry's remaining time to live in Redis (None: the entry never expires).
+    ttl_ms: int | None = None
 
 
 ErrorObserver = Callable[[str, str], None]  # (operation, error class name)
@@ -142,6 +144,19 @@ class RedisCache:
     def get(self, key: str) -> CacheResult:
         return self._call("get", lambda c: c.get(key))
 
+    def get_with_ttl(self, key: str) -> CacheResult:
+        """GET and PTTL in one pipeline: one round trip, one call of the budget. A HIT carries
+        ``ttl_ms``, so a copy of the entry (the authorizer's L1) can be kept no longer than Redis keeps it,
+        and a deleted entry (revocation) is not served from a copy beyond that."""
+
+        def command(client: redis.Redis) -> Any:
+            pipeline = client.pipeline(transaction=False)
+            pipeline.get(key)
+            pipeline.pttl(key)
+            return pipeline.execute()
+
+        return self._call("get_with_ttl", command)
+
     def set(self, key: str, value: bytes, ttl_seconds: int) -> CacheResult:
         return self._call("set", lambda c: c.set(key, value, ex=ttl_seconds))
 
@@ -174,6 +189,13 @@ class RedisCache:
             if reply is None:
                 return CacheResult(CacheOutcome.MISS, elapsed_ms=elapsed_ms)
             return CacheResult(CacheOutcome.HIT, value=bytes(reply), elapsed_ms=elapsed_ms)
+        if operation == "get_with_ttl":
+            value, pttl = reply
+            if value is None:
+                return CacheResult(CacheOutcome.MISS, elapsed_ms=elapsed_ms)
+            # PTTL: -1 no expiry, -2 gone since the GET (answered in the same round trip: as good as 0).
+            ttl_ms = None if pttl == -1 else max(0, int(pttl))
+            return CacheResult(CacheOutcome.HIT, value=bytes(value), elapsed_ms=elapsed_ms, ttl_ms=ttl_ms)
         if operation == "delete":
             return CacheResult(CacheOutcome.DELETED, elapsed_ms=elapsed_ms)
         if operation == "set":
