@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from hokusai import api_contract
 
 LAMBDA_BASIC = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 LAMBDA_VPC = "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
@@ -38,12 +39,48 @@ XRAY = NagPackSuppression(
     ),
     applies_to=["Resource::*"],
 )
+PREFIX_LIST_LOOKUP = NagPackSuppression(
+    id="AwsSolutions-IAM5",
+    reason=(
+        "ec2:DescribeManagedPrefixLists (read-only lookup of the gateway endpoints' prefix list ids at "
+        "deploy time) supports no resource-level permissions."
+    ),
+    applies_to=["Resource::*"],
+)
+PREFIX_LIST_PROVIDER_LOGGING = NagPackSuppression(
+    id="AwsSolutions-IAM4",
+    reason=(
+        "The AwsCustomResource provider (prefix list lookup) logs with AWSLambdaBasicExecutionRole, "
+        "AWS's minimal logging policy."
+    ),
+    applies_to=[LAMBDA_BASIC],
+)
+API_KEYS_NOT_COGNITO = NagPackSuppression(
+    id="AwsSolutions-COG4",
+    reason=(
+        "Clients are third-party services authenticating with Hokusai API keys (Authorization: Bearer / "
+        "X-API-Key), checked by the REQUEST authorizer; there are no Cognito users. /health and "
+        "/v1/openapi.json are public by contract."
+    ),
+)
+PUBLIC_BY_CONTRACT = NagPackSuppression(
+    id="AwsSolutions-APIG4",
+    reason=(
+        "Public by contract (hokusai/api_contract.py): load balancers, dashboards and the canary read "
+        "/health without a key; the OpenAPI document holds no data."
+    ),
+)
+
+
+def _at(stack: Stack, path: str, suppressions: list[NagPackSuppression]) -> None:
+    """Suppress on the construct at ``/<stack>/<path>`` (its construct path)."""
+    NagSuppressions.add_resource_suppressions_by_path(stack, f"/{stack.stack_name}/{path}", suppressions)
 
 
 def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
-    NagSuppressions.add_resource_suppressions_by_path(
+    _at(
         stateful,
-        f"/{stateful.stack_name}/Redis",
+        "Redis",
         [
             NagPackSuppression(
                 id="AwsSolutions-AEC5",
@@ -73,39 +110,14 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             "Lambda would change the secret without the stack knowing the key id to revoke.",
         ),
     ):
-        NagSuppressions.add_resource_suppressions_by_path(
+        _at(
             stateful,
-            f"/{stateful.stack_name}/{secret}/Resource",
+            f"{secret}/Resource",
             [NagPackSuppression(id="AwsSolutions-SMG4", reason=f"No automatic rotation: {why}")],
         )
     for lookup in ("S3PrefixList", "DynamodbPrefixList"):
-        NagSuppressions.add_resource_suppressions_by_path(
-            stateful,
-            f"/{stateful.stack_name}/{lookup}/CustomResourcePolicy/Resource",
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason=(
-                        "ec2:DescribeManagedPrefixLists (read-only lookup of the gateway endpoints' "
-                        "prefix list ids at deploy time) supports no resource-level permissions."
-                    ),
-                    applies_to=["Resource::*"],
-                )
-            ],
-        )
-    NagSuppressions.add_stack_suppressions(
-        stateful,
-        [
-            NagPackSuppression(
-                id="AwsSolutions-IAM4",
-                reason=(
-                    "The AwsCustomResource provider (prefix list lookup) logs with "
-                    "AWSLambdaBasicExecutionRole, AWS's minimal logging policy."
-                ),
-                applies_to=[LAMBDA_BASIC],
-            )
-        ],
-    )
+        _at(stateful, f"{lookup}/CustomResourcePolicy/Resource", [PREFIX_LIST_LOOKUP])
+    NagSuppressions.add_stack_suppressions(stateful, [PREFIX_LIST_PROVIDER_LOGGING])
 
     # CDK's bucket-deployment singleton function, which copies the shipped models into the S3 cache.
     for handler in [c for c in stateful.node.children if "CDKBucketDeployment" in c.node.id]:
@@ -144,7 +156,7 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             ],
             apply_to_children=True,
         )
-    NagSuppressions.add_stack_suppressions(service, [RUNTIME, MANAGED_LOGGING])
+    NagSuppressions.add_stack_suppressions(service, [RUNTIME, MANAGED_LOGGING, API_KEYS_NOT_COGNITO])
     for function in ("Authorizer", "Predict", "Health"):
         reasons = [XRAY]
         if function in ("Predict", "Health"):
@@ -159,12 +171,10 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
                     applies_to=[RegexAppliesTo(regex=MODEL_PREFIX_OBJECTS)],
                 )
             )
-        NagSuppressions.add_resource_suppressions_by_path(
-            service, f"/{service.stack_name}/{function}/ServiceRole/DefaultPolicy/Resource", reasons
-        )
-    NagSuppressions.add_resource_suppressions_by_path(
+        _at(service, f"{function}/ServiceRole/DefaultPolicy/Resource", reasons)
+    _at(
         service,
-        f"/{service.stack_name}/Api/CloudWatchRole/Resource",
+        "Api/CloudWatchRole/Resource",
         [
             NagPackSuppression(
                 id="AwsSolutions-IAM4",
@@ -176,9 +186,9 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             )
         ],
     )
-    NagSuppressions.add_resource_suppressions_by_path(
+    _at(
         service,
-        f"/{service.stack_name}/Api/DeploymentStage.api/Resource",
+        "Api/DeploymentStage.api/Resource",
         [
             NagPackSuppression(
                 id="AwsSolutions-APIG3",
@@ -190,38 +200,14 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             )
         ],
     )
-    for path in ("health/GET", "v1/openapi.json/GET"):
-        NagSuppressions.add_resource_suppressions_by_path(
-            service,
-            f"/{service.stack_name}/Api/Default/{path}/Resource",
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-APIG4",
-                    reason=(
-                        "Public by contract (hokusai/api_contract.py): load balancers, dashboards and "
-                        "the canary read /health without a key; the OpenAPI document holds no data."
-                    ),
-                )
-            ],
-        )
-    NagSuppressions.add_stack_suppressions(
-        service,
-        [
-            NagPackSuppression(
-                id="AwsSolutions-COG4",
-                reason=(
-                    "Clients are third-party services authenticating with Hokusai API keys "
-                    "(Authorization: Bearer / X-API-Key), checked by the REQUEST authorizer; there are no "
-                    "Cognito users. /health and /v1/openapi.json are public by contract."
-                ),
-            )
-        ],
-    )
+    for route in api_contract.ROUTES:
+        if not route.authorized:
+            _at(service, f"Api/Default{route.path}/{route.method}/Resource", [PUBLIC_BY_CONTRACT])
 
     NagSuppressions.add_stack_suppressions(monitoring, [RUNTIME, MANAGED_LOGGING])
-    NagSuppressions.add_resource_suppressions_by_path(
+    _at(
         monitoring,
-        f"/{monitoring.stack_name}/Canary/ServiceRole/DefaultPolicy/Resource",
+        "Canary/ServiceRole/DefaultPolicy/Resource",
         [
             NagPackSuppression(
                 id="AwsSolutions-IAM5",

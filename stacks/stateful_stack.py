@@ -9,6 +9,7 @@ applied). Each rule is its own CloudFormation resource, so a failed rule fails t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import (
     CfnOutput,
@@ -222,29 +223,28 @@ class StatefulStack(Stack):
                 self.security_groups[rule.peer_group].security_group_id if rule.peer_group else None
             )
             prefix_list_id = self.prefix_list_ids[rule.peer_prefix_list] if rule.peer_prefix_list else None
+            rule_properties: dict[str, Any] = {
+                "group_id": group.security_group_id,
+                "ip_protocol": rule.protocol,
+                "from_port": rule.port,
+                "to_port": rule.port,
+                "description": rule.description,
+            }
             if rule.direction == "ingress":
                 ec2.CfnSecurityGroupIngress(
                     self,
                     logical_id,
-                    group_id=group.security_group_id,
-                    ip_protocol=rule.protocol,
-                    from_port=rule.port,
-                    to_port=rule.port,
                     source_security_group_id=peer_group_id,
                     source_prefix_list_id=prefix_list_id,
-                    description=rule.description,
+                    **rule_properties,
                 )
             else:
                 ec2.CfnSecurityGroupEgress(
                     self,
                     logical_id,
-                    group_id=group.security_group_id,
-                    ip_protocol=rule.protocol,
-                    from_port=rule.port,
-                    to_port=rule.port,
                     destination_security_group_id=peer_group_id,
                     destination_prefix_list_id=prefix_list_id,
-                    description=rule.description,
+                    **rule_properties,
                 )
 
     def _keys_table(self) -> dynamodb.Table:
