@@ -32,7 +32,7 @@ def table(moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_create_prints_the_key_once_and_stores_only_the_digest(
     table: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["keys", "create", "--user", "acme", "--models", "21,7", "--expires-in-days", "30"]) == 0
+    assert main(["keys", "create", "--user", "acme", "--models", "21", "--expires-in-days", "30"]) == 0
     out, err = capsys.readouterr()
     api_key = out.strip()
     assert is_well_formed(api_key) and out.count(api_key) == 1 and api_key not in err
@@ -41,7 +41,7 @@ def test_create_prints_the_key_once_and_stores_only_the_digest(
     assert len(items) == 1 and api_key not in json.dumps(items)
     item = items[0]
     assert item["key_hash"]["S"] == key_digest(api_key)
-    assert [m["S"] for m in item["models"]["L"]] == ["21", "7"]
+    assert [m["S"] for m in item["models"]["L"]] == ["21"]
     assert item["status"]["S"] == "active" and int(item["expires_at"]["N"]) > 0
 
 
@@ -116,3 +116,99 @@ def test_console_script_in_a_subprocess(table: str, moto_server: MotoServer) -> 
     listed = run_python("-m", "hokusai.cli", "keys", "list", env=env)
     assert listed.returncode == 0 and "sub" in listed.stdout
     assert created.stdout.strip() not in listed.stdout
+
+
+REGISTRY_21 = json.loads((ROOT / "model" / "registry.json").read_text())["21"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--expires-in-days", "99999999999"],
+            "--expires-in-days must be between 1 and 3650 (got 99999999999)",
+        ),
+        (["--expires-in-days", "0"], "--expires-in-days must be between 1 and 3650 (got 0)"),
+        (["--expires-in-days", "3651"], "--expires-in-days must be between 1 and 3650 (got 3651)"),
+        (["--user", ""], "--user must not be empty"),
+        (["--user", "acme\nkey_forged"], "--user must be printable characters only"),
+        (["--user", "a" * 129], "--user must be at most 128 characters (got 129)"),
+        (["--description", "x\ty"], "--description must be printable characters only"),
+        (["--models", "99"], "--models: not in the model registry: '99' (known: 21"),
+        (["--models", "../21"], "--models: not in the model registry: '../21' (known: 21"),
+        (["--models", "21,*"], '--models is "*" alone or a list of model ids, not both'),
+        (["--models", " , "], '--models needs at least one model id, or "*"'),
+    ],
+)
+def test_create_refuses_bad_input_with_one_line_and_stores_nothing(
+    table: str, arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = {"--user": "acme", "--models": "21"}
+    given = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    argv = ["keys", "create"] + [part for name, value in {**base, **given}.items() for part in (name, value)]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"error: {message}")
+    assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
+
+
+def test_models_are_checked_against_MODEL_REGISTRY_when_set(
+    table: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODEL_REGISTRY", json.dumps({"21": REGISTRY_21, "7": REGISTRY_21}))
+    assert main(["keys", "create", "--user", "acme", "--models", "21,7"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "create", "--user", "acme", "--models", "8"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: --models: not in the model registry: '8' (known: 21, 7, or \"*\")\n"
+    )
+    assert main(["keys", "create", "--user", "acme", "--models", "*"]) == 0
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    assert sorted(tuple(m["S"] for m in i["models"]["L"]) for i in items) == [("*",), ("21", "7")]
+
+
+def test_region_from_AWS_REGION_alone_or_one_line_naming_both(
+    table: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # the table lives in moto's eu-west-1
+    assert main(["keys", "list"]) == 0
+    capsys.readouterr()
+    monkeypatch.delenv("AWS_REGION")
+    assert main(["keys", "list"]) == 2
+    assert capsys.readouterr().err == (
+        "error: no AWS region: set AWS_REGION or AWS_DEFAULT_REGION (or a region in the AWS profile)\n"
+    )
+
+
+def test_list_reports_unreadable_items_by_key_id_and_revoke_still_works(
+    table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dynamodb = boto3.client("dynamodb")
+    store = KeyStore(dynamodb, table)
+    _, good = store.create("acme", ["21"])
+    _, far = store.create("far", ["21"])
+    dynamodb.update_item(  # what --expires-in-days 99999999999 stored before it was bounded
+        TableName=table,
+        Key={"key_hash": {"S": far.key_hash}},
+        UpdateExpression="SET expires_at = :e",
+        ExpressionAttributeValues={":e": {"N": str(99999999999 * 86400)}},
+    )
+    dynamodb.put_item(TableName=table, Item={"key_hash": {"S": "0" * 64}, "key_id": {"S": "key_broken"}})
+    assert main(["keys", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["key_id"], r["status"]) for r in rows] == [
+        (good.key_id, "active"),
+        *sorted([(far.key_id, "unreadable"), ("key_broken", "unreadable")]),
+    ]
+    problems = {r["key_id"]: r.get("problem") for r in rows}
+    assert problems[far.key_id] == f"expires_at {99999999999 * 86400} is out of range"
+    assert problems["key_broken"] == "missing user_id, models, status"
+    assert main(["keys", "revoke", far.key_id]) == 0
+    assert main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert good.key_id in listing and f"{far.key_id:22} {'?':16} unreadable" in listing
+    assert main(["keys", "show", "key_broken"]) == 0
+    assert "missing user_id, models, status" in capsys.readouterr().out

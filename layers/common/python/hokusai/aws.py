@@ -55,8 +55,9 @@ OPERATOR = Budget(3, 5, 3)
 DEPLOYMENT = Budget(3, 10, 3)
 
 
-def client(service: str, budget: Budget) -> BaseClient:
-    """A boto3 client whose every call ends within ``budget``."""
+def client(service: str, budget: Budget, region: str | None = None) -> BaseClient:
+    """A boto3 client whose every call ends within ``budget``; in ``region`` when given (boto3 itself
+    reads only ``AWS_DEFAULT_REGION`` and the profile, not ``AWS_REGION``: see :func:`operator_region`)."""
     import boto3
     from botocore.config import Config
 
@@ -65,8 +66,42 @@ def client(service: str, budget: Budget) -> BaseClient:
         read_timeout=budget.read_seconds,
         retries={"total_max_attempts": budget.attempts, "mode": "standard"},
     )
-    aws_client: BaseClient = boto3.client(service, config=config)
+    aws_client: BaseClient = boto3.client(service, config=config, region_name=region or None)
     return aws_client
+
+
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+class NoRegion(Exception):
+    """Neither region variable is set and the profile names no region."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"no AWS region: set {' or '.join(REGION_VARIABLES)} (or a region in the AWS profile)"
+        )
+
+
+def operator_region() -> str:
+    """The region a command runs in: ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else the profile's.
+
+    Lambda sets both variables; an operator's shell often only ``AWS_REGION``, which boto3 ignores
+    (a raw ``NoRegionError`` otherwise). Raises :class:`NoRegion`."""
+    import os
+
+    for name in REGION_VARIABLES:
+        value = (os.environ.get(name) or "").strip()
+        if value:
+            return value
+    import boto3
+
+    try:
+        profile_region = boto3.session.Session().region_name
+    except Exception:  # a broken profile: the same answer as none
+        profile_region = None
+    if profile_region:
+        return str(profile_region)
+    raise NoRegion
 
 
 def error_code(error: BaseException) -> str | None:

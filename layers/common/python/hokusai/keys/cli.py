@@ -4,6 +4,12 @@ create prints the new key once, on stdout, and stores only its SHA-256 digest. r
 revoked and deletes the L2 Redis entry (REDIS_URL, if set), so only the L1 TTL (per container)
 bounds how long a revoked key keeps working. list/show never print keys or full digests.
 
+Input is checked before any AWS call, and a mistake gets one line and exit 2: ``--user`` (1 to
+128 printable characters), ``--models`` (ids in the model registry, ``MODEL_REGISTRY`` when set, else
+``model/registry.json`` in the current directory, or ``*`` alone), ``--expires-in-days`` (1 to
+3650), the region (``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else the profile's). A stored item
+the listing cannot read is listed by key id with its problem, not a failed listing.
+
 Exit codes: 0 ok, 1 not found, 2 usage or configuration error, 3 AWS/Redis unavailable.
 """
 
@@ -17,14 +23,24 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from hokusai.config import RedisSettings
 from hokusai.keys.format import short_digest
 from hokusai.keys.revocation import revoke_key
-from hokusai.keys.store import KeyNotFound, KeyRecord, KeyStore
+from hokusai.keys.schema import ALL_MODELS
+from hokusai.keys.store import KeyNotFound, KeyRecord, KeyStore, UnreadableItem
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+MAX_EXPIRY_DAYS = 3650  # ten years: a key that outlives that is a key nobody remembers
+MAX_USER_CHARS = 128
+MAX_DESCRIPTION_CHARS = 256
+REGISTRY_FILE = Path("model") / "registry.json"
+
+
+class UsageError(Exception):
+    """A client's or operator's mistake: printed as one line, exit 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     create = sub.add_parser("create", help="create a key; prints it once")
     create.add_argument("--user", required=True, help="user id the key belongs to")
     create.add_argument("--models", default="*", help='comma-separated model ids, or "*" (default)')
-    create.add_argument("--expires-in-days", type=int, help="expiry in days (default: never)")
+    create.add_argument(
+        "--expires-in-days", type=int, help=f"expiry in days, 1-{MAX_EXPIRY_DAYS} (default: never)"
+    )
     create.add_argument("--description", default="")
     create.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = sub.add_parser("revoke", help="revoke a key by key_id and drop its Redis entry")
@@ -52,6 +70,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable(name: str, value: str, limit: int, *, empty_ok: bool = False) -> str:
+    if not value.strip() and not empty_ok:
+        raise UsageError(f"{name} must not be empty")
+    if not value.isprintable():  # newlines, tabs, control characters: they would forge listing lines
+        raise UsageError(f"{name} must be printable characters only (no newline or control character)")
+    if len(value) > limit:
+        raise UsageError(f"{name} must be at most {limit} characters (got {len(value)})")
+    return value
+
+
+def _registered_model_ids() -> set[str]:
+    """The model ids keys may name: MODEL_REGISTRY when set, else model/registry.json here."""
+    from hokusai.environment import ConfigError
+    from hokusai.models.registry import VARIABLE, parse_registry
+
+    raw = os.environ.get(VARIABLE)
+    source = VARIABLE
+    if raw is None or not raw.strip():
+        if not REGISTRY_FILE.is_file():
+            raise UsageError(
+                f"no model registry to check --models against: set {VARIABLE} or run from the "
+                f"checkout ({REGISTRY_FILE})"
+            )
+        raw, source = REGISTRY_FILE.read_text(encoding="utf-8"), str(REGISTRY_FILE)
+    try:
+        return set(parse_registry(raw, source))
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def _models(value: str) -> list[str]:
+    models = list(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
+    if not models:
+        raise UsageError('--models needs at least one model id, or "*"')
+    if ALL_MODELS in models:
+        if len(models) > 1:
+            raise UsageError('--models is "*" alone or a list of model ids, not both')
+        return models
+    known = _registered_model_ids()
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        shown = ", ".join(repr(m) for m in unknown)
+        raise UsageError(
+            f'--models: not in the model registry: {shown} (known: {", ".join(sorted(known))}, or "*")'
+        )
+    return models
+
+
+def _expires_at(days: int | None) -> int | None:
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_EXPIRY_DAYS:
+        raise UsageError(f"--expires-in-days must be between 1 and {MAX_EXPIRY_DAYS} (got {days})")
+    return int(time.time()) + days * 86400
+
+
 def _public(record: KeyRecord) -> dict[str, Any]:
     expires = record.expires_at
     return {
@@ -66,10 +140,14 @@ def _public(record: KeyRecord) -> dict[str, Any]:
     }
 
 
-def _store(table: str) -> KeyStore:
+def _unreadable(item: UnreadableItem) -> dict[str, Any]:
+    return {"key_id": item.key_id, "status": "unreadable", "problem": item.problem}
+
+
+def _store(table: str, region: str) -> KeyStore:
     from hokusai.config import KeysTableSettings
 
-    return KeyStore.from_settings(KeysTableSettings(table_name=table))
+    return KeyStore.from_settings(KeysTableSettings(table_name=table), region)
 
 
 def _redis_for_operator() -> tuple[RedisSettings | None, str]:
@@ -91,9 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not table:
         print("error: no keys table: pass --table or set KEYS_TABLE_NAME", file=sys.stderr)
         return EXIT_USAGE
-    store = _store(table)
+    from hokusai.aws import NoRegion, operator_region
+
     try:
+        store = _store(table, operator_region())
         return _run(args, store)
+    except (UsageError, NoRegion) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyNotFound as error:
         print(f"error: no key with key_id {error.args[0]!r} in table {table}", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -109,15 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, store: KeyStore) -> int:
     if args.command == "create":
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
-        if not models:
-            print('error: --models needs at least one model id, or "*"', file=sys.stderr)
-            return EXIT_USAGE
-        if args.expires_in_days is not None and args.expires_in_days <= 0:
-            print("error: --expires-in-days must be positive", file=sys.stderr)
-            return EXIT_USAGE
-        expires_at = int(time.time()) + args.expires_in_days * 86400 if args.expires_in_days else None
-        api_key, record = store.create(args.user, models, expires_at=expires_at, description=args.description)
+        user = _printable("--user", args.user, MAX_USER_CHARS)
+        description = _printable("--description", args.description, MAX_DESCRIPTION_CHARS, empty_ok=True)
+        expires_at = _expires_at(args.expires_in_days)
+        models = _models(args.models)
+        api_key, record = store.create(user, models, expires_at=expires_at, description=description)
         if args.json:
             print(json.dumps({"api_key": api_key, **_public(record)}))
         else:
@@ -135,22 +214,35 @@ def _run(args: argparse.Namespace, store: KeyStore) -> int:
         print(f"revoked {record.key_id} (user {record.user_id}); {problem or revocation.message}")
         return EXIT_OK
     if args.command == "show":
-        public = _public(store.find_by_key_id(args.key_id))
+        found = store.find_item_by_key_id(args.key_id)
+        public = _public(found) if isinstance(found, KeyRecord) else _unreadable(found)
         if args.json:
             print(json.dumps(public))
         else:
             for name, value in public.items():
                 print(f"{name:12} {value}")
         return EXIT_OK
-    rows = [_public(r) for r in store.scan() if args.user is None or r.user_id == args.user]
-    rows.sort(key=lambda row: (row["user_id"], row["created_at"]))
-    if args.json:
-        print(json.dumps(rows))
+    return _list(store, args.user, as_json=args.json)
+
+
+def _list(store: KeyStore, user: str | None, *, as_json: bool) -> int:
+    records, unreadable = [], []
+    for found in store.scan():
+        if isinstance(found, UnreadableItem):
+            unreadable.append(_unreadable(found))  # whose it is is unknown: listed with any --user
+        elif user is None or found.user_id == user:
+            records.append(_public(found))
+    records.sort(key=lambda row: (row["user_id"], row["created_at"]))
+    unreadable.sort(key=lambda row: row["key_id"])
+    if as_json:
+        print(json.dumps(records + unreadable))
         return EXIT_OK
     print(f"{'KEY_ID':22} {'USER':16} {'STATUS':8} {'MODELS':12} {'DIGEST':10} CREATED")
-    for row in rows:
+    for row in records:
         print(
             f"{row['key_id']:22} {row['user_id']:16} {row['status']:8} {','.join(row['models']):12} "
             f"{row['digest']:10} {row['created_at']}"
         )
+    for row in unreadable:
+        print(f"{row['key_id']:22} {'?':16} {'unreadable':8} {row['problem']}")
     return EXIT_OK

@@ -71,11 +71,11 @@ class KeyRecord:
         )
 
 
-def bounded_dynamodb_client(settings: KeysTableSettings) -> Any:
+def bounded_dynamodb_client(settings: KeysTableSettings, region: str | None = None) -> Any:
     from hokusai.aws import Budget, client
 
     budget = Budget.from_ms(settings.connect_timeout_ms, settings.read_timeout_ms, settings.max_attempts)
-    return client("dynamodb", budget)
+    return client("dynamodb", budget, region)
 
 
 def _item_to_record(item: dict[str, Any]) -> KeyRecord:
@@ -92,14 +92,52 @@ def _item_to_record(item: dict[str, Any]) -> KeyRecord:
     )
 
 
+@dataclass(frozen=True)
+class UnreadableItem:
+    """A stored item that is not a readable key (a missing field, a malformed or out-of-range value).
+
+    ``hokusai keys list`` reports it by key id, instead of failing the whole listing."""
+
+    key_id: str
+    problem: str
+
+
+REQUIRED_ATTRIBUTES = (
+    (schema.KEY_HASH_ATTRIBUTE, "S"),
+    (schema.KEY_ID_ATTRIBUTE, "S"),
+    ("user_id", "S"),
+    ("models", "L"),
+    ("status", "S"),
+)
+
+
+def read_item(item: dict[str, Any]) -> KeyRecord | UnreadableItem:
+    """The record of a stored item, or what makes it unreadable (never raises)."""
+    key_id = item.get(schema.KEY_ID_ATTRIBUTE, {}).get("S") if isinstance(item, dict) else None
+    shown_id = str(key_id) if key_id else "(no key_id)"
+    missing = [name for name, kind in REQUIRED_ATTRIBUTES if kind not in (item.get(name) or {})]
+    if missing:
+        return UnreadableItem(shown_id, f"missing {', '.join(missing)}")
+    try:
+        record = _item_to_record(item)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        return UnreadableItem(shown_id, f"malformed item ({type(error).__name__})")
+    if record.expires_at is not None:
+        try:
+            datetime.fromtimestamp(record.expires_at, UTC)
+        except (OverflowError, ValueError, OSError):
+            return UnreadableItem(shown_id, f"expires_at {record.expires_at} is out of range")
+    return record
+
+
 class KeyStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self.table_name = table_name
 
     @classmethod
-    def from_settings(cls, settings: KeysTableSettings) -> KeyStore:
-        return cls(bounded_dynamodb_client(settings), settings.table_name)
+    def from_settings(cls, settings: KeysTableSettings, region: str | None = None) -> KeyStore:
+        return cls(bounded_dynamodb_client(settings, region), settings.table_name)
 
     def get(self, digest: str) -> KeyRecord | None:
         """The record for a digest, None if unknown; StoreUnavailable if the table cannot answer."""
@@ -154,6 +192,13 @@ class KeyStore:
         return api_key, record
 
     def find_by_key_id(self, key_id: str) -> KeyRecord:
+        return _item_to_record(self._item_by_key_id(key_id))
+
+    def find_item_by_key_id(self, key_id: str) -> KeyRecord | UnreadableItem:
+        """Like :meth:`find_by_key_id`, but an unreadable item is answered, not raised."""
+        return read_item(self._item_by_key_id(key_id))
+
+    def _item_by_key_id(self, key_id: str) -> dict[str, Any]:
         reply = self._client.query(
             TableName=self.table_name,
             IndexName=schema.KEY_ID_INDEX,
@@ -166,13 +211,30 @@ class KeyStore:
             raise KeyNotFound(key_id)
         # The index may project only keys: read the full item by its digest.
         digest = items[0][schema.KEY_HASH_ATTRIBUTE]["S"]
-        record = self.get(digest)
-        if record is None:
+        reply = self._client.get_item(
+            TableName=self.table_name,
+            Key={schema.KEY_HASH_ATTRIBUTE: {"S": digest}},
+            ConsistentRead=True,
+        )
+        item: dict[str, Any] | None = reply.get("Item")
+        if not item:
             raise KeyNotFound(key_id)
-        return record
+        return item
 
     def revoke(self, key_id: str) -> KeyRecord:
-        record = self.find_by_key_id(key_id)
+        """Marks the key revoked; works on an unreadable item too (only its digest is needed)."""
+        item = self._item_by_key_id(key_id)
+        readable = read_item(item)
+        record = (
+            readable
+            if isinstance(readable, KeyRecord)
+            else KeyRecord(
+                key_id=key_id,
+                user_id=str(item.get("user_id", {}).get("S", "")),
+                models=(),
+                key_hash=item[schema.KEY_HASH_ATTRIBUTE]["S"],
+            )
+        )
         self._client.update_item(
             TableName=self.table_name,
             Key={schema.KEY_HASH_ATTRIBUTE: {"S": record.key_hash}},
@@ -182,8 +244,9 @@ class KeyStore:
         )
         return KeyRecord(**{**record.__dict__, "status": REVOKED})
 
-    def scan(self) -> Iterator[KeyRecord]:
+    def scan(self) -> Iterator[KeyRecord | UnreadableItem]:
+        """Every item: its record, or an :class:`UnreadableItem` (one bad item spoils no listing)."""
         paginator = self._client.get_paginator("scan")
         for page in paginator.paginate(TableName=self.table_name):
             for item in page.get("Items", []):
-                yield _item_to_record(item)
+                yield read_item(item)
