@@ -265,7 +265,8 @@ class LocalStack:
             secret_arn,
             [self.environment.get("CANARY_MODEL_ID") or schema.ALL_MODELS],
         )
-        # The test API stand-ins need the value; here it lives only in the (local) secret.
+        # Tests check that the canary's key never leaks into output or alerts, so they need its value;
+        # here it lives only in the (local) secret.
         self.provisioned.deployment.canary_api_key = str(
             secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
         )
