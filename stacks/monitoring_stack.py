@@ -480,6 +480,20 @@ class MonitoringStack(Stack):
                 doctor,
             ),
             AlarmSpec(
+                "revocation-failed",
+                self.service.revocation_failures.metric_approximate_number_of_messages_visible(
+                    statistic="Maximum", period=PERIOD
+                ),
+                at_least(1),
+                "Keys-table stream records reached the revocation function's on-failure queue after "
+                "their retries: a revoked (or changed) key's Redis entry may not have been deleted, so "
+                "the key can keep working until that entry expires (AUTH_L2_TTL_SECONDS) plus the "
+                "authorizer's in-process TTL. Usually Redis was unreachable from the function (its "
+                "breaker, the functions -> redis rule) or the Redis token unreadable.",
+                f"aws logs tail /aws/lambda/{settings.function_name('revocation')} --since 1h "
+                f"--filter-pattern WARNING (then: {doctor})",
+            ),
+            AlarmSpec(
                 "health-degraded",
                 self._metric(metric_names.HEALTH_DEGRADED, "health"),
                 at_least(1, periods=2),

@@ -174,6 +174,34 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
         _at(service, f"{function}/ServiceRole/DefaultPolicy/Resource", reasons)
     _at(
         service,
+        "Revocation/ServiceRole/DefaultPolicy/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "Resource::* is dynamodb:ListStreams alone (added by the keys-table stream's event "
+                    "source, aws-cdk-lib grantStreamRead), which supports no resource-level permissions and "
+                    "returns stream ARNs only; reading records (DescribeStream, GetRecords, "
+                    "GetShardIterator) is granted on the keys table's stream ARN alone."
+                ),
+                applies_to=["Resource::*"],
+            )
+        ],
+    )
+    _at(
+        service,
+        "RevocationFailures/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-SQS3",
+                reason=(
+                    "This queue is itself the revocation stream's on-failure destination (the failed "
+                    "batches' metadata, never an item); it is alarmed (revocation-failed) and read by an "
+                    "operator, nothing consumes it, so a DLQ behind it would hold nothing."
+                ),
+            )
+    _at(
+        service,
         "Api/CloudWatchRole/Resource",
         [
             NagPackSuppression(

@@ -1,4 +1,5 @@
-"""Service stack: the layers, the three API functions and the REST API built from api_contract.
+"""Service stack: the layers, the three API functions, the REST API built from api_contract, and the
+revocation function on the keys table's stream (deletes revoked keys' Redis entries).
 
 The canary lives in the monitoring stack (it runs outside the VPC, on a schedule). Each function gets
 its own role with only the actions and resources it uses; environment variables are exactly the
@@ -33,7 +34,13 @@ from aws_cdk import (
     aws_lambda as lambda_,
 )
 from aws_cdk import (
+    aws_lambda_event_sources as event_sources,
+)
+from aws_cdk import (
     aws_logs as logs,
+)
+from aws_cdk import (
+    aws_sqs as sqs,
 )
 from constructs import Construct
 from hokusai import api_contract, metric_names
@@ -53,6 +60,9 @@ LAYER_DIRS = {
 # building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
 PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
 NAMESPACE = metric_names.NAMESPACE
+# The revocation stream's retries: bounded, then the on-failure queue (docs/authorizer.md).
+REVOCATION_RETRY_ATTEMPTS = 10
+REVOCATION_MAX_RECORD_AGE = Duration.minutes(15)
 
 
 def powertools_values(function: str, log_level: str) -> dict[str, str]:
@@ -182,6 +192,8 @@ class ServiceStack(Stack):
         authorizer_environment = self._environment("authorizer", authorizer_values)
         predict_environment = self._environment("predict", predict_values)
         health_environment = self._environment("health", health_values)
+        # The stream consumer reaches Redis exactly as the authorizer does, and reads nothing else.
+        revocation_environment = self._environment("revocation", dict(redis))
         self.environments: dict[str, dict[str, str]] = {}
         self.log_groups: dict[str, logs.ILogGroup] = {}
         self.authorizer = self._function(
@@ -191,7 +203,17 @@ class ServiceStack(Stack):
             "predict", predict_environment, [self.common_layer, self.ml_layer], functions_sg
         )
         self.health = self._function("health", health_environment, [self.common_layer], functions_sg)
-        self.functions = {"authorizer": self.authorizer, "predict": self.predict, "health": self.health}
+        # No X-Ray: it serves no request, and so needs no xray:* (Resource::*) grant.
+        self.revocation = self._function(
+            "revocation", revocation_environment, [self.common_layer], functions_sg, tracing=False
+        )
+        self.functions = {
+            "authorizer": self.authorizer,
+            "predict": self.predict,
+            "health": self.health,
+            "revocation": self.revocation,
+        }
+        self.revocation_failures = self._revocation_stream()
         self.staged_models = stateful.staged_models
         self._mount_model_cache(self.predict, writable=True)
         self._mount_model_cache(self.health, writable=False)
@@ -219,6 +241,8 @@ class ServiceStack(Stack):
         environment: dict[str, str],
         layers: list[lambda_.ILayerVersion],
         security_group: ec2.ISecurityGroup,
+        *,
+        tracing: bool = True,
     ) -> lambda_.Function:
         """A function in the VPC (stacks/function.py), remembered with its environment and log group."""
         self.environments[name] = environment
@@ -228,10 +252,42 @@ class ServiceStack(Stack):
             settings=self.settings,
             layers=layers,
             environment=environment,
+            tracing=tracing,
             in_vpc=InVpc(self.stateful.vpc, security_group),
         )
         self.log_groups[name] = function.log_group
         return function
+
+    def _revocation_stream(self) -> sqs.Queue:
+        """The keys table's stream -> the revocation function; the on-failure queue (alarmed in the
+        monitoring stack). A record whose Redis entry could not be deleted is reported in
+        ``batchItemFailures`` and retried from there (bisecting the batch), at most
+        ``REVOCATION_RETRY_ATTEMPTS`` times or ``REVOCATION_MAX_RECORD_AGE``; then the batch's metadata
+        (shard, sequence numbers: never an item) goes to the queue. By then the Redis entry has expired
+        on its own (AUTH_L2_TTL_SECONDS) unless Redis was down all along."""
+        failures = sqs.Queue(
+            self,
+            "RevocationFailures",
+            queue_name=f"{self.settings.prefix}-revocation-failures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.revocation.add_event_source(
+            event_sources.DynamoEventSource(
+                self.stateful.keys_table,
+                # From the oldest record kept: a revocation made while the mapping was being created
+                # (first deploy) is not skipped.
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=100,
+                bisect_batch_on_error=True,
+                retry_attempts=REVOCATION_RETRY_ATTEMPTS,
+                max_record_age=REVOCATION_MAX_RECORD_AGE,
+                report_batch_item_failures=True,
+                on_failure=event_sources.SqsDlq(failures),
+            )
+        )
+        return failures
 
     def _mount_model_cache(self, function: lambda_.Function, *, writable: bool) -> None:
         """Mount the EFS access point without the L2 ``filesystem`` prop: that prop would add a second,
@@ -284,6 +340,9 @@ class ServiceStack(Stack):
         self.predict.add_to_role_policy(list_bucket)
         if self.settings.hub_fallback:
             stateful.hf_token_secret.grant_read(self.predict)
+        # Revocation: the Redis token (the stream read and the on-failure queue are granted by the event
+        # source: DescribeStream/GetRecords/GetShardIterator on this table's stream only, ListStreams).
+        stateful.redis_secret.grant_read(self.revocation)
         # Health: is the table there, can one item be read, is the model object there (HeadObject is
         # authorised by s3:GetObject), and the Redis token to reach Redis as the authorizer does.
         self.health.add_to_role_policy(

@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FUNCTIONS = ("authorizer", "predict", "health", "canary")
-# The functions that run in the VPC (the canary calls the API from outside, like a client).
-VPC_FUNCTIONS = ("authorizer", "predict", "health")
+FUNCTIONS = ("authorizer", "predict", "health", "canary", "revocation")
+# The functions that run in the VPC (the canary calls the API from outside, like a client; revocation
+# consumes the keys table's stream to delete revoked keys' Redis entries).
+VPC_FUNCTIONS = ("authorizer", "predict", "health", "revocation")
 ARCHITECTURES = ("arm64", "x86_64")
 MODEL_FIELDS = ("repo_id", "revision", "filename", "sha256", "version", "name", "format")
 LAYER_ASSETS = ("build", "placeholder")

@@ -259,6 +259,9 @@ class StatefulStack(Stack):
                 point_in_time_recovery_enabled=True
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # Revocation reaches the authorizer's Redis through this stream (functions/revocation):
+            # the old and new images say whether a change makes the cached entry stale.
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )

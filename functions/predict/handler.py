@@ -6,8 +6,6 @@ only function that imports scikit-learn (through ``hokusai.models.scorer``, on f
 """
 
 import json
-import re
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,8 +15,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from hokusai import aws
+from hokusai import aws, metric_names, request_id
 from hokusai.config import ConfigError, PredictSettings
+from hokusai.models import request_body
 from hokusai.models.artifacts import Attempt, ModelUnavailableError
 from hokusai.models.features import FEATURES
 from hokusai.models.registry import ModelSpec
@@ -69,12 +68,8 @@ dependencies.prime()
 app = APIGatewayRestResolver(enable_validation=True)
 
 
-def _request_id() -> str:
-    return str(app.current_event.request_context.request_id or "")
-
-
 def _error(status_code: int, detail: str, **extra: Any) -> Response[str]:
-    body = {"detail": detail, "request_id": _request_id(), **extra}
+    body = {"detail": detail, "request_id": request_id.current(), **extra}
     return Response(status_code=status_code, content_type="application/json", body=json.dumps(body))
 
 
@@ -127,7 +122,7 @@ def predict(
     answer = _service().predict(model_id, [lead.model_dump(exclude_none=True) for lead in leads], _caller())
     if not batch:
         answer["predictions"] = answer["predictions"][0]
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(leads))
+    metrics.add_metric(name=metric_names.PREDICTIONS, unit=MetricUnit.Count, value=len(leads))
     return PredictResponse.model_validate(answer)
 
 
@@ -187,7 +182,7 @@ def forbidden_model(error: ForbiddenModelError) -> Response[str]:
 
 @app.exception_handler(ModelUnavailableError)
 def model_unavailable(error: ModelUnavailableError) -> Response[str]:
-    metrics.add_metric(name="ModelUnavailable", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric_names.MODEL_UNAVAILABLE, unit=MetricUnit.Count, value=1)
     logger.error("Model unavailable", extra={"detail": error.detail})
     response = _error(503, error.detail)
     response.headers["Retry-After"] = "5"
@@ -215,41 +210,44 @@ def not_found(_: Exception) -> Response[str]:
     return _error(404, "Not found")
 
 
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
-
-
-def _with_request_id(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    client_id = headers.get("x-request-id") or ""
-    # Echo only ids that are safe to log and put back in a header; anything else gets a fresh one.
-    request_id = client_id if _SAFE_REQUEST_ID.fullmatch(client_id) else str(uuid.uuid4())
-    answer.setdefault("headers", {})["X-Request-ID"] = request_id
-    if "multiValueHeaders" in answer:
-        answer["multiValueHeaders"]["X-Request-ID"] = [request_id]
-    return answer
-
-
-def _oversized(event: dict[str, Any]) -> dict[str, Any] | None:
-    limit = dependencies.get().settings.max_body_bytes
-    body = event.get("body") or ""
-    if len(body.encode() if isinstance(body, str) else body) <= limit:
-        return None
-    request_id = str((event.get("requestContext") or {}).get("requestId", ""))
-    return {
-        "statusCode": 413,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"detail": f"Request body larger than {limit} bytes", "request_id": request_id}),
-        "isBase64Encoded": False,
-    }
+def _checked_body(event: dict[str, Any], rid: str) -> dict[str, Any]:
+    """The event with its body checked (``hokusai.models.request_body``) and handed to the resolver
+    as UTF-8 text; or, for a body that cannot be served as sent, the 4xx answer saying what to send."""
+    if event.get("httpMethod") != "POST":
+        return event
+    try:
+        limit = dependencies.get().settings.max_body_bytes
+    except ConfigError:
+        return event  # the resolver answers 503 naming the variable
+    try:
+        text = request_body.checked_text(
+            event.get("headers"), event.get("body"), bool(event.get("isBase64Encoded")), limit
+        )
+    except request_body.BodyError as error:
+        logger.info("Request body refused", extra={"status": error.status, "detail": error.detail})
+        return {
+            "statusCode": error.status,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"detail": error.detail, "request_id": rid}),
+            "isBase64Encoded": False,
+        }
+    # The resolver gets what it parses: UTF-8 text, and the media type in the one spelling it knows.
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    headers["Content-Type"] = request_body.JSON_MEDIA_TYPE
+    multi["Content-Type"] = [request_body.JSON_MEDIA_TYPE]
+    return {**event, "headers": headers, "multiValueHeaders": multi, "body": text, "isBase64Encoded": False}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ids = request_id.from_event(event, context)
+    request_id.bind(ids, logger)
     try:
-        oversized = _oversized(event)
-    except ConfigError:
-        oversized = None  # the resolver answers 503 naming the variable
-    answer = oversized or app.resolve(event, context)
-    return _with_request_id(event, answer)
+        checked = _checked_body(event, ids.value)
+        answer = checked if "statusCode" in checked else app.resolve(checked, context)
+        return request_id.stamp(answer, ids)
+    finally:
+        request_id.unbind(logger)

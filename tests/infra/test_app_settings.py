@@ -144,7 +144,7 @@ def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -
         for r in service["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function" and "FunctionName" in r["Properties"]
     ]  # ours are named; CDK's bucket-deployment function (model staging) is not
-    assert len(functions) == 3
+    assert len(functions) == 4  # authorizer, predict, health, revocation
     for function in functions:
         assert function["Architectures"] == ["x86_64"]
         assert "ReservedConcurrentExecutions" not in function  # small accounts can opt out

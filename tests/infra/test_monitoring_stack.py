@@ -129,7 +129,7 @@ def test_expected_state_parameter_equals_the_deployed_rules(synthesized: Synthes
 def test_expected_state_declares_every_function_as_deployed(synthesized: Synthesized) -> None:
     document, tokens = _expected_state(synthesized)
     functions = document["functions"]
-    assert set(functions) == {"authorizer", "predict", "health", "canary"}
+    assert set(functions) == {"authorizer", "predict", "health", "canary", "revocation"}
     service = synthesized.raw["HokusaiService"]["Resources"]
     monitoring = synthesized.raw[STACK]["Resources"]
     deployed = {
@@ -167,9 +167,9 @@ def test_canary_least_privilege(synthesized: Synthesized) -> None:
     assert ssm["Resource"]["Fn::Join"][1][-2:] == [":parameter", {"Ref": parameter}]
     (lambda_statement,) = by_action["lambda:GetFunctionConfiguration"]
     resources = json.dumps(lambda_statement["Resource"])
-    for name in ("authorizer", "predict", "health", "canary"):
+    for name in ("authorizer", "predict", "health", "canary", "revocation"):
         assert f":function:hokusai-{name}" in resources
-    assert len(lambda_statement["Resource"]) == 4
+    assert len(lambda_statement["Resource"]) == 5
     (secrets,) = by_action["secretsmanager:GetSecretValue"]
     assert len(secrets["Resource"]) == 3
     (metrics,) = by_action["cloudwatch:PutMetricData"]
@@ -251,6 +251,7 @@ def test_every_alarm_says_what_it_means_and_the_first_command(synthesized: Synth
         "redis-breaker-open",
         "api-5xx-rate",
         "api-latency-p95",
+        "revocation-failed",
     } <= names
     for name in names:
         alarm = _alarm(synthesized, name)

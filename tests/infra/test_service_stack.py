@@ -56,6 +56,8 @@ AGREED_ENVIRONMENT = {
         "ALLOW_PICKLE",
         "MODEL_HUB_FALLBACK",  # "false": every model is staged, the Hub is never tried
     },
+    # The keys table's stream consumer: the authorizer's Redis settings, nothing else.
+    "revocation": COMMON | REDIS,
     "health": COMMON
     | REDIS
     | KEYS_TABLE
@@ -117,7 +119,7 @@ def test_functions_python312_arm64_xray_in_vpc_with_the_functions_group(
     assert properties.get("ReservedConcurrentExecutions") == reserved
 
 
-@pytest.mark.parametrize("name", ["authorizer", "predict", "health"])
+@pytest.mark.parametrize("name", ["authorizer", "predict", "health", "revocation"])
 def test_environment_is_the_agreed_one(synthesized: Synthesized, name: str) -> None:
     _, properties = _function(synthesized, name)
     variables = properties["Environment"]["Variables"]
@@ -134,7 +136,7 @@ def test_environment_is_the_agreed_one(synthesized: Synthesized, name: str) -> N
         assert variables["MODEL_HUB_FALLBACK"] == "false"
 
 
-@pytest.mark.parametrize("name", ["authorizer", "predict", "health", "canary"])
+@pytest.mark.parametrize("name", ["authorizer", "predict", "health", "canary", "revocation"])
 def test_handler_entry_point_exists_in_the_source(synthesized: Synthesized, name: str) -> None:
     """The Handler setting names a function the file defines (checked without importing it)."""
     stack = "HokusaiMonitoring" if name == "canary" else STACK

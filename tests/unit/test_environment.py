@@ -14,6 +14,7 @@ from hokusai.config import (
     KeysTableSettings,
     PredictSettings,
     RedisSettings,
+    RevocationSettings,
 )
 from hokusai.drift.expected import FUNCTION_ENV, FUNCTION_SECRETS
 from hokusai.environment import (
@@ -38,12 +39,14 @@ MINIMAL = {
     "predict": {"MODEL_REGISTRY": REGISTRY},
     "health": {"KEYS_TABLE_NAME": "keys"},
     "canary": {"API_BASE_URL": "https://api.example.com/api", "EXPECTED_STATE_PARAMETER": "/hokusai/x"},
+    "revocation": {},
 }
 READERS = {
     "authorizer": AuthorizerSettings.from_env,
     "predict": PredictSettings.from_env,
     "health": HealthSettings.from_env,
     "canary": CanarySettings.from_env,
+    "revocation": RevocationSettings.from_env,
 }
 
 
@@ -149,6 +152,11 @@ def test_the_drift_check_expects_what_the_stack_sets() -> None:
         "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
         "health": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
         "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
+        "revocation": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
+    }
+    # The stream consumer reaches Redis exactly as the authorizer does, and needs nothing else.
+    assert set(FUNCTION_ENV["revocation"]) == {
+        name for name in FUNCTION_ENV["authorizer"] if name.startswith(("REDIS_", "POWERTOOLS_"))
     }
 
 

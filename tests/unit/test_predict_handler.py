@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +121,57 @@ def test_unknown_model_is_404_and_other_scope_is_403(handler: Any) -> None:
     assert "not allowed for model '21'" in body["detail"]
 
 
-def test_request_id_is_generated_when_the_client_sends_none(handler: Any) -> None:
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON log lines written so far in the test, as the function's log stream holds them."""
+    from hokusai.observability import logger
+
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(capture)
+
+
+GATEWAY_REQUEST_ID = "6f1d3c5e-9a47-4a4e-8f0b-1d2c3b4a5e6f"  # requestContext.requestId of the events
+
+
+def test_request_id_is_the_gateways_when_the_client_sends_none(handler: Any) -> None:
     event_headers = {"Content-Type": "application/json"}
     _, _, headers = call(handler, headers=event_headers, multiValueHeaders={})
-    assert len(headers["X-Request-ID"]) == 36
+    assert headers["X-Request-ID"] == GATEWAY_REQUEST_ID
 
 
-@pytest.mark.parametrize("unsafe", ["x" * 129, "id with spaces", "id\u00e9", "<script>"])
-def test_unsafe_client_request_ids_are_replaced(handler: Any, unsafe: str) -> None:
-    _, _, headers = call(handler, headers={"Content-Type": "application/json", "X-Request-ID": unsafe})
-    assert headers["X-Request-ID"] != unsafe
-    assert len(headers["X-Request-ID"]) == 36
+@pytest.mark.parametrize("unsafe", ["x" * 129, "id with spaces", "id\u00e9", "<script>", ""])
+def test_unsafe_client_request_ids_are_replaced_by_the_gateways(
+    handler: Any, unsafe: str, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    status, body, headers = call(
+        handler,
+        raw="not json",
+        headers={"Content-Type": "application/json", "X-Request-ID": unsafe},
+    )
+    assert status == 400
+    assert headers["X-Request-ID"] == body["request_id"] == GATEWAY_REQUEST_ID
+    lines = log_lines()
+    assert lines, "the request logs at least one line"
+    assert {line.get("correlation_id") for line in lines} == {GATEWAY_REQUEST_ID}
+    assert {line.get("client_request_id") for line in lines} == {unsafe}
+
+
+def test_every_log_line_of_a_request_carries_its_id(
+    handler: Any, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    status, body, headers = call(handler, raw="not json")
+    assert status == 400
+    assert headers["X-Request-ID"] == body["request_id"] == "client-req-0001"
+    lines = log_lines()
+    assert lines
+    assert {line.get("correlation_id") for line in lines} == {"client-req-0001"}
+    assert all("client_request_id" not in line for line in lines)
 
 
 def test_list_and_openapi_document_matches_docs(handler: Any) -> None:
@@ -191,7 +234,8 @@ def test_bad_configuration_answers_503_naming_the_variable(
     body = json.loads(answer["body"])
     assert answer["statusCode"] == 503
     assert "MAX_BATCH_SIZE" in body["detail"]
-    assert body["request_id"] == "6f1d3c5e-9a47-4a4e-8f0b-1d2c3b4a5e6f"
+    # One id per request: the client's safe X-Request-ID, in the body and the header alike.
+    assert body["request_id"] == answer["headers"]["X-Request-ID"] == "client-req-0001"
 
 
 def test_artifact_with_an_untrusted_type_answers_503_naming_it(
@@ -221,3 +265,141 @@ def test_artifact_with_an_untrusted_type_answers_503_naming_it(
     answer = module.lambda_handler(load_event("predict_seed.json"), LambdaContext())
     assert answer["statusCode"] == 503
     assert "untrusted types: os.system" in json.loads(answer["body"])["detail"]
+
+
+LEAD = json.dumps({"inputs": {"industry": "Technology"}})
+TOO_DEEP = "Request body nests arrays and objects more than 32 levels deep"
+SEND_JSON = "send the body as JSON with Content-Type: application/json"
+NOT_UTF8 = "Latin-1 and UTF-16 are not accepted): send the JSON encoded as UTF-8"
+NOT_UTF8_AT = "Request body is not valid UTF-8 (byte {}; " + NOT_UTF8
+
+
+def _raw_call(handler: Any, headers: dict[str, str], raw: bytes, *, base64_encoded: bool) -> tuple[int, dict]:
+    import base64
+
+    event = load_event("predict_seed.json")
+    event["headers"] = {**event["headers"], **headers}
+    event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
+    if base64_encoded:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = raw.decode("utf-8"), False
+    answer = handler.lambda_handler(event, LambdaContext())
+    body = json.loads(answer["body"])
+    assert answer["headers"]["X-Request-ID"] == "client-req-0001"
+    if answer["statusCode"] != 200:
+        assert body["request_id"] == "client-req-0001"
+    return answer["statusCode"], body
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status", "detail"),
+    [
+        ("application/json", 200, None),
+        ("Application/JSON", 200, None),
+        ("application/json; charset=utf-8", 200, None),
+        ('application/json;charset="UTF-8"', 200, None),
+        ("application/vnd.api+json", 200, None),
+        ("text/plain", 415, f"Content-Type text/plain is not supported: {SEND_JSON}"),
+        (
+            "application/octet-stream",
+            415,
+            f"Content-Type application/octet-stream is not supported: {SEND_JSON}",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            415,
+            "Content-Type application/x-www-form-urlencoded is not supported (what curl -d sends; add "
+            f"-H 'Content-Type: application/json'): {SEND_JSON}",
+        ),
+        ("json", 415, f"Content-Type 'json' is not a media type: {SEND_JSON}"),
+        ("", 415, f"Content-Type '' is not a media type: {SEND_JSON}"),
+        (
+            "application/json; charset=iso-8859-1",
+            415,
+            "charset 'iso-8859-1' is not supported: send the body as UTF-8 (charset=utf-8 or no charset)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("base64_encoded", [False, True])
+def test_content_types(
+    handler: Any, content_type: str, status: int, detail: str | None, base64_encoded: bool
+) -> None:
+    got, body = _raw_call(
+        handler, {"Content-Type": content_type}, LEAD.encode(), base64_encoded=base64_encoded
+    )
+    assert (got, body.get("detail")) == (status, detail)
+    if status == 200:
+        assert body["predictions"]["lead_score"] >= 0
+
+
+def test_gzip_is_415_uncompressed_json_is_asked_for(handler: Any) -> None:
+    import gzip
+
+    got, body = _raw_call(
+        handler,
+        {"Content-Encoding": "gzip"},
+        gzip.compress(LEAD.encode()),
+        base64_encoded=True,
+    )
+    assert (got, body["detail"]) == (
+        415,
+        "Content-Encoding 'gzip' is not supported: send the JSON body uncompressed "
+        "(no Content-Encoding header)",
+    )
+    got, _ = _raw_call(handler, {"Content-Encoding": "identity"}, LEAD.encode(), base64_encoded=False)
+    assert got == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        ('{"inputs": {"industry": "Caf\u00e9"}}'.encode("latin-1"), NOT_UTF8_AT.format("28 is 0xe9")),
+        (LEAD.encode("utf-16"), NOT_UTF8_AT.format("0 is 0xff")),
+        (
+            LEAD.encode("utf-16-le"),
+            "Request body holds NUL bytes (UTF-16?), it is not UTF-8 JSON: send the JSON encoded as UTF-8",
+        ),
+        (b"[" * 1000 + b"]" * 1000, TOO_DEEP),
+        (b'{"inputs": ' + b"[" * 40 + b"]" * 40 + b"}", TOO_DEEP),
+        (
+            b'{"inputs": {"company_size": 1' + b"0" * 4000 + b"}}",  # the fixture's limit is 4096 bytes
+            "Request body holds an integer of 4001 digits; integers may have at most 32 digits",
+        ),
+        (
+            b'{"inputs": {"engagement_score": NaN}}',
+            "Request body is not valid JSON: NaN is not a JSON number (send a finite number)",
+        ),
+        (b"", 'Request body is empty: send {"inputs": {...}} as JSON'),
+        (b"inputs=1", "Request body is not valid JSON: Expecting value (line 1, column 1)"),
+    ],
+)
+def test_bodies_that_are_not_utf8_json_within_limits_are_400(handler: Any, raw: bytes, detail: str) -> None:
+    got, body = _raw_call(handler, {}, raw, base64_encoded=True)
+    assert (got, body["detail"]) == (400, detail)
+
+
+def test_a_utf8_byte_order_mark_is_ignored(handler: Any) -> None:
+    got, _ = _raw_call(handler, {}, b"\xef\xbb\xbf" + LEAD.encode(), base64_encoded=True)
+    assert got == 200
+
+
+def test_oversized_base64_body_is_413_by_its_decoded_size(handler: Any) -> None:
+    fits = json.dumps({"inputs": {"title": "x" * 100}}).encode()
+    assert _raw_call(handler, {}, fits, base64_encoded=True)[0] == 200
+    big = json.dumps({"inputs": {"title": "x" * 4100}}).encode()
+    assert _raw_call(handler, {}, big, base64_encoded=True) == (
+        413,
+        {"detail": "Request body larger than 4096 bytes", "request_id": "client-req-0001"},
+    )
+
+
+def test_client_mistakes_log_nothing_above_info(
+    handler: Any, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        _raw_call(handler, {"Content-Type": content_type}, LEAD.encode(), base64_encoded=False)
+    _raw_call(handler, {}, b"[" * 1000 + b"]" * 1000, base64_encoded=False)
+    _raw_call(handler, {}, b"\xff\xfe", base64_encoded=True)
+    levels = {line["level"] for line in log_lines()}
+    assert levels == {"INFO"}

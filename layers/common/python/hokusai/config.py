@@ -27,6 +27,7 @@ __all__ = [
     "KeysTableSettings",
     "PredictSettings",
     "RedisSettings",
+    "RevocationSettings",
     "redact_url",
 ]
 
@@ -171,6 +172,14 @@ class PredictSettings(FromEnvironment):
     # Off by default: the functions sit in isolated subnets with no route to the Hub, so trying it
     # would only cost HF_DOWNLOAD_TIMEOUT_MS before the same 503. `make deploy` stages every model.
     hub_fallback: bool = setting("MODEL_HUB_FALLBACK")
+
+
+@dataclass(frozen=True)
+class RevocationSettings(FromEnvironment):
+    """The keys table's stream consumer: the authorizer's Redis, to delete revoked keys' entries
+    (``hokusai.keys.revocation``, docs/authorizer.md)."""
+
+    redis: RedisSettings = part(RedisSettings)
 
 
 @dataclass(frozen=True)

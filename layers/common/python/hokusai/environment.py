@@ -36,7 +36,8 @@ AUTHORIZER = "authorizer"
 PREDICT = "predict"
 HEALTH = "health"
 CANARY = "canary"
-FUNCTIONS = (AUTHORIZER, PREDICT, HEALTH, CANARY)
+REVOCATION = "revocation"  # the keys table's stream -> delete a revoked key's Redis entry
+FUNCTIONS = (AUTHORIZER, PREDICT, HEALTH, CANARY, REVOCATION)
 CLI = "cli"  # `hokusai keys` / `hokusai models` / `hokusai doctor` on an operator's machine
 
 
@@ -222,7 +223,7 @@ _CONVERTERS = {
     Kind.IDENTIFIER: _identifier,
 }
 _ALL = FUNCTIONS
-_REDIS_READERS = (AUTHORIZER, HEALTH)
+_REDIS_READERS = (AUTHORIZER, HEALTH, REVOCATION)
 
 VARIABLES: tuple[Variable, ...] = (
     # Powertools reads these itself; declared so that the stack, make dev and the drift check agree.
@@ -240,7 +241,7 @@ VARIABLES: tuple[Variable, ...] = (
              (AUTHORIZER, HEALTH), default="500", unit="ms"),
     Variable("KEYS_TABLE_MAX_ATTEMPTS", Kind.POSITIVE_INT, "keys-table attempts per lookup",
              (AUTHORIZER, HEALTH), default="2"),
-    # Redis, the L2 cache: one network path for the authorizer and health.
+    # Redis, the L2 cache: one network path for the authorizer, health and revocation.
     Variable("REDIS_URL", Kind.REDIS_URL, "`redis://` or `rediss://host:port/db`; unset: no L2 cache",
              (*_REDIS_READERS, CLI), optional=True, deploy=Deploy.VALUE),
     Variable("REDIS_AUTH_SECRET_ARN", Kind.ARN, "secret holding the ElastiCache auth token",

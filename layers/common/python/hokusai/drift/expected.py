@@ -17,7 +17,7 @@ from hokusai.environment import FUNCTIONS, deployed_names, secret_variables
 FUNCTION_ENV: dict[str, list[str]] = {function: deployed_names(function) for function in FUNCTIONS}
 # Function -> {variable holding a secret ARN: logical secret name}.
 FUNCTION_SECRETS: dict[str, dict[str, str]] = {function: secret_variables(function) for function in FUNCTIONS}
-IN_VPC = {"authorizer", "predict", "health"}
+IN_VPC = {"authorizer", "predict", "health", "revocation"}
 
 
 def functions_section(
