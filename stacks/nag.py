@@ -200,6 +200,8 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
                     "operator, nothing consumes it, so a DLQ behind it would hold nothing."
                 ),
             )
+        ],
+    )
     _at(
         service,
         "Api/CloudWatchRole/Resource",
