@@ -44,7 +44,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from hokusai.api_contract import JSON_CONTENT_TYPE, ROUTES, STAGE_NAME, Route, gateway_response
+from hokusai.api_contract import (
+    GATEWAY_RESPONSE_CONTEXT_HEADERS,
+    JSON_CONTENT_TYPE,
+    ROUTES,
+    STAGE_NAME,
+    Route,
+    gateway_response,
+)
 
 from local import json_schema
 
@@ -324,6 +331,9 @@ class GatewayAnswer:
     body: bytes
 
 
+_CONTEXT_HEADERS = tuple(GATEWAY_RESPONSE_CONTEXT_HEADERS.items())
+
+
 def gateway_error(response_type: str, request_id: str, *, default_status: int = 500) -> GatewayAnswer:
     """A gateway response from ``api_contract.GATEWAY_RESPONSES``, rendered as API Gateway would."""
     response = gateway_response(response_type)
@@ -333,6 +343,8 @@ def gateway_error(response_type: str, request_id: str, *, default_status: int = 
         ("x-amzn-RequestId", request_id),
         ("x-amzn-ErrorType", _ERROR_TYPES.get(response_type, "")),
         *response.headers.items(),
+        # The declared context headers (X-Request-ID: context.requestId), filled in as the gateway does.
+        *((name, {"context.requestId": request_id}[source]) for name, source in _CONTEXT_HEADERS),
     ]
     return GatewayAnswer(response.status_code or default_status, headers, body.encode())
 

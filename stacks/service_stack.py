@@ -451,10 +451,7 @@ class ServiceStack(Stack):
                 f"Response{response.response_type.title().replace('_', '')}",
                 type=apigateway.ResponseType.of(response.response_type),
                 status_code=str(response.status_code) if response.status_code is not None else None,
-                response_headers={
-                    "Content-Type": f"'{api_contract.JSON_CONTENT_TYPE}'",
-                    **{name: f"'{value}'" for name, value in response.headers.items()},
-                },
+                response_headers=response.response_parameters(),
                 templates={api_contract.JSON_CONTENT_TYPE: response.template()},
             )
         return api

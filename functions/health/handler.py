@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from hokusai import request_id
 from hokusai.config import ConfigError, HealthSettings
 from hokusai.health.runner import HealthRunner
 from hokusai.health.service import (
@@ -83,11 +84,10 @@ def health() -> Response[str]:
 
 
 def _error_body(status_code: int, detail: str) -> Response[str]:
-    request_id = app.current_event.request_context.request_id
     return Response(
         status_code=status_code,
         content_type="application/json",
-        body=json.dumps({"detail": detail, "request_id": request_id}),
+        body=json.dumps({"detail": detail, "request_id": request_id.current()}),
     )
 
 
@@ -107,4 +107,9 @@ def unexpected_error(error: Exception) -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    ids = request_id.from_event(event, context)
+    request_id.bind(ids, logger)
+    try:
+        return request_id.stamp(app.resolve(event, context), ids)
+    finally:
+        request_id.unbind(logger)

@@ -335,6 +335,8 @@ def test_gateway_responses_are_the_contract(synthesized: Synthesized) -> None:
         assert headers["gatewayresponse.header.Content-Type"] == "'application/json'"
         for name, value in response.headers.items():
             assert headers[f"gatewayresponse.header.{name}"] == f"'{value}'"
+        # The request id, the same value as the body's request_id (issue 12, item 5).
+        assert headers["gatewayresponse.header.X-Request-ID"] == "context.requestId"
     assert deployed["AUTHORIZER_FAILURE"]["StatusCode"] == "503"
     assert "gatewayresponse.header.Retry-After" in deployed["AUTHORIZER_FAILURE"]["ResponseParameters"]
     unauthorized = json.loads(

@@ -90,6 +90,13 @@ def test_health_answers_503_with_the_configuration_check_naming_the_variable(
         "reason": f"Invalid configuration: {BAD_TIMEOUT} must be a positive integer of milliseconds"
         " (got 'soon')",
     }
+    assert answer["headers"]["X-Request-ID"] == "health-probe-1"  # the client's, safe to echo
+    event = load_event("health_unknown_path.json")
+    event["headers"] = {"X-Request-ID": "not safe\r\n"}
+    missing = handler.lambda_handler(event, LambdaContext())
+    assert missing["statusCode"] == 404
+    gateway_id = event["requestContext"]["requestId"]
+    assert missing["headers"]["X-Request-ID"] == json.loads(missing["body"])["request_id"] == gateway_id
 
 
 def test_authorizer_fails_closed_naming_the_variable(

@@ -276,6 +276,8 @@ def test_authorizer_outcomes_use_the_gateway_responses(
     # Each outcome carries exactly its own headers: Retry-After only on 503, WWW-Authenticate only on 401.
     assert headers.get("Retry-After") == extra_headers.get("Retry-After")
     assert headers.get("WWW-Authenticate") == extra_headers.get("WWW-Authenticate")
+    # One request id per answer: the declared X-Request-ID (context.requestId) is the body's request_id.
+    assert headers["X-Request-ID"] == body["request_id"] == headers["x-amzn-RequestId"]
 
 
 @pytest.mark.parametrize("body", [b'{"inputs": ["crash"]}', b'{"inputs": ["malformed"]}'])
@@ -343,3 +345,20 @@ def test_bodies_of_another_content_type_are_not_validated(gateway: Gateway) -> N
         method="POST", path="/v1/models/21/predict", query="", headers=headers, body=b"hi"
     )
     assert gateway.handle(request).status == 200
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status"),
+    [
+        ("MISSING_AUTHENTICATION_TOKEN", 404),
+        ("REQUEST_TOO_LARGE", 413),
+        ("THROTTLED", 429),
+        ("ACCESS_DENIED", 403),
+    ],
+)
+def test_every_gateway_response_carries_the_request_id(response_type: str, status: int) -> None:
+    from local.apigw import gateway_error
+
+    answer = gateway_error(response_type, "req-42")
+    assert answer.status == status
+    assert dict(answer.headers)["X-Request-ID"] == json.loads(answer.body)["request_id"] == "req-42"

@@ -77,6 +77,20 @@ class GatewayResponse:
         """The application/json mapping template; ``$context.requestId`` is filled in by the gateway."""
         return '{"detail": "%s", "request_id": "$context.requestId"}' % self.detail  # noqa: UP031
 
+    def response_parameters(self) -> dict[str, str]:
+        """Header name -> API Gateway mapping expression (``gatewayresponse.header.<name>``): static
+        values in single quotes, context variables (:data:`GATEWAY_RESPONSE_CONTEXT_HEADERS`) bare."""
+        return {
+            "Content-Type": f"'{JSON_CONTENT_TYPE}'",
+            **{name: f"'{value}'" for name, value in self.headers.items()},
+            **GATEWAY_RESPONSE_CONTEXT_HEADERS,
+        }
+
+
+# Headers every gateway response maps from the gateway's context: X-Request-ID is the request id the
+# body's request_id also holds (a gateway response cannot echo a client's header only when it is safe).
+GATEWAY_RESPONSE_CONTEXT_HEADERS: dict[str, str] = {"X-Request-ID": "context.requestId"}
+
 
 # The UNAUTHORIZED body serves a missing and an invalid key alike (the authorizer's context is not
 # available to gateway responses); seed clients match {"detail": "API key required"}.
