@@ -216,20 +216,24 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             )
         ],
     )
-    _at(
-        service,
-        "Api/DeploymentStage.api/Resource",
-        [
-            NagPackSuppression(
-                id="AwsSolutions-APIG3",
-                reason=(
-                    "No WAF by default: every data route needs an API key checked by the authorizer, the "
-                    "stage is throttled (context throttling), and keys are rate-limited per client by the "
-                    "negative cache. Attach a WAFv2 web ACL to the stage if the threat model needs it."
-                ),
-            )
-        ],
-    )
+    if getattr(service, "web_acl", None) is None:  # with wafRateLimit the stage has a web ACL
+        _at(
+            service,
+            "Api/DeploymentStage.api/Resource",
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG3",
+                    reason=(
+                        "No WAF (context wafRateLimit unset): every data route requires a key, checked "
+                        "by the authorizer, and is limited per key by the key's usage plan (rate, burst, "
+                        "daily quota); the stage is throttled as a whole (context throttling). Requests "
+                        "without a valid key are not limited per client: the authorizer answers them 401 "
+                        "(a malformed key without I/O, an unknown one from its negative caches after "
+                        "one lookup). Set wafRateLimit for a per-IP rate-based rule."
+                    ),
+                )
+            ],
+        )
     for route in api_contract.ROUTES:
         if not route.authorized:
             _at(service, f"Api/Default{route.path}/{route.method}/Resource", [PUBLIC_BY_CONTRACT])

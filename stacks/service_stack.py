@@ -42,6 +42,9 @@ from aws_cdk import (
 from aws_cdk import (
     aws_sqs as sqs,
 )
+from aws_cdk import (
+    aws_wafv2 as wafv2,
+)
 from constructs import Construct
 from hokusai import api_contract, metric_names
 from hokusai.environment import function_environment, variable
@@ -219,6 +222,9 @@ class ServiceStack(Stack):
         self._mount_model_cache(self.health, writable=False)
         self._grant()
         self.api = self._api()
+        self.usage_plans = self._usage_plans(self.api)
+        waf_limit = settings.waf_rate_limit
+        self.web_acl = self._web_acl(self.api, waf_limit) if waf_limit is not None else None
         CfnOutput(self, "ApiBaseUrl", value=self.api.url, description="Clients' base URL (ends in /api/)")
 
     def _environment(self, name: str, values: dict[str, str]) -> dict[str, str]:
@@ -357,6 +363,62 @@ class ServiceStack(Stack):
         self.health.add_to_role_policy(list_bucket)
         stateful.redis_secret.grant_read(self.health)
 
+    def _usage_plans(self, api: apigateway.RestApi) -> dict[str, apigateway.UsagePlan]:
+        """One usage plan per declared plan, on the stage, named ``<prefix>-<plan>`` (the CLI finds it
+        by that name: ``hokusai keys create --plan <plan>``)."""
+        plans = {}
+        for plan in self.settings.usage_plans.values():
+            plans[plan.name] = api.add_usage_plan(
+                f"UsagePlan{plan.name.title().replace('-', '')}",
+                name=plan.deployed_name(self.settings.prefix),
+                description=f"hokusai keys create --plan {plan.name}",
+                throttle=apigateway.ThrottleSettings(
+                    rate_limit=plan.rate_limit, burst_limit=plan.burst_limit
+                ),
+                quota=apigateway.QuotaSettings(limit=plan.quota_per_day, period=apigateway.Period.DAY),
+                api_stages=[apigateway.UsagePlanPerApiStage(api=api, stage=api.deployment_stage)],
+            )
+        return plans
+
+    def _web_acl(self, api: apigateway.RestApi, limit: int) -> wafv2.CfnWebACL:
+        """A rate-based rule per client IP (``wafRateLimit`` requests per 5 minutes) on the stage."""
+        visibility = wafv2.CfnWebACL.VisibilityConfigProperty(
+            cloud_watch_metrics_enabled=True,
+            metric_name=f"{self.settings.prefix}-api",
+            sampled_requests_enabled=True,
+        )
+        acl = wafv2.CfnWebACL(
+            self,
+            "ApiWebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility,
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="rate-per-ip",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            limit=limit, aggregate_key_type="IP"
+                        )
+                    ),
+                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True,
+                        metric_name=f"{self.settings.prefix}-rate-per-ip",
+                        sampled_requests_enabled=True,
+                    ),
+                )
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "ApiWebAclAssociation",
+            resource_arn=api.deployment_stage.stage_arn,
+            web_acl_arn=acl.attr_arn,
+        )
+        return acl
+
     def _api(self) -> apigateway.RestApi:
         settings = self.settings
         access_logs = logs.LogGroup(
@@ -371,6 +433,8 @@ class ServiceStack(Stack):
             rest_api_name=f"{settings.prefix}-api",
             description="Hokusai model-serving API (clients' base URL ends in /api)",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # Per-key limits: the authorizer names the key's usage plan key (usageIdentifierKey).
+            api_key_source_type=apigateway.ApiKeySourceType.AUTHORIZER,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigateway.StageOptions(
@@ -439,6 +503,9 @@ class ServiceStack(Stack):
             if route.authorized:
                 options["authorizer"] = self.authorizer_construct
                 options["authorization_type"] = apigateway.AuthorizationType.CUSTOM
+                # Usage plans apply only to methods that require an API key; with the AUTHORIZER
+                # source, that key is the authorizer's usageIdentifierKey, never a client header.
+                options["api_key_required"] = True
             else:
                 options["authorization_type"] = apigateway.AuthorizationType.NONE
             resource.add_method(

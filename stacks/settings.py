@@ -149,6 +149,66 @@ class Alarms:
         return cls(**fields)
 
 
+PLAN_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """One API Gateway usage plan: per-key steady rate and burst (requests/s) and a daily quota.
+
+    Deployed as ``<prefix>-<name>``; ``hokusai keys create --plan <name>`` finds it by that name."""
+
+    name: str
+    rate_limit: int
+    burst_limit: int
+    quota_per_day: int
+
+    def deployed_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.name}"
+
+
+DEFAULT_USAGE_PLANS = {"standard": UsagePlan("standard", 10, 20, 100_000)}
+
+
+def usage_plans(value: Any) -> dict[str, UsagePlan]:
+    """``usagePlans``: plan name -> {rateLimit, burstLimit, quotaPerDay}, all positive integers."""
+    key = "usagePlans"
+    value = _decoded(key, value)
+    if value is None:
+        return dict(DEFAULT_USAGE_PLANS)
+    if not isinstance(value, Mapping) or not value:
+        raise ContextError(
+            key, "a non-empty object of plan name -> {rateLimit, burstLimit, quotaPerDay}", value
+        )
+    fields = ("rateLimit", "burstLimit", "quotaPerDay")
+    plans: dict[str, UsagePlan] = {}
+    for name, given in value.items():
+        if not isinstance(name, str) or not PLAN_NAME.fullmatch(name):
+            raise ContextError(key, "keyed by plan names (a-z, digits and -, 1-31 chars)", name)
+        entry = _decoded(f"{key}.{name}", given)
+        if not isinstance(entry, Mapping) or set(entry) != set(fields):
+            raise ContextError(f"{key}.{name}", f"an object with exactly {', '.join(fields)}", entry)
+        rate, burst, quota = (_int(f"{key}.{name}.{field}", entry[field], minimum=1) for field in fields)
+        if burst < rate:
+            raise ContextError(f"{key}.{name}.burstLimit", f"at least rateLimit ({rate})", burst)
+        plans[name] = UsagePlan(name, rate, burst, quota)
+    return plans
+
+
+def _limits(get: Callable[[str], Any]) -> tuple[dict[str, UsagePlan], str, int | None]:
+    """``usagePlans``, ``defaultPlan`` (one of them) and ``wafRateLimit`` (null: no web ACL)."""
+    plans = usage_plans(get("usagePlans"))
+    default_plan = str(get("defaultPlan") or next(iter(plans)))
+    if default_plan not in plans:
+        raise ContextError("defaultPlan", f"one of the usagePlans ({', '.join(plans)})", default_plan)
+    waf_limit = get("wafRateLimit")
+    # WAF's rate-based rules count requests per IP over 5 minutes, from 10 (RateBasedStatement.Limit).
+    waf_rate_limit = (
+        None if waf_limit is None else _int("wafRateLimit", waf_limit, minimum=10, maximum=2_000_000_000)
+    )
+    return plans, default_plan, waf_rate_limit
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the three stacks need; built by :meth:`from_context` (see docs/deploy.md)."""
@@ -172,6 +232,11 @@ class Settings:
     canary_key_rotation: int = 1
     throttle_rate_limit: int = 100
     throttle_burst_limit: int = 200
+    # Per key (hokusai keys create --plan): API Gateway usage plans, the authorizer names the key's.
+    usage_plans: dict[str, UsagePlan] = field(default_factory=lambda: dict(DEFAULT_USAGE_PLANS))
+    default_plan: str = "standard"
+    # Per client IP over 5 minutes (WAF rate-based rule on the stage); None: no web ACL.
+    waf_rate_limit: int | None = None
     alarms: Alarms = field(default_factory=Alarms)
     service_version: str = "1.0.0"
     log_level: str = "INFO"
@@ -241,6 +306,7 @@ class Settings:
         throttle = _decoded("throttling", get("throttling") or {})
         if not isinstance(throttle, Mapping):
             raise ContextError("throttling", "an object with rateLimit and burstLimit", throttle)
+        plans, default_plan, waf_rate_limit = _limits(get)
         for url_key in ("hfEndpoint", "authServiceUrl"):
             url = get(url_key)
             if url and not re.fullmatch(r"https?://[^\s/]+.*", str(url)):
@@ -276,6 +342,9 @@ class Settings:
             ),
             throttle_rate_limit=_int("throttling.rateLimit", throttle.get("rateLimit", 100), minimum=1),
             throttle_burst_limit=_int("throttling.burstLimit", throttle.get("burstLimit", 200), minimum=1),
+            usage_plans=plans,
+            default_plan=default_plan,
+            waf_rate_limit=waf_rate_limit,
             alarms=Alarms.from_context(get("alarms")),
             service_version=str(get("serviceVersion") or "1.0.0"),
             log_level=log_level,

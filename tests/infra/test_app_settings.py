@@ -59,6 +59,24 @@ def test_cdk_json_models_equal_model_registry_json() -> None:
         ({"hokusai:layerAssets": "docker"}, "hokusai:layerAssets"),
         ({"hfEndpoint": "hub.local"}, "hfEndpoint"),
         ({"prefix": "Hokusai Prod"}, "prefix"),
+        ({"usagePlans": {}}, "usagePlans"),
+        ({"usagePlans": {"Gold Tier": {"rateLimit": 1, "burstLimit": 1, "quotaPerDay": 1}}}, "usagePlans"),
+        ({"usagePlans": {"gold": {"rateLimit": 1, "burstLimit": 1}}}, "usagePlans.gold"),
+        (
+            {"usagePlans": {"gold": {"rateLimit": 0, "burstLimit": 1, "quotaPerDay": 1}}},
+            "usagePlans.gold.rateLimit",
+        ),
+        (
+            {"usagePlans": {"gold": {"rateLimit": 5, "burstLimit": 2, "quotaPerDay": 1}}},
+            "usagePlans.gold.burstLimit",
+        ),
+        (
+            {"usagePlans": {"gold": {"rateLimit": 1, "burstLimit": 1, "quotaPerDay": "lots"}}},
+            "usagePlans.gold.quotaPerDay",
+        ),
+        ({"defaultPlan": "platinum"}, "defaultPlan"),
+        ({"wafRateLimit": 5}, "wafRateLimit"),
+        ({"wafRateLimit": "many"}, "wafRateLimit"),
     ],
 )
 def test_bad_context_fails_naming_the_key(overrides: dict[str, Any], key: str) -> None:
@@ -154,3 +172,20 @@ def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -
     assert all(layer["CompatibleArchitectures"] == ["x86_64"] for layer in layers)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert not manifest.get("missing"), "synth wanted a context lookup (needs credentials)"
+
+
+def test_usage_plans_and_default_plan_from_context() -> None:
+    settings = _settings(
+        usagePlans='{"free": {"rateLimit": 1, "burstLimit": 2, "quotaPerDay": 100}, '
+        '"gold": {"rateLimit": 50, "burstLimit": 100, "quotaPerDay": 1000000}}',
+        defaultPlan="free",
+        wafRateLimit="2000",
+    )
+    assert [
+        (p.name, p.rate_limit, p.burst_limit, p.quota_per_day) for p in settings.usage_plans.values()
+    ] == [
+        ("free", 1, 2, 100),
+        ("gold", 50, 100, 1000000),
+    ]
+    assert settings.default_plan == "free" and settings.waf_rate_limit == 2000
+    assert _settings().usage_plans["standard"].deployed_name("hokusai") == "hokusai-standard"

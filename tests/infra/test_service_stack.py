@@ -409,3 +409,86 @@ def test_an_unstaged_model_stops_synth_unless_the_hub_fallback_is_on(tmp_path: P
 
     document, _ = _expected_state(synthesized)
     assert document["models"] == {"hub_fallback": True, "staged": [], "hub": ["21"]}
+
+
+def test_per_key_limits_api_key_source_authorizer_and_keys_required(synthesized: Synthesized) -> None:
+    template = synthesized.templates[STACK]
+    template.has_resource_properties("AWS::ApiGateway::RestApi", {"ApiKeySourceType": "AUTHORIZER"})
+    paths = _resource_paths(synthesized)
+    for method in synthesized.resources(STACK, "AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        route = (properties["HttpMethod"], paths[properties["ResourceId"]["Ref"]])
+        authorized = properties["AuthorizationType"] == "CUSTOM"
+        assert properties.get("ApiKeyRequired", False) is authorized, route
+
+
+def test_a_usage_plan_per_declared_plan_on_the_stage(synthesized: Synthesized) -> None:
+    declared = cdk_json_context()["usagePlans"]
+    plans = synthesized.resources(STACK, "AWS::ApiGateway::UsagePlan")
+    assert sorted(p["Properties"]["UsagePlanName"] for p in plans.values()) == sorted(
+        f"hokusai-{name}" for name in declared
+    )
+    (stage,) = synthesized.resources(STACK, "AWS::ApiGateway::Stage")
+    for name, plan in declared.items():
+        synthesized.templates[STACK].has_resource_properties(
+            "AWS::ApiGateway::UsagePlan",
+            {
+                "UsagePlanName": f"hokusai-{name}",
+                "Throttle": {"RateLimit": plan["rateLimit"], "BurstLimit": plan["burstLimit"]},
+                "Quota": {"Limit": plan["quotaPerDay"], "Period": "DAY"},
+                "ApiStages": [Match.object_like({"ApiId": Match.any_value(), "Stage": {"Ref": stage}})],
+            },
+        )
+
+
+def test_throttled_and_quota_exceeded_answer_json_429_with_retry_after(synthesized: Synthesized) -> None:
+    for response_type in ("THROTTLED", "QUOTA_EXCEEDED"):
+        synthesized.templates[STACK].has_resource_properties(
+            "AWS::ApiGateway::GatewayResponse",
+            {
+                "ResponseType": response_type,
+                "StatusCode": "429",
+                "ResponseParameters": Match.object_like(
+                    {
+                        "gatewayresponse.header.Content-Type": "'application/json'",
+                        "gatewayresponse.header.Retry-After": Match.string_like_regexp(r"^'\d+'$"),
+                    }
+                ),
+            },
+        )
+
+
+def test_no_web_acl_unless_waf_rate_limit(synthesized: Synthesized, tmp_path: Path) -> None:
+    from aws_cdk.assertions import Template
+
+    from tests.infra.conftest import synthesize
+
+    assert synthesized.resources(STACK, "AWS::WAFv2::WebACL") == {}
+    with_waf = synthesize(tmp_path, wafRateLimit=2000)
+    template: Template = with_waf.templates[STACK]
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL",
+        {
+            "Scope": "REGIONAL",
+            "Rules": [
+                Match.object_like(
+                    {
+                        "Action": {"Block": {}},
+                        "Statement": {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP"}},
+                    }
+                )
+            ],
+        },
+    )
+    (stage,) = with_waf.resources(STACK, "AWS::ApiGateway::Stage")
+    (acl,) = with_waf.resources(STACK, "AWS::WAFv2::WebACL")
+    (association,) = with_waf.resources(STACK, "AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl, "Arn"]}
+    assert stage in json.dumps(association["Properties"]["ResourceArn"])
+    nag = [
+        entry
+        for entries in with_waf.metadata(STACK).values()
+        for entry in entries
+        if entry["type"] in {"aws:cdk:error", "aws:cdk:warning"}
+    ]
+    assert nag == []

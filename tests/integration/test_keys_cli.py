@@ -29,8 +29,24 @@ def table(moto_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+@pytest.fixture
+def plans(table: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Usage plans as the stack names them, ``<prefix>-<plan>``, under a prefix of this test's own."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("HOKUSAI_PREFIX", prefix)
+    monkeypatch.delenv("HOKUSAI_PLAN", raising=False)
+    apigateway = boto3.client("apigateway")
+    return {
+        plan: apigateway.create_usage_plan(name=f"{prefix}-{plan}")["id"] for plan in ("standard", "gold")
+    }
+
+
+def plan_key_ids(plan_id: str) -> list[str]:
+    return [key["id"] for key in boto3.client("apigateway").get_usage_plan_keys(usagePlanId=plan_id)["items"]]
+
+
 def test_create_prints_the_key_once_and_stores_only_the_digest(
-    table: str, capsys: pytest.CaptureFixture[str]
+    table: str, plans: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["keys", "create", "--user", "acme", "--models", "21", "--expires-in-days", "30"]) == 0
     out, err = capsys.readouterr()
@@ -101,12 +117,15 @@ def test_errors_and_exit_codes(
     assert "ResourceNotFoundException" in capsys.readouterr().err
 
 
-def test_console_script_in_a_subprocess(table: str, moto_server: MotoServer) -> None:
+def test_console_script_in_a_subprocess(table: str, plans: dict[str, str], moto_server: MotoServer) -> None:
+    import os
+
     env = {
         **moto_server.env(),
         "PATH": "/usr/bin:/bin",
         "KEYS_TABLE_NAME": table,
         "AWS_DEFAULT_REGION": "eu-west-1",
+        "HOKUSAI_PREFIX": os.environ["HOKUSAI_PREFIX"],  # the plan: cdk.json's defaultPlan (cwd ROOT)
     }
     created = run_program(
         [str(ROOT / ".venv/bin/hokusai"), "keys", "create", "--user", "sub", "--models", "21"], env
@@ -141,7 +160,7 @@ REGISTRY_21 = json.loads((ROOT / "model" / "registry.json").read_text())["21"]
     ],
 )
 def test_create_refuses_bad_input_with_one_line_and_stores_nothing(
-    table: str, arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    table: str, plans: dict[str, str], arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = {"--user": "acme", "--models": "21"}
     given = dict(zip(arguments[::2], arguments[1::2], strict=True))
@@ -153,7 +172,7 @@ def test_create_refuses_bad_input_with_one_line_and_stores_nothing(
 
 
 def test_models_are_checked_against_MODEL_REGISTRY_when_set(
-    table: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    table: str, plans: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("MODEL_REGISTRY", json.dumps({"21": REGISTRY_21, "7": REGISTRY_21}))
     assert main(["keys", "create", "--user", "acme", "--models", "21,7"]) == 0
@@ -212,3 +231,47 @@ def test_list_reports_unreadable_items_by_key_id_and_revoke_still_works(
     assert good.key_id in listing and f"{far.key_id:22} {'?':16} unreadable" in listing
     assert main(["keys", "show", "key_broken"]) == 0
     assert "missing user_id, models, status" in capsys.readouterr().out
+
+
+def test_create_puts_a_companion_key_on_the_plan_and_revoke_deletes_it(
+    table: str, plans: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "create", "--user", "acme", "--models", "21"]) == 0  # cdk.json defaultPlan
+    assert main(["keys", "create", "--user", "gold", "--models", "21", "--plan", "gold", "--json"]) == 0
+    out, err = capsys.readouterr()
+    standard_key, gold = out.splitlines()[0], json.loads(out.splitlines()[1])
+    items = {i["user_id"]["S"]: i for i in boto3.client("dynamodb").scan(TableName=table)["Items"]}
+    apigateway = boto3.client("apigateway")
+    for user, plan in (("acme", "standard"), ("gold", "gold")):
+        item = items[user]
+        assert item["plan"]["S"] == plan
+        assert plan_key_ids(plans[plan]) == [item["usage_key_id"]["S"]]
+        companion = apigateway.get_api_key(apiKey=item["usage_key_id"]["S"], includeValue=True)
+        assert companion["name"] == item["key_id"]["S"] and companion["value"] == item["usage_key_value"]["S"]
+        assert companion["value"] not in out + err  # a secret: never printed
+    assert standard_key not in json.dumps(apigateway.get_api_keys(includeValues=True)["items"], default=str)
+    assert gold["plan"] == "gold" and "usage_key_value" not in gold
+    assert main(["keys", "revoke", gold["key_id"]]) == 0
+    assert "usage plan key deleted" in capsys.readouterr().out
+    # Deleting the API key takes it off its plan in API Gateway (moto keeps the plan's entry).
+    assert items["gold"]["usage_key_id"]["S"] not in [k["id"] for k in apigateway.get_api_keys()["items"]]
+    assert main(["keys", "show", gold["key_id"], "--json"]) == 0
+    shown = capsys.readouterr().out
+    assert json.loads(shown)["status"] == "revoked"
+    assert items["gold"]["usage_key_value"]["S"] not in shown
+
+
+def test_create_on_an_unknown_plan_is_one_line_and_creates_nothing(
+    table: str, plans: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    prefix = os.environ["HOKUSAI_PREFIX"]
+    keys_before = len(boto3.client("apigateway").get_api_keys()["items"])
+    assert main(["keys", "create", "--user", "acme", "--models", "21", "--plan", "platinum"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no usage plan named {prefix}-platinum (plans of prefix {prefix}: "
+        f"{prefix}-gold, {prefix}-standard)\n"
+    )
+    assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
+    assert len(boto3.client("apigateway").get_api_keys()["items"]) == keys_before

@@ -110,7 +110,9 @@ GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
         {"Retry-After": "5"},
     ),
     GatewayResponse("THROTTLED", 429, "Too many requests", {"Retry-After": "1"}),
-    GatewayResponse("QUOTA_EXCEEDED", 429, "Quota exceeded"),
+    # A usage plan's daily quota (per key, hokusai keys create --plan); it resets at 00:00 UTC, which a
+    # static header cannot name: an hour is the honest "not soon".
+    GatewayResponse("QUOTA_EXCEEDED", 429, "Quota exceeded", {"Retry-After": "3600"}),
     GatewayResponse("REQUEST_TOO_LARGE", 413, "Request body too large"),
     GatewayResponse("BAD_REQUEST_BODY", 400, "Request body is not valid"),
     GatewayResponse("MISSING_AUTHENTICATION_TOKEN", 404, "Not found"),

@@ -41,4 +41,9 @@ def allow_policy(method_arn: str, record: KeyRecord) -> dict[str, Any]:
     response.allow_route(HttpVerb.GET.value, MODELS_LIST_RESOURCE)
     for resource in model_resources(record.models):
         response.allow_route(HttpVerb.ALL.value, resource)
-    return response.asdict()
+    answer = response.asdict()
+    if record.usage_key_value:
+        # The key's usage plan key (ApiKeySourceType AUTHORIZER): its rate, burst and daily quota.
+        # Without one, API Gateway answers 403 on methods that require a key (a key made before plans).
+        answer["usageIdentifierKey"] = record.usage_key_value
+    return answer

@@ -10,6 +10,12 @@ Input is checked before any AWS call, and a mistake gets one line and exit 2: ``
 3650), the region (``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else the profile's). A stored item
 the listing cannot read is listed by key id with its problem, not a failed listing.
 
+Per-key limits: create puts a companion API Gateway API key on the usage plan ``<prefix>-<plan>``
+(``--plan``, default ``$HOKUSAI_PLAN``, else ``defaultPlan`` of ./cdk.json; ``--prefix``, default
+``$HOKUSAI_PREFIX``, else ``prefix`` of ./cdk.json, else ``hokusai``) and records it on the key's
+item; revoke deletes it. Its value is a secret the authorizer answers as ``usageIdentifierKey``: never
+printed. See hokusai.keys.usage.
+
 Exit codes: 0 ok, 1 not found, 2 usage or configuration error, 3 AWS/Redis unavailable.
 """
 
@@ -37,6 +43,7 @@ MAX_EXPIRY_DAYS = 3650  # ten years: a key that outlives that is a key nobody re
 MAX_USER_CHARS = 128
 MAX_DESCRIPTION_CHARS = 256
 REGISTRY_FILE = Path("model") / "registry.json"
+CDK_JSON = Path("cdk.json")
 
 
 class UsageError(Exception):
@@ -54,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "--expires-in-days", type=int, help=f"expiry in days, 1-{MAX_EXPIRY_DAYS} (default: never)"
     )
     create.add_argument("--description", default="")
+    create.add_argument("--plan", help="usage plan (default: $HOKUSAI_PLAN, else defaultPlan of ./cdk.json)")
     create.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = sub.add_parser("revoke", help="revoke a key by key_id and drop its Redis entry")
     revoke.add_argument("key_id")
@@ -66,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     for command in (create, revoke, listing, show):
         command.add_argument(
             "--table", help="keys table (default: $KEYS_TABLE_NAME)", default=argparse.SUPPRESS
+        )
+    for command in (create, revoke):
+        command.add_argument(
+            "--prefix", help="stack prefix of the usage plans (default: $HOKUSAI_PREFIX, cdk.json)"
         )
     return parser
 
@@ -126,6 +138,89 @@ def _expires_at(days: int | None) -> int | None:
     return int(time.time()) + days * 86400
 
 
+def _cdk_context(name: str) -> str | None:
+    """``name`` from the context of ./cdk.json (run from the checkout), else None."""
+    try:
+        value = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {}).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if isinstance(value, str) and value else None
+
+
+def _plan(value: str | None) -> str:
+    plan = value or os.environ.get("HOKUSAI_PLAN") or _cdk_context("defaultPlan")
+    if not plan:
+        raise UsageError("no usage plan: pass --plan, set HOKUSAI_PLAN or run from the checkout (cdk.json)")
+    return _printable("--plan", plan, 31)
+
+
+def _prefix(value: str | None) -> str:
+    return value or os.environ.get("HOKUSAI_PREFIX") or _cdk_context("prefix") or "hokusai"
+
+
+def _apigateway(region: str) -> Any:
+    from hokusai.aws import OPERATOR, client
+
+    return client("apigateway", OPERATOR, region)
+
+
+def _create(args: argparse.Namespace, store: KeyStore, region: str) -> int:
+    from hokusai.keys.format import new_key_id
+    from hokusai.keys.usage import PlanNotFound, create_usage_key, delete_usage_key, find_plan_id
+
+    user = _printable("--user", args.user, MAX_USER_CHARS)
+    description = _printable("--description", args.description, MAX_DESCRIPTION_CHARS, empty_ok=True)
+    expires_at = _expires_at(args.expires_in_days)
+    models = _models(args.models)
+    plan = _plan(args.plan)
+    apigateway = _apigateway(region)
+    try:
+        plan_id = find_plan_id(apigateway, _prefix(args.prefix), plan)
+    except PlanNotFound as error:
+        raise UsageError(str(error)) from None
+    key_id = new_key_id()
+    usage_key = create_usage_key(apigateway, plan, plan_id, key_id)
+    try:
+        api_key, record = store.create(
+            user, models, expires_at=expires_at, description=description, usage_key=usage_key, key_id=key_id
+        )
+    except Exception:
+        delete_usage_key(apigateway, usage_key.key_id)  # no companion key without its hokusai key
+        raise
+    if args.json:
+        print(json.dumps({"api_key": api_key, **_public(record)}))
+    else:
+        print(api_key)
+        print(
+            f"key_id {record.key_id} for user {record.user_id}, models {','.join(record.models)}, "
+            f"plan {plan}. The key is shown only this once: store it now.",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _revoke(args: argparse.Namespace, store: KeyStore, region: str) -> int:
+    from hokusai.keys.usage import delete_usage_key
+
+    redis_settings, problem = _redis_for_operator()
+    revocation = revoke_key(store, args.key_id, redis_settings)
+    record = revocation.record
+    usage = ""
+    if record.usage_key_id:
+        try:
+            gone = delete_usage_key(_apigateway(region), record.usage_key_id)
+            usage = "; usage plan key deleted" if gone else "; usage plan key was already deleted"
+        except Exception as error:
+            from hokusai.aws import error_code
+
+            usage = (
+                f"; usage plan key {record.usage_key_id} NOT deleted "
+                f"({error_code(error) or type(error).__name__}): the key is revoked all the same"
+            )
+    print(f"revoked {record.key_id} (user {record.user_id}); {problem or revocation.message}{usage}")
+    return EXIT_OK
+
+
 def _public(record: KeyRecord) -> dict[str, Any]:
     expires = record.expires_at
     return {
@@ -136,6 +231,7 @@ def _public(record: KeyRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "expires_at": datetime.fromtimestamp(expires, UTC).isoformat() if expires is not None else None,
         "description": record.description,
+        "plan": record.plan or None,
         "digest": short_digest(record.key_hash),
     }
 
@@ -172,8 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hokusai.aws import NoRegion, operator_region
 
     try:
-        store = _store(table, operator_region())
-        return _run(args, store)
+        region = operator_region()
+        store = _store(table, region)
+        return _run(args, store, region)
     except (UsageError, NoRegion) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -190,29 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNAVAILABLE
 
 
-def _run(args: argparse.Namespace, store: KeyStore) -> int:
+def _run(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     if args.command == "create":
-        user = _printable("--user", args.user, MAX_USER_CHARS)
-        description = _printable("--description", args.description, MAX_DESCRIPTION_CHARS, empty_ok=True)
-        expires_at = _expires_at(args.expires_in_days)
-        models = _models(args.models)
-        api_key, record = store.create(user, models, expires_at=expires_at, description=description)
-        if args.json:
-            print(json.dumps({"api_key": api_key, **_public(record)}))
-        else:
-            print(api_key)
-            print(
-                f"key_id {record.key_id} for user {record.user_id}, models {','.join(record.models)}. "
-                "The key is shown only this once: store it now.",
-                file=sys.stderr,
-            )
-        return EXIT_OK
+        return _create(args, store, region)
     if args.command == "revoke":
-        redis_settings, problem = _redis_for_operator()
-        revocation = revoke_key(store, args.key_id, redis_settings)
-        record = revocation.record
-        print(f"revoked {record.key_id} (user {record.user_id}); {problem or revocation.message}")
-        return EXIT_OK
+        return _revoke(args, store, region)
     if args.command == "show":
         found = store.find_item_by_key_id(args.key_id)
         public = _public(found) if isinstance(found, KeyRecord) else _unreadable(found)

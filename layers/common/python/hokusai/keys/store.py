@@ -21,6 +21,15 @@ ACTIVE = "active"
 REVOKED = "revoked"
 
 
+@dataclass(frozen=True)
+class UsageKey:
+    """A key's companion API Gateway API key, on its usage plan (never the hk_ key itself)."""
+
+    plan: str
+    key_id: str
+    value: str = field(repr=False)
+
+
 class StoreUnavailable(Exception):
     """The keys table could not be read (timeout, refused, throttled, access denied ...)."""
 
@@ -39,6 +48,11 @@ class KeyRecord:
     expires_at: int | None = None
     description: str = ""
     key_hash: str = field(default="", repr=False)
+    plan: str = ""
+    usage_key_id: str = ""
+    # The companion API Gateway API key's value: the authorizer's usageIdentifierKey. A secret (it
+    # spends the key's quota), so never in a repr, a log line or the CLI's output.
+    usage_key_value: str = field(default="", repr=False)
 
     def is_expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (time.time() if now is None else now)
@@ -57,6 +71,7 @@ class KeyRecord:
             "models": list(self.models),
             "status": self.status,
             "expires_at": self.expires_at,
+            "usage_key_value": self.usage_key_value,
         }
 
     @classmethod
@@ -68,6 +83,7 @@ class KeyRecord:
             models=tuple(str(m) for m in data["models"]),
             status=str(data.get("status", ACTIVE)),
             expires_at=int(expires) if expires is not None else None,
+            usage_key_value=str(data.get("usage_key_value") or ""),
         )
 
 
@@ -89,6 +105,9 @@ def _item_to_record(item: dict[str, Any]) -> KeyRecord:
         expires_at=int(float(expires)) if expires is not None else None,
         description=item.get("description", {}).get("S", ""),
         key_hash=item[schema.KEY_HASH_ATTRIBUTE]["S"],
+        plan=item.get("plan", {}).get("S", ""),
+        usage_key_id=item.get("usage_key_id", {}).get("S", ""),
+        usage_key_value=item.get("usage_key_value", {}).get("S", ""),
     )
 
 
@@ -159,17 +178,24 @@ class KeyStore:
         *,
         expires_at: int | None = None,
         description: str = "",
+        usage_key: UsageKey | None = None,
+        key_id: str | None = None,
     ) -> tuple[str, KeyRecord]:
-        """A new key: returns the key (to be shown once) and its record. Only the digest is stored."""
+        """A new key: returns the key (to be shown once) and its record. Only the digest is stored.
+
+        ``usage_key``: the companion API Gateway key on the key's usage plan (hokusai.keys.usage)."""
         api_key = generate_key()
         record = KeyRecord(
-            key_id=new_key_id(),
+            key_id=key_id or new_key_id(),
             user_id=user_id,
             models=tuple(models),
             created_at=datetime.now(UTC).isoformat(),
             expires_at=expires_at,
             description=description,
             key_hash=key_digest(api_key),
+            plan=usage_key.plan if usage_key else "",
+            usage_key_id=usage_key.key_id if usage_key else "",
+            usage_key_value=usage_key.value if usage_key else "",
         )
         item: dict[str, Any] = {
             schema.KEY_HASH_ATTRIBUTE: {"S": record.key_hash},
@@ -183,6 +209,10 @@ class KeyStore:
             item["expires_at"] = {"N": str(expires_at)}
         if description:
             item["description"] = {"S": description}
+        if usage_key is not None:
+            item["plan"] = {"S": usage_key.plan}
+            item["usage_key_id"] = {"S": usage_key.key_id}
+            item["usage_key_value"] = {"S": usage_key.value}
         self._client.put_item(
             TableName=self.table_name,
             Item=item,
@@ -233,6 +263,7 @@ class KeyStore:
                 user_id=str(item.get("user_id", {}).get("S", "")),
                 models=(),
                 key_hash=item[schema.KEY_HASH_ATTRIBUTE]["S"],
+                usage_key_id=str(item.get("usage_key_id", {}).get("S", "")),
             )
         )
         self._client.update_item(

@@ -1,0 +1,61 @@
+"""A key's companion API Gateway API key, on its usage plan: per-key rate, burst and daily quota.
+
+The REST API's key source is AUTHORIZER: the authorizer answers ``usageIdentifierKey`` = the value of
+the key's companion API Gateway API key, and API Gateway applies the usage plan that key belongs to.
+The companion key is created by ``hokusai keys create --plan NAME`` (its value is random, generated
+by API Gateway, stored on the key's item as ``usage_key_value`` and never printed or logged; the
+``hk_`` key is never sent to API Gateway) and deleted by ``hokusai keys revoke``.
+
+Usage plans are found by name: the stack names each declared plan ``<prefix>-<plan>`` (cdk.json
+``prefix`` and ``usagePlans``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hokusai.keys.store import UsageKey
+
+
+class PlanNotFound(LookupError):
+    """No deployed usage plan has the name; the message names it and the plans there are."""
+
+
+def deployed_plan_name(prefix: str, plan: str) -> str:
+    return f"{prefix}-{plan}"
+
+
+def find_plan_id(apigateway: Any, prefix: str, plan: str) -> str:
+    wanted = deployed_plan_name(prefix, plan)
+    names = []
+    for page in apigateway.get_paginator("get_usage_plans").paginate():
+        for item in page.get("items", []):
+            if item.get("name") == wanted:
+                return str(item["id"])
+            names.append(str(item.get("name")))
+    there = ", ".join(sorted(n for n in names if n.startswith(f"{prefix}-"))) or "none"
+    raise PlanNotFound(f"no usage plan named {wanted} (plans of prefix {prefix}: {there})")
+
+
+def create_usage_key(apigateway: Any, plan: str, plan_id: str, key_id: str) -> UsageKey:
+    """A new API Gateway API key named after ``key_id``, on the plan. Removed again if that fails."""
+    created = apigateway.create_api_key(
+        name=key_id, description=f"usage plan key of hokusai key {key_id}", enabled=True
+    )
+    try:
+        apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=created["id"], keyType="API_KEY")
+    except Exception:
+        delete_usage_key(apigateway, str(created["id"]))
+        raise
+    return UsageKey(plan=plan, key_id=str(created["id"]), value=str(created["value"]))
+
+
+def delete_usage_key(apigateway: Any, usage_key_id: str) -> bool:
+    """Deletes the API Gateway key (and so its plan membership); False if it was already gone."""
+    try:
+        apigateway.delete_api_key(apiKey=usage_key_id)
+    except Exception as error:
+        if getattr(error, "response", {}).get("Error", {}).get("Code") == "NotFoundException":
+            return False
+        raise
+    return True
