@@ -403,3 +403,34 @@ def test_client_mistakes_log_nothing_above_info(
     _raw_call(handler, {}, b"\xff\xfe", base64_encoded=True)
     levels = {line["level"] for line in log_lines()}
     assert levels == {"INFO"}
+
+
+@pytest.mark.parametrize(
+    "spelling", ["technology", " Technology", "TECHNOLOGY", "  technology\t", "Technology"]
+)
+def test_categories_are_matched_whatever_the_case_and_surrounding_space(handler: Any, spelling: str) -> None:
+    lead = {
+        "industry": spelling,
+        "engagement_score": 50,
+        "title": " vp of sales ",
+        "decision_timeline": "q1 2025",
+    }
+    status, body, _ = call(handler, {"inputs": lead})
+    canonical = {**lead, "industry": "Technology", "title": "VP of Sales", "decision_timeline": "Q1 2025"}
+    _, expected, _ = call(handler, {"inputs": canonical})
+    assert status == 200
+    assert body["predictions"] == expected["predictions"]
+    assert "warnings" not in body["predictions"]
+    assert "Industry: Technology" in body["predictions"]["factors"]
+
+
+def test_an_unknown_category_is_scored_as_unknown_with_a_warning_naming_it(handler: Any) -> None:
+    status, body, _ = call(handler, {"inputs": [{"industry": "Biotech"}, {"industry": "unknown"}, {}]})
+    assert status == 200
+    first, explicit_unknown, nothing = body["predictions"]
+    assert first["warnings"] == [
+        "industry: unknown category 'Biotech', it contributes nothing to the score (known: Education, "
+        "Finance, Healthcare, Manufacturing, Other, Retail, Technology)"
+    ]
+    assert {k: v for k, v in first.items() if k != "warnings"} == nothing
+    assert "warnings" not in explicit_unknown and "warnings" not in nothing

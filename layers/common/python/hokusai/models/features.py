@@ -83,6 +83,12 @@ def row(values: dict[str, Any]) -> list[Any]:
     return out
 
 
+def category_key(value: str) -> str:
+    """What two spellings of one category share: case and runs of white space do not matter
+    (``" technology "``, ``"TECHNOLOGY"`` and ``"Technology"`` are one industry)."""
+    return " ".join(value.split()).casefold()
+
+
 def factor_label(feature_name: str, value: Any) -> str:
     if feature_name in FACTOR_LABELS:
         return FACTOR_LABELS[feature_name]

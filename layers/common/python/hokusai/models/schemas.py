@@ -61,6 +61,12 @@ class PredictionOut(BaseModel):
     recommendation: Literal["Hot", "Warm", "Cold"]
     factors: list[str]
     confidence: float = Field(ge=0.5, le=1)
+    # Added after the seed: present only when there is something to say (old clients see no change).
+    warnings: list[str] | None = Field(
+        default=None,
+        description="Inputs the model could not use as sent, e.g. 'industry: unknown category ...'",
+        exclude_if=lambda value: not value,
+    )
 
 
 class PredictionMetadata(BaseModel):

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from hokusai.models.features import CATEGORICAL_COLUMNS, FEATURE_NAMES, FEATURES, factor_label, row
+from hokusai.models.features import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_NAMES,
+    FEATURES,
+    category_key,
+    factor_label,
+    row,
+)
 from hokusai.models.registry import ModelSpec
 
 TRUSTED_TYPES: frozenset[str] = frozenset(
@@ -102,15 +109,19 @@ class Prediction:
     recommendation: str
     factors: list[str]
     confidence: float
+    warnings: tuple[str, ...] = ()  # e.g. a category the model does not know; absent when none
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "lead_score": self.lead_score,
             "conversion_probability": self.conversion_probability,
             "recommendation": self.recommendation,
             "factors": self.factors,
             "confidence": self.confidence,
         }
+        if self.warnings:
+            answer["warnings"] = list(self.warnings)
+        return answer
 
 
 def recommendation(lead_score: int) -> str:
@@ -135,6 +146,40 @@ class LeadScorer:
         self._classifier = classifier
         self._coefficients = np.asarray(classifier.coef_[0], dtype=float)
         self._column_owner = self._map_output_columns(pipeline[0])
+        self._categories = self._known_categories(pipeline[0])
+
+    @staticmethod
+    def _known_categories(column_transformer: Any) -> dict[str, dict[str, str]]:
+        """Per categorical feature, the model's categories by :func:`category_key`."""
+        known: dict[str, dict[str, str]] = {}
+        for _, transformer, columns in column_transformer.transformers_:
+            if hasattr(transformer, "categories_"):
+                for column, categories in zip(columns, transformer.categories_, strict=True):
+                    known[FEATURE_NAMES[column]] = {category_key(str(c)): str(c) for c in categories}
+        return known
+
+    def canonical(self, lead: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """``lead`` with each categorical value in the model's spelling, and a warning per value the
+        model does not know (it contributes nothing to the score)."""
+        canonical = dict(lead)
+        warnings: list[str] = []
+        for name, categories in self._categories.items():
+            value = lead.get(name)
+            if not isinstance(value, str):
+                continue
+            default = str(FEATURES[FEATURE_NAMES.index(name)].default)
+            key = category_key(value)
+            if key in categories:
+                canonical[name] = categories[key]
+            elif key == category_key(default):
+                canonical[name] = default
+            else:
+                known = ", ".join(sorted(categories.values()))
+                warnings.append(
+                    f"{name}: unknown category {value[:64]!r}, it contributes nothing to the score "
+                    f"(known: {known})"
+                )
+        return canonical, tuple(warnings)
 
     @staticmethod
     def _map_output_columns(column_transformer: Any) -> list[int]:
@@ -154,7 +199,8 @@ class LeadScorer:
         return owners
 
     def predict(self, leads: list[dict[str, Any]]) -> list[Prediction]:
-        matrix = np.array([row(lead) for lead in leads], dtype=object)
+        checked = [self.canonical(lead) for lead in leads]
+        matrix = np.array([row(lead) for lead, _ in checked], dtype=object)
         # Transform once and feed the classifier directly: the same numbers as
         # pipeline.predict_proba, without running the ColumnTransformer a second time for factors.
         transformed = np.asarray(self._transformer.transform(matrix), dtype=float)
@@ -174,6 +220,7 @@ class LeadScorer:
                     recommendation=recommendation(lead_score),
                     factors=self._factors(per_feature[index], matrix[index]),
                     confidence=round(max(p, 1 - p), 4),
+                    warnings=checked[index][1],
                 )
             )
         return results
