@@ -246,6 +246,23 @@ class MonitoringStack(Stack):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[secret.secret_arn])
         )
+        # The canary's companion API Gateway key on the default usage plan (hokusai.keys.usage):
+        # create it (POST /apikeys), add it to the plan, delete it on revocation.
+        plan = self.service.usage_plans[settings.default_plan]
+        apigateway_arn = f"arn:{self.partition}:apigateway:{self.region}::"
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["apigateway:POST"],
+                resources=[
+                    f"{apigateway_arn}/apikeys",
+                    f"{apigateway_arn}/usageplans/{plan.usage_plan_id}/keys",
+                ],
+            )
+        )
+        function.add_to_role_policy(
+            # API key ids are made by API Gateway at run time: no narrower resource can be named.
+            iam.PolicyStatement(actions=["apigateway:DELETE"], resources=[f"{apigateway_arn}/apikeys/*"])
+        )
         resource = CustomResource(
             self,
             "CanaryKey",
@@ -257,6 +274,8 @@ class MonitoringStack(Stack):
                 "ModelIds": [settings.canary_model_id],
                 # Any change makes a new key; cdk.json's canaryKeyRotation is the knob for "just rotate".
                 "Rotation": str(settings.canary_key_rotation),
+                "UsagePlanId": plan.usage_plan_id,
+                "UsagePlan": settings.default_plan,
             },
             # A lost response fails the deploy in minutes, not CloudFormation's default hour.
             service_timeout=Duration.minutes(5),

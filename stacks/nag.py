@@ -241,6 +241,20 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
     NagSuppressions.add_stack_suppressions(monitoring, [RUNTIME, MANAGED_LOGGING])
     _at(
         monitoring,
+        "CanaryKeyProvisioner/ServiceRole/DefaultPolicy/Resource",
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason=(
+                    "apigateway:DELETE on /apikeys/*: revoking the canary's key deletes its companion "
+                    "usage plan key, whose id API Gateway generates at run time (no narrower resource)."
+                ),
+                applies_to=["Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*"],
+            )
+        ],
+    )
+    _at(
+        monitoring,
         "Canary/ServiceRole/DefaultPolicy/Resource",
         [
             NagPackSuppression(

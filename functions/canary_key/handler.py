@@ -23,6 +23,7 @@ logging.getLogger("botocore").setLevel(logging.INFO)
 # timeout. Slower than the authorizer's budget: nobody is waiting on a request here.
 dynamodb = aws.client("dynamodb", aws.DEPLOYMENT)
 secretsmanager = aws.client("secretsmanager", aws.DEPLOYMENT)
+apigateway = aws.client("apigateway", aws.DEPLOYMENT)
 
 
 def _store(table_name: str) -> KeyStore:
@@ -32,7 +33,9 @@ def _store(table_name: str) -> KeyStore:
 # log_event=False: the event carries a pre-signed ResponseURL (anyone holding it can answer for us).
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = handle(event, store_for=_store, secrets_client=secretsmanager, logger=logger)
+    outcome = handle(
+        event, store_for=_store, secrets_client=secretsmanager, logger=logger, apigateway=apigateway
+    )
     try:
         send_response(str(event["ResponseURL"]), response_body(event, outcome))
     except Exception as error:

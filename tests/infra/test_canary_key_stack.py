@@ -46,7 +46,11 @@ def test_custom_resource_has_its_properties_and_is_served_by_its_own_function(
         "SecretArn",
         "ModelIds",
         "Rotation",
+        "UsagePlanId",
+        "UsagePlan",
     }
+    assert properties["UsagePlan"] == cdk_json_context()["defaultPlan"]
+    assert "UsagePlan" in _export(synthesized, properties["UsagePlanId"])
     assert "KeysTable" in _export(synthesized, properties["TableName"])
     assert "CanaryApiKey" in _export(synthesized, properties["SecretArn"])
     context = cdk_json_context()
@@ -105,7 +109,13 @@ def test_its_role_may_only_write_keys_and_put_the_canary_secret(synthesized: Syn
         "dynamodb:UpdateItem",
         "dynamodb:Query",
         "secretsmanager:PutSecretValue",
+        "apigateway:POST",
+        "apigateway:DELETE",
     }
+    # The companion usage plan key: created (POST /apikeys), put on the plan, deleted on revocation.
+    posted = json.dumps(granted["apigateway:POST"])
+    assert "::/apikeys" in posted and "/usageplans/" in posted and "UsagePlan" in posted
+    assert json.dumps(granted["apigateway:DELETE"]).endswith('::/apikeys/*"]]}')
     table_arn = granted["dynamodb:PutItem"]
     assert "KeysTable" in _export(synthesized, table_arn) and "Arn" in _export(synthesized, table_arn)
     assert granted["dynamodb:GetItem"] == granted["dynamodb:UpdateItem"] == table_arn

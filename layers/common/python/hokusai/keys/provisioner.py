@@ -46,7 +46,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hokusai.keys.format import new_key_id
 from hokusai.keys.store import KeyNotFound, KeyStore
+from hokusai.keys.usage import create_usage_key, delete_usage_key
 from hokusai.observability import redact
 
 CANARY_USER = "canary"
@@ -54,6 +56,9 @@ MANAGED_DESCRIPTION = "managed by stack"
 # What a failed Create reports as its PhysicalResourceId: never a key id, so its Delete is a no-op.
 FAILED_CREATE_MARKER = "canary-key-not-created"
 PROPERTIES = ("TableName", "SecretArn", "ModelIds", "Rotation")
+# Optional: the usage plan the canary's companion API Gateway key joins (the authorized methods require
+# one: hokusai.keys.usage). A change makes a new key, like any of the four above.
+PLAN_PROPERTIES = ("UsagePlanId", "UsagePlan")
 _KEY_ID = re.compile(r"key_[0-9a-f]{16}")
 RESPONSE_ATTEMPTS = 3
 RESPONSE_TIMEOUT_SECONDS = 10
@@ -75,6 +80,8 @@ class CanaryKeyProperties:
     secret_arn: str
     model_ids: tuple[str, ...]
     rotation: str
+    usage_plan_id: str = ""
+    usage_plan: str = ""
 
     @classmethod
     def from_event(cls, properties: Mapping[str, Any] | None) -> CanaryKeyProperties:
@@ -91,34 +98,66 @@ class CanaryKeyProperties:
             secret_arn=str(properties["SecretArn"]),
             model_ids=tuple(models),
             rotation=str(properties["Rotation"]),
+            usage_plan_id=str(properties.get("UsagePlanId") or ""),
+            usage_plan=str(properties.get("UsagePlan") or ""),
         )
 
 
 def provision_canary_key(
-    store: KeyStore, secrets_client: Any, secret_arn: str, model_ids: Sequence[str]
+    store: KeyStore,
+    secrets_client: Any,
+    secret_arn: str,
+    model_ids: Sequence[str],
+    *,
+    apigateway: Any = None,
+    usage_plan_id: str = "",
+    usage_plan: str = "",
 ) -> str:
     """Create a canary key, put it into the secret and return only its key id.
 
-    Shared by the custom resource and the local stack (``make dev``), so both make the same key.
+    With ``usage_plan_id``, the key gets its companion API Gateway key on that plan first (as
+    ``hokusai keys create --plan`` does). Shared by the custom resource and the local stack
+    (``make dev``), so both make the same key.
     """
-    api_key, record = store.create(CANARY_USER, list(model_ids), description=MANAGED_DESCRIPTION)
+    key_id = new_key_id()
+    usage_key = (
+        create_usage_key(apigateway, usage_plan or usage_plan_id, usage_plan_id, key_id)
+        if usage_plan_id
+        else None
+    )
+    try:
+        api_key, record = store.create(
+            CANARY_USER,
+            list(model_ids),
+            description=MANAGED_DESCRIPTION,
+            usage_key=usage_key,
+            key_id=key_id,
+        )
+    except Exception:
+        if usage_key is not None:
+            with contextlib.suppress(Exception):  # the store error is the one to report
+                delete_usage_key(apigateway, usage_key.key_id)
+        raise
     try:
         secrets_client.put_secret_value(SecretId=secret_arn, SecretString=api_key)
     except Exception:
         # Nobody holds this key now: revoke it rather than leave an active orphan (best effort; the
         # original error is what the caller reports).
         with contextlib.suppress(Exception):  # the put error is the one the caller must report
-            store.revoke(record.key_id)
+            revoke_canary_key(store, record.key_id, apigateway)
         raise
     return record.key_id
 
 
-def revoke_canary_key(store: KeyStore, key_id: str) -> bool:
-    """Revoke ``key_id``; False (and no error) when there is nothing to revoke."""
+def revoke_canary_key(store: KeyStore, key_id: str, apigateway: Any = None) -> bool:
+    """Revoke ``key_id`` (and delete its companion usage plan key); False (and no error) when there
+    is nothing to revoke."""
     if not _KEY_ID.fullmatch(key_id or ""):
         return False
     try:
-        store.revoke(key_id)
+        record = store.revoke(key_id)
+        if record.usage_key_id and apigateway is not None:
+            delete_usage_key(apigateway, record.usage_key_id)
     except KeyNotFound:
         return False
     except Exception as error:
@@ -143,7 +182,7 @@ def _properties_changed(event: Mapping[str, Any]) -> bool:
     return any(
         json.dumps(new.get(name), sort_keys=True, default=str)
         != json.dumps(old.get(name), sort_keys=True, default=str)
-        for name in PROPERTIES
+        for name in PROPERTIES + PLAN_PROPERTIES
     )
 
 
@@ -161,6 +200,7 @@ def handle(
     store_for: Callable[[str], KeyStore],
     secrets_client: Any,
     logger: Log,
+    apigateway: Any = None,
 ) -> Outcome:
     """Carry out one custom-resource request; never raises (errors become FAILED outcomes)."""
     request = str(event.get("RequestType", ""))
@@ -175,7 +215,7 @@ def handle(
             return Outcome("SUCCESS", current_id or FAILED_CREATE_MARKER)
         properties = CanaryKeyProperties.from_event(event.get("ResourceProperties"))
         if request == "Delete":
-            revoked = revoke_canary_key(store_for(properties.table_name), current_id)
+            revoked = revoke_canary_key(store_for(properties.table_name), current_id, apigateway)
             logger.info(
                 "Canary key revoked" if revoked else "Canary key delete: nothing to revoke",
                 extra={"key_id": current_id, "request_type": request, "revoked": revoked},
@@ -191,6 +231,9 @@ def handle(
             secrets_client,
             properties.secret_arn,
             properties.model_ids,
+            apigateway=apigateway,
+            usage_plan_id=properties.usage_plan_id,
+            usage_plan=properties.usage_plan,
         )
         logger.info(
             "Canary key created and stored in its secret",
