@@ -3,9 +3,11 @@
 Used by ``make dev`` (``local/dev.py``) and by the e2e tests, which start it in-process on free ports
 with their own redis-server so they can kill, pause and restart it.
 
-All four functions run in this process (one warm "container" each, see ``local/apigw.py``), so they
+All the functions run in this process (one warm "container" each, see ``local/apigw.py``), so they
 share one environment: :func:`local_environment` builds it from the caller's environment (the same
 variables the functions read, see ``hokusai.config``) with embedded defaults for what is unset.
+The keys table's stream reaches the revocation function through a poller thread (``local/streams.py``),
+as the deployed event source mapping does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from local.aws import LocalAws, Provisioned, create_keys_table, create_model_buc
 from local.deployment import ACCOUNT_ID, REGION
 from local.faults import free_port
 from local.redis_server import RedisServer
+from local.streams import StreamPoller
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NAME = "hokusai-local"
@@ -176,6 +179,8 @@ class LocalStack:
     aws: LocalAws = field(init=False)
     redis_server: RedisServer | None = field(init=False, default=None)
     redis_answered: bool = field(init=False, default=False)  # at start-up; make dev's banner says so
+    # The keys table's stream -> functions/revocation, as the deployed event source mapping does.
+    stream_poller: StreamPoller | None = field(init=False, default=None)
     server: GatewayServer = field(init=False)
     provisioned: Provisioned = field(init=False)
     environment: dict[str, str] = field(init=False)
@@ -255,6 +260,7 @@ class LocalStack:
             host.configure(self.environment)
         host.function_names = dict(self.provisioned.deployment.function_names)
         self._set_process_environ(self.environment)
+        self.stream_poller = self._start_stream_poller()
         # The canary's key: made as the stack's CanaryKey custom resource makes it (without the
         # CloudFormation protocol), so `make dev` exercises the deployed path.
         secret_arn = self.provisioned.deployment.secret_arns["canary_key"]
@@ -273,6 +279,21 @@ class LocalStack:
         self.server.start()
         self.log(f"API Gateway emulator at {self.server.base_url}")
 
+    def _start_stream_poller(self) -> StreamPoller:
+        """Revocation as deployed: the keys table's stream feeds the revocation handler (in this
+        process, with the functions' environment), so a revoke made without ``REDIS_URL`` still
+        deletes the key's Redis entry (``local/streams.py``)."""
+        from local.handlers import load_handler
+
+        handler = load_handler("revocation")
+        return StreamPoller(
+            self.aws.client("dynamodb"),
+            self.aws.client("dynamodbstreams"),
+            self.environment["KEYS_TABLE_NAME"],
+            handler.lambda_handler,
+            log=self.log,
+        ).start()
+
     def _redis(self, requested_url: str | None) -> tuple[str, str | None]:
         choice = choose_redis(requested_url, self.log)
         self.redis_server = choice.server
@@ -283,6 +304,9 @@ class LocalStack:
         with contextlib.suppress(Exception):
             if hasattr(self, "server"):
                 self.server.stop()
+        if self.stream_poller is not None:
+            self.stream_poller.stop()
+            self.stream_poller = None
         if self.redis_server is not None:
             self.redis_server.stop()
             self.redis_server = None
@@ -358,16 +382,22 @@ class LocalStack:
             "REDIS_KEY_PREFIX": self.environment["REDIS_KEY_PREFIX"],
         }
 
-    def revoke_key(self, key_id: str) -> str:
-        """``hokusai keys revoke`` as an operator runs it: marks the item revoked, deletes the L2 entry."""
+    def revoke_key(self, key_id: str, *, with_redis_url: bool = True) -> str:
+        """``hokusai keys revoke`` as an operator runs it: marks the item revoked, deletes the L2 entry.
+
+        ``with_redis_url=False``: as from outside a deployment's VPC, without ``REDIS_URL``; the keys
+        table's stream then deletes the entry (:attr:`stream_poller`, ``functions/revocation``)."""
         env = {
             name: value
             for name, value in os.environ.items()
             if not name.startswith(("REDIS_", "AUTH_", "KEYS_"))
         }
+        operator = self.operator_env()
+        if not with_redis_url:
+            del operator["REDIS_URL"]
         completed = subprocess.run(
             [sys.executable, "-m", "hokusai.cli", "keys", "revoke", key_id],
-            env={**env, **self.operator_env()},
+            env={**env, **operator},
             capture_output=True,
             text=True,
             timeout=60,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hokusai.keys import schema
+
 from tests.infra.conftest import Synthesized, cdk_json_context
 
 SERVICE = "HokusaiService"
@@ -46,6 +48,9 @@ def _exported(synthesized: Synthesized, value: Any) -> str:
 def test_keys_table_streams_old_and_new_images(synthesized: Synthesized) -> None:
     _, table = _one(synthesized, "HokusaiStateful", "AWS::DynamoDB::Table")
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    # The local stack's table (make dev, the tests) streams the same images.
+    local = schema.create_table_arguments("t")["StreamSpecification"]
+    assert local == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert table["KeySchema"] == [{"AttributeName": "key_hash", "KeyType": "HASH"}]
 
 

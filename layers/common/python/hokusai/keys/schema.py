@@ -10,6 +10,9 @@ KEY_HASH_ATTRIBUTE = "key_hash"
 KEY_ID_ATTRIBUTE = "key_id"
 KEY_ID_INDEX = "key_id-index"
 ALL_MODELS = "*"
+# The table's DynamoDB stream: revocation reaches Redis through it (functions/revocation); both images,
+# so a consumer can tell whether a change makes the authorizer's cached entry stale.
+STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 
 
 def create_table_arguments(table_name: str) -> dict[str, object]:
@@ -32,4 +35,5 @@ def create_table_arguments(table_name: str) -> dict[str, object]:
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE},
     }
