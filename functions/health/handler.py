@@ -73,6 +73,8 @@ def health() -> Response[str]:
                 "status": report.status.value,
                 "failing": report.failing,
                 "checks": report.body()["checks"],
+                # The exception texts (hosts, paths, resources): here only, never in the answer.
+                "details": report.details,
             },
         )
     return Response(

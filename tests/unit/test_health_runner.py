@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -88,9 +89,12 @@ def test_raising_check_is_unhealthy_not_an_exception() -> None:
 
     report = HealthRunner([HealthCheck("keys_table", True, boom)], 300, "1").run()
     assert report.http_status == 503
-    assert report.checks["keys_table"].reason == (
-        "ConnectionError: Could not connect to the endpoint URL: http://10.0.0.1"
-    )
+    # The public reason names the check and the kind of failure; the host is for the log only.
+    assert report.checks["keys_table"].reason == "keys_table check failed: ConnectionError"
+    assert "10.0.0.1" not in json.dumps(report.body())
+    assert report.details == {
+        "keys_table": "ConnectionError: Could not connect to the endpoint URL: http://10.0.0.1"
+    }
 
 
 def test_hanging_check_times_out_by_the_deadline_and_is_not_restarted() -> None:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hokusai.aws import SecretUnreadable
 from hokusai.cache.redis_cache import CacheOutcome, RedisCache
-from hokusai.health.runner import HealthCheck, Probe, safe_reason
+from hokusai.health.runner import HealthCheck, Probe, error_text, safe_reason
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -31,13 +32,22 @@ def _remaining_ms(deadline: float) -> float:
 
 
 def _aws_error(error: Exception) -> str:
-    """botocore ClientError -> "Code: message"; anything else -> class name and message."""
+    """botocore ClientError -> "Code: message"; anything else -> class name and message (the log)."""
     response = getattr(error, "response", None)
     if isinstance(response, dict):
         details = response.get("Error", {})
         code = details.get("Code", type(error).__name__)
         message = str(details.get("Message", "")).splitlines()[0] if details.get("Message") else ""
         return f"{code}: {message}"[:300] if message else str(code)
+    return error_text(error)
+
+
+def _aws_kind(error: Exception) -> str:
+    """The kind of an AWS failure, safe to show: the error code (``ResourceNotFoundException``,
+    ``404``) or the exception class (``ConnectTimeoutError``), never the message (it names resources)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(error).__name__)[:100]
     return safe_reason(error)
 
 
@@ -72,7 +82,10 @@ class RedisProbe:
             self._built = True
 
     def __call__(self, deadline: float) -> Probe:
-        self._ensure_built()
+        try:
+            self._ensure_built()
+        except SecretUnreadable as error:  # its reason is an AWS error code or "empty", never the ARN
+            return Probe.unhealthy(f"Redis auth token secret {error.reason}", error_text(error))
         cache = self._cache
         if cache is None or not cache.enabled:
             return Probe.skipped("REDIS_URL not set: no L2 cache configured")
@@ -102,10 +115,12 @@ def keys_table_check(dynamodb: BaseClient, table_name: str) -> HealthCheck:
         try:
             table = dynamodb.describe_table(TableName=table_name)["Table"]
         except Exception as error:
-            return Probe.unhealthy(f"DescribeTable {table_name}: {_aws_error(error)}")
+            return Probe.unhealthy(
+                f"DescribeTable failed: {_aws_kind(error)}", f"{table_name}: {_aws_error(error)}"
+            )
         state = table.get("TableStatus", "UNKNOWN")
         if state not in SERVING_TABLE_STATES:
-            return Probe.unhealthy(f"table {table_name} is {state}")
+            return Probe.unhealthy(f"table is {state}", f"table {table_name} is {state}")
         return Probe.healthy()
 
     return HealthCheck(KEYS_TABLE, critical=True, run=run)
@@ -136,31 +151,36 @@ def model_artifact_check(locations: Sequence[ArtifactLocation], s3: BaseClient |
             return Probe.skipped("MODEL_REGISTRY not set: no model to check")
         found: list[str] = []
         for location in locations:
-            layer, problem = _locate(location, s3)
+            layer, problem, detail = _locate(location, s3)
             if layer is None:
-                return Probe.unhealthy(f"model {location.model_id}: {problem}")
+                return Probe.unhealthy(f"model {location.model_id}: {problem}", detail)
             found.append(f"{location.model_id}@{layer}")
         return Probe.healthy("; ".join(found))
 
     return HealthCheck(MODEL, critical=True, run=run)
 
 
-def _locate(location: ArtifactLocation, s3: BaseClient | None) -> tuple[str | None, str]:
+def _locate(location: ArtifactLocation, s3: BaseClient | None) -> tuple[str | None, str, str | None]:
+    """(layer, public problem, logged detail): the problem names the layer and the kind of failure,
+    the detail adds the path, bucket, key and error message."""
     problems: list[str] = []
+    details: list[str] = []
     if location.efs_path is not None:
         # os.path.isfile on a hung NFS mount blocks: that is why every check has its own thread.
         if os.path.isfile(location.efs_path):
-            return "efs", ""
-        problems.append(f"not on EFS ({location.efs_path})")
+            return "efs", "", None
+        problems.append("not on EFS")
+        details.append(f"not on EFS ({location.efs_path})")
     if location.s3_bucket is not None and location.s3_key is not None and s3 is not None:
         try:
             s3.head_object(Bucket=location.s3_bucket, Key=location.s3_key)
-            return "s3", ""
+            return "s3", "", None
         except Exception as error:
-            problems.append(f"S3 HeadObject s3://{location.s3_bucket}/{location.s3_key}: {_aws_error(error)}")
+            problems.append(f"S3 HeadObject failed: {_aws_kind(error)}")
+            details.append(f"S3 HeadObject s3://{location.s3_bucket}/{location.s3_key}: {_aws_error(error)}")
     if not problems:
-        return None, "neither MODEL_CACHE_DIR nor MODEL_BUCKET is configured"
-    return None, "; ".join(problems)
+        return None, "neither MODEL_CACHE_DIR nor MODEL_BUCKET is configured", None
+    return None, "; ".join(problems), "; ".join(details)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -43,18 +43,24 @@ class OverallStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class Probe:
-    """What a check function returns: its verdict and, when not healthy, why (safe to show)."""
+    """What a check function returns: its verdict and, when not healthy, why.
+
+    ``reason`` is public (unauthenticated ``/health``): it names the operation and the kind of
+    failure (``PING failed: TimeoutError after 50 ms``), never a host, port, path, bucket or table.
+    ``detail`` is the exception text, for the WARNING log line only.
+    """
 
     status: CheckStatus
     reason: str | None = None
+    detail: str | None = None
 
     @classmethod
     def healthy(cls, reason: str | None = None) -> Probe:
         return cls(CheckStatus.HEALTHY, reason)
 
     @classmethod
-    def unhealthy(cls, reason: str) -> Probe:
-        return cls(CheckStatus.UNHEALTHY, reason)
+    def unhealthy(cls, reason: str, detail: str | None = None) -> Probe:
+        return cls(CheckStatus.UNHEALTHY, reason, detail)
 
     @classmethod
     def skipped(cls, reason: str) -> Probe:
@@ -79,6 +85,7 @@ class CheckResult:
     status: CheckStatus
     duration_ms: float
     reason: str | None = None
+    detail: str | None = None  # logged, never in the answer
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "duration_ms": round(self.duration_ms, 1), "reason": self.reason}
@@ -100,6 +107,11 @@ class HealthReport:
     @property
     def failing(self) -> list[str]:
         return [name for name, result in self.checks.items() if not result.status.ok]
+
+    @property
+    def details(self) -> dict[str, str]:
+        """The failing checks' exception texts: for the WARNING log line, never for the answer."""
+        return {name: result.detail for name, result in self.checks.items() if result.detail}
 
     def body(self) -> dict[str, Any]:
         """The old shape dashboards read (status, version, services, timestamp) plus checks and deadline."""
@@ -125,10 +137,17 @@ def overall_status(results: Iterable[CheckResult]) -> OverallStatus:
 
 
 def safe_reason(error: BaseException) -> str:
-    """An exception as a short reason: the class name and the first line of the message, bounded.
+    """An exception as a public reason: its kind (the class name) only. The message can name hosts,
+    ports, paths and resources (``Error 111 connecting to 10.0.3.7:6379``); it goes to
+    :func:`error_text`, i.e. the log."""
+    return type(error).__name__
+
+
+def error_text(error: BaseException) -> str:
+    """An exception for the WARNING log: the class name and the first line of the message, bounded.
 
     Check errors come from AWS and Redis clients, whose messages name resources, never API keys;
-    the key-masking log filter still applies wherever this ends up in a log line.
+    the key-masking log filter still applies to the log line.
     """
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
@@ -209,6 +228,8 @@ class HealthRunner:
         try:
             probe = check.run(deadline)
         except Exception as error:  # a check that raises is an unhealthy dependency, never a 500
-            probe = Probe.unhealthy(safe_reason(error))
+            probe = Probe.unhealthy(f"{check.name} check failed: {safe_reason(error)}", error_text(error))
         duration_ms = (self._clock() - started) * 1000
-        future.set_result(CheckResult(check.name, check.critical, probe.status, duration_ms, probe.reason))
+        future.set_result(
+            CheckResult(check.name, check.critical, probe.status, duration_ms, probe.reason, probe.detail)
+        )
