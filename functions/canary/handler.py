@@ -1,8 +1,10 @@
-"""The scheduled canary (EventBridge, every 5 minutes, outside the VPC).
+"""The canary (outside the VPC): scheduled every 5 minutes, and on every CloudTrail-recorded change
+to a declared security group.
 
-Each run: synthetic requests against the API, security-group and configuration drift against the
-expected-state parameter, EMF metrics every run, and one SNS message when there are findings. The
-same code path as ``hokusai doctor`` (``hokusai.drift.runner.run_canary``).
+A scheduled run: synthetic requests against the API, security-group and configuration drift against
+the expected-state parameter. A change (``hokusai.drift.trigger``): security-group drift only, the
+alert naming who made the change. EMF metrics every run, and one SNS message when there are
+findings. The same code path as ``hokusai doctor`` (``hokusai.drift.runner.run_canary``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hokusai import metric_names
 from hokusai.config import CanarySettings, ConfigError
 from hokusai.drift.runner import CanaryClients, counts_for_log, publish_alert, publish_metrics, run_canary
+from hokusai.drift.trigger import security_group_change
 from hokusai.observability import logger, metrics, tracer
 from hokusai.startup import Startup
 
@@ -36,7 +39,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except ConfigError as error:
         logger.error("Canary run failed: invalid configuration", extra={"variable": error.variable})
         raise
-    report = run_canary(settings, clients)
+    change = security_group_change(event)
+    report = run_canary(settings, clients, change=change)
     publish_metrics(report, metrics)
     message_id = None
     try:
@@ -48,6 +52,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info(
         "Canary run",
         extra={
+            "trigger": change.as_dict() if change else "schedule",
             "critical": report.critical,
             "warnings": report.warnings,
             "findings_by_kind": counts_for_log(report),
@@ -56,11 +61,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "sns_message_id": message_id,
         },
     )
-    for finding in report.findings:
-        logger.warning("Canary finding", extra=finding.as_dict())
+    findings = [
+        finding.as_dict()
+        | ({"changed_by": change.describe()} if change and report.caused_by_change(finding) else {})
+        for finding in report.findings
+    ]
+    for finding_dict in findings:
+        logger.warning("Canary finding", extra=finding_dict)
     return {
         "critical": report.critical,
         "warnings": report.warnings,
-        "findings": [finding.as_dict() for finding in report.findings],
+        "findings": findings,
+        "checked": report.checked,
+        "change": change.as_dict() if change else None,
         "sns_message_id": message_id,
     }

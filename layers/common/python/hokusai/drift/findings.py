@@ -8,7 +8,7 @@ that fixes it (INCIDENTS.md section 3: the missing Redis rule took 40+ minutes o
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -79,16 +79,17 @@ def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (order[f.severity], f.kind.value, f.resource))
 
 
-def render_text(findings: Sequence[Finding]) -> str:
-    """One block per finding: severity, kind, resource, detail and the fix command (SNS, terminal)."""
+def render_text(findings: Sequence[Finding], note: Callable[[Finding], str | None] | None = None) -> str:
+    """One block per finding: severity, kind, resource, detail and the fix command (SNS, terminal);
+    ``note(finding)``, when it says something, adds a ``changed by:`` line (who made the change)."""
     if not findings:
         return "No findings: the deployment matches what the stack declared."
     blocks = []
     for finding in sorted_findings(findings):
+        said = note(finding) if note is not None else None
         blocks.append(
             f"[{finding.severity.value.upper()}] {finding.kind.value}: {finding.resource}\n"
-            f"  {finding.detail}\n"
-            f"  fix: {finding.fix}"
+            f"  {finding.detail}\n" + (f"  changed by: {said}\n" if said else "") + f"  fix: {finding.fix}"
         )
     return "\n\n".join(blocks)
 

@@ -1,5 +1,9 @@
 """One canary run: synthetic requests, security-group drift, configuration drift, then report.
 
+A run triggered by a security-group change (``hokusai.drift.trigger``) checks the security groups
+only, to answer within seconds, and its alert names the change and its caller beside each finding
+on the changed group; the scheduled run checks everything.
+
 The scheduled canary (``functions/canary/handler.py``) and ``hokusai doctor`` both call
 :func:`run_canary`, so what the on-call engineer sees in the terminal is what the alarm saw.
 Every part runs on its own: an AWS error or a bug in one check becomes a finding and the others
@@ -33,6 +37,7 @@ from hokusai.drift.synthetic import (
     SyntheticResult,
     SyntheticStatus,
 )
+from hokusai.drift.trigger import SecurityGroupChange
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -69,6 +74,12 @@ class CanaryReport:
     synthetic: list[SyntheticResult]
     duration_ms: float
     checked: list[str] = field(default_factory=list)  # which parts ran, for the summary
+    change: SecurityGroupChange | None = None  # the CloudTrail-recorded change that triggered the run
+
+    def caused_by_change(self, finding: Finding) -> bool:
+        """The finding is on the group the triggering call changed."""
+        group_id = self.change.group_id if self.change else None
+        return group_id is not None and finding.resource.endswith(f"({group_id})")
 
     @property
     def exit_code(self) -> int:
@@ -89,6 +100,7 @@ class CanaryReport:
             "warnings": self.warnings,
             "duration_ms": round(self.duration_ms, 1),
             "checked": self.checked,
+            "change": self.change.as_dict() if self.change else None,
             "synthetic": [
                 {
                     "name": r.name,
@@ -163,13 +175,18 @@ def run_canary(
     clients: CanaryClients,
     *,
     synthetic: SyntheticChecks | None = None,
+    change: SecurityGroupChange | None = None,
 ) -> CanaryReport:
+    """Every check; with ``change`` (a security-group call recorded by CloudTrail) only the
+    security groups: the synthetic and configuration checks stay with the schedule."""
     started = time.perf_counter()
     findings: list[Finding] = []
     checked: list[str] = []
 
     results: list[SyntheticResult] = []
-    if synthetic is None and settings.api_base_url:
+    if change is not None:
+        synthetic = None
+    elif synthetic is None and settings.api_base_url:
         synthetic = SyntheticChecks(
             settings.api_base_url,
             model_id=settings.canary_model_id,
@@ -189,17 +206,19 @@ def run_canary(
         if problem is not None:
             findings.append(problem)
         if document is not None:
-            checked += ["security_groups", "configuration"]
+            checked.append("security_groups")
             findings.extend(
                 _guarded("security-group drift", lambda: check_security_groups(clients.ec2, document))
             )
+        if document is not None and change is None:
+            checked.append("configuration")
             findings.extend(
                 _guarded(
                     "configuration drift",
                     lambda: check_functions(clients.lambda_, clients.secretsmanager, document),
                 )
             )
-    return CanaryReport(findings, results, (time.perf_counter() - started) * 1000, checked)
+    return CanaryReport(findings, results, (time.perf_counter() - started) * 1000, checked, change)
 
 
 def publish_metrics(report: CanaryReport, metrics: Metrics) -> None:
@@ -246,7 +265,18 @@ def alert_message(report: CanaryReport) -> str:
         "Each finding names the resource, what is missing or extra, and the command that fixes it.\n"
         "Run `hokusai doctor` to check again from a terminal (docs/operations.md).\n"
     )
-    return summary + "\n" + render_text(report.findings) + "\n"
+    change = report.change
+    if change is not None:
+        summary += (
+            f"Triggered by a security-group change (CloudTrail event {change.event_id or '-'}): "
+            f"{change.describe()}. Only the security groups were checked; the scheduled run checks "
+            "the rest.\n"
+        )
+
+    def changed_by(finding: Finding) -> str | None:
+        return change.describe() if change is not None and report.caused_by_change(finding) else None
+
+    return summary + "\n" + render_text(report.findings, note=changed_by) + "\n"
 
 
 def summary_lines(report: CanaryReport) -> list[str]:
