@@ -135,7 +135,7 @@ def test_redis_ingress_only_from_the_functions_group(synthesized: Synthesized) -
             "FromPort": 6379,
             "ToPort": 6379,
             "SourceSecurityGroupId": {"Fn::GetAtt": [ids["functions"], "GroupId"]},
-            "Description": "Functions to Redis: API-key cache (authorizer, health)",
+            "Description": "Functions to Redis: API-key cache (authorizer, health, revocation)",
         }
     ]
     synthesized.templates[STACK].has_resource_properties(

@@ -51,6 +51,7 @@ class RuleDecl:
 
 SECURITY_GROUPS: tuple[SecurityGroupDecl, ...] = (
     SecurityGroupDecl("functions", "Hokusai Lambda functions in the VPC (authorizer, predict, health)"),
+    # (revocation runs behind it too; the group description is not changed: that would replace the group)
     SecurityGroupDecl("redis", "Hokusai ElastiCache Redis (API-key cache)"),
     SecurityGroupDecl("efs", "Hokusai EFS model cache"),
     SecurityGroupDecl("endpoints", "Hokusai VPC interface endpoints (Secrets Manager and others)"),
@@ -58,7 +59,12 @@ SECURITY_GROUPS: tuple[SecurityGroupDecl, ...] = (
 
 RULES: tuple[RuleDecl, ...] = (
     RuleDecl(
-        "redis", "ingress", "tcp", 6379, "functions", "Functions to Redis: API-key cache (authorizer, health)"
+        "redis",
+        "ingress",
+        "tcp",
+        6379,
+        "functions",
+        "Functions to Redis: API-key cache (authorizer, health, revocation)",
     ),
     RuleDecl("efs", "ingress", "tcp", 2049, "functions", "Functions to EFS: model cache (predict, health)"),
     RuleDecl("endpoints", "ingress", "tcp", 443, "functions", "Functions to interface endpoints (HTTPS)"),
