@@ -489,10 +489,15 @@ class FunctionHost:
 class Gateway:
     """Turns an incoming request into authorizer + function invocations and one HTTP answer."""
 
-    def __init__(self, host: FunctionHost, *, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, host: FunctionHost, *, log: Callable[[str], None] | None = None, limiter: Any = None
+    ) -> None:
         self.host = host
         self.identity = host.identity
         self.log = log or (lambda _line: None)
+        # Usage plans (local.usage_plans.UsageLimiter): check(usageIdentifierKey) -> None or the
+        # THROTTLED / QUOTA_EXCEEDED gateway response, as API Gateway applies the key's plan.
+        self.limiter = limiter
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
 
     def close(self) -> None:
@@ -557,6 +562,9 @@ class Gateway:
             return gateway_error("AUTHORIZER_CONFIGURATION_ERROR", request_id)
         if not allowed:
             return gateway_error("ACCESS_DENIED", request_id)
+        limited = self.limiter.check(answer.get("usageIdentifierKey")) if self.limiter else None
+        if limited:
+            return gateway_error(limited, request_id)
         return context
 
 

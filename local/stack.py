@@ -33,6 +33,7 @@ from hokusai.environment import VARIABLES, Deploy, embedded_defaults
 from hokusai.keys import schema
 from hokusai.keys.provisioner import provision_canary_key
 
+from local import usage_plans as local_plans
 from local.apigw import FunctionHost, Gateway, GatewayIdentity, GatewayServer
 from local.aws import LocalAws, Provisioned, create_keys_table, create_model_bucket, provision, upload_model
 from local.deployment import ACCOUNT_ID, REGION
@@ -175,6 +176,8 @@ class LocalStack:
     # in this process, and the model is staged from the synthesized bucket deployment, not by us.
     function_host: Any = None
     stage_models: bool = True
+    # Plan name -> stacks.settings.UsagePlan; None: cdk.json's usagePlans (local.usage_plans).
+    usage_plans: Mapping[str, Any] | None = None
 
     aws: LocalAws = field(init=False)
     redis_server: RedisServer | None = field(init=False, default=None)
@@ -182,6 +185,8 @@ class LocalStack:
     # The keys table's stream -> functions/revocation, as the deployed event source mapping does.
     stream_poller: StreamPoller | None = field(init=False, default=None)
     server: GatewayServer = field(init=False)
+    default_plan: str = field(init=False, default="")
+    usage_plan_ids: dict[str, str] = field(init=False, default_factory=dict)  # plan name -> moto id
     provisioned: Provisioned = field(init=False)
     environment: dict[str, str] = field(init=False)
     demo_model: DemoModel | None = field(init=False, default=None)
@@ -215,7 +220,7 @@ class LocalStack:
         identity = GatewayIdentity(region=REGION, account_id=ACCOUNT_ID, api_id=self.name.replace("-", ""))
         host = self.function_host or FunctionHost(identity)
         host.identity = identity
-        self.server = GatewayServer(Gateway(host, log=self.log), self.api_port)
+        self.server = GatewayServer(Gateway(host, log=self.log, limiter=self._usage_limiter()), self.api_port)
 
         environment = dict(EMBEDDED_DEFAULTS)
         environment.update(
@@ -278,6 +283,18 @@ class LocalStack:
         )
         self.server.start()
         self.log(f"API Gateway emulator at {self.server.base_url}")
+
+    def _usage_limiter(self) -> local_plans.UsageLimiter:
+        """cdk.json's usage plans (or :attr:`usage_plans`) in moto, enforced by the emulator."""
+        prefix, plans, self.default_plan = local_plans.declared()
+        self.usage_plans = dict(self.usage_plans or plans)
+        if self.default_plan not in self.usage_plans:
+            self.default_plan = next(iter(self.usage_plans))
+        apigateway = self.aws.client("apigateway")
+        self.usage_plan_ids = local_plans.create_plans(apigateway, prefix, self.usage_plans)
+        return local_plans.UsageLimiter(
+            self.usage_plans, local_plans.MotoPlanKeys(apigateway, self.usage_plan_ids)
+        )
 
     def _start_stream_poller(self) -> StreamPoller:
         """Revocation as deployed: the keys table's stream feeds the revocation handler (in this
@@ -346,9 +363,25 @@ class LocalStack:
             return None
         return KeyStore(self.aws.client("dynamodb"), self.environment["KEYS_TABLE_NAME"])
 
-    def create_key(self, user_id: str, models: list[str] | None = None) -> tuple[str, str]:
-        """A new key through the key store: ``(api_key, key_id)``; only its SHA-256 is stored."""
+    def create_key(
+        self, user_id: str, models: list[str] | None = None, *, plan: str | None = None
+    ) -> tuple[str, str]:
+        """A new key through the key store: ``(api_key, key_id)``; only its SHA-256 is stored.
+
+        ``plan``: on that usage plan, as ``hokusai keys create --plan`` makes it (limits enforced)."""
         store = self.key_store()
+        if store is not None and plan is not None:
+            from hokusai.keys.format import new_key_id
+            from hokusai.keys.usage import create_usage_key
+
+            key_id = new_key_id()
+            usage_key = create_usage_key(
+                self.aws.client("apigateway"), plan, self.usage_plan_ids[plan], key_id
+            )
+            api_key, record = store.create(
+                user_id, models or [schema.ALL_MODELS], usage_key=usage_key, key_id=key_id
+            )
+            return str(api_key), str(record.key_id)
         if store is not None:
             api_key, record = store.create(user_id, models or [schema.ALL_MODELS], description="make dev")
             return str(api_key), str(record.key_id)
