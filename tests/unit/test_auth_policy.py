@@ -49,3 +49,16 @@ def test_model_ids_outside_the_path_alphabet_never_widen_the_policy(bad: str) ->
     assert model_resources((bad,)) == []
     policy = allow_policy(ARN, record(bad))
     assert not allows(policy, "POST", "/v1/models/22/predict")
+
+
+def test_usage_identifier_key_is_the_companion_keys_value_not_in_the_context() -> None:
+    import dataclasses
+    import secrets
+
+    value = secrets.token_urlsafe(30)  # what API Gateway generates for the companion key
+    keyed = dataclasses.replace(record("21"), plan="standard", usage_key_id="abc123", usage_key_value=value)
+    policy = allow_policy(ARN, keyed)
+    assert policy["usageIdentifierKey"] == value
+    assert value not in str(policy["context"]) and value not in repr(keyed)
+    assert KeyRecord.from_cache(keyed.to_cache()).usage_key_value == value  # L1/L2 keep it
+    assert "usageIdentifierKey" not in allow_policy(ARN, record("21"))  # a key made before plans
