@@ -205,3 +205,68 @@ def test_openapi_document_needs_no_key(client: Client) -> None:
     response = client.get("/v1/openapi.json")
     assert response.status_code == 200, response.text
     assert "/v1/models/{model_id}/predict" in json.dumps(response.json())
+
+
+CLUMSY_LEAD = json.dumps({"inputs": {"industry": "technology"}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "raw", "status", "detail"),
+    [
+        ({"Content-Type": "Application/JSON"}, CLUMSY_LEAD, 200, None),
+        ({"Content-Type": "application/vnd.api+json"}, CLUMSY_LEAD, 200, None),
+        (
+            {"Content-Type": "text/plain"},
+            CLUMSY_LEAD,
+            415,
+            "Content-Type text/plain is not supported: send the body as JSON with "
+            "Content-Type: application/json",
+        ),
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"inputs=1",
+            415,
+            "Content-Type application/x-www-form-urlencoded is not supported (what curl -d sends; add "
+            "-H 'Content-Type: application/json'): send the body as JSON with Content-Type: application/json",
+        ),
+        (
+            {"Content-Type": "application/octet-stream"},
+            "\u00e9".encode("latin-1"),
+            415,
+            "Content-Type application/octet-stream is not supported: send the body as JSON with "
+            "Content-Type: application/json",
+        ),
+        (
+            {"Content-Type": "application/json"},
+            b'{"inputs": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            400,
+            "Request body nests arrays and objects more than 32 levels deep",
+        ),
+        # The gateway's request validator cannot parse it as JSON: its 400, the function never runs.
+        ({"Content-Type": "application/json"}, "\u00e9".encode("latin-1"), 400, "Request body is not valid"),
+    ],
+)
+def test_clumsy_clients_get_a_4xx_naming_what_to_send(
+    client: Client,
+    demo_key: tuple[str, str],
+    headers: dict[str, str],
+    raw: bytes,
+    *,
+    status: int,
+    detail: str | None,
+) -> None:
+    api_key, _ = demo_key
+    response = client.post(
+        "/v1/models/21/predict",
+        data=raw,
+        headers={"X-API-Key": api_key, "X-Request-ID": "clumsy-1", **headers},
+    )
+    assert response.status_code == status, response.text
+    if detail is None:
+        prediction = response.json()["predictions"]
+        assert "warnings" not in prediction  # "technology" is the model's "Technology"
+        assert response.headers["X-Request-ID"] == "clumsy-1"
+    else:
+        # One id per answer: the header is the body's request_id (the gateway's own answer uses its id).
+        assert_error(response, status, detail)
+        assert response.headers["X-Request-ID"] == response.json()["request_id"]
