@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl, urlsplit
 from hokusai.api_contract import (
     GATEWAY_RESPONSE_CONTEXT_HEADERS,
     JSON_CONTENT_TYPE,
+    METHOD_NOT_ALLOWED,
     ROUTES,
     STAGE_NAME,
     Route,
@@ -91,6 +92,23 @@ def match_route(method: str, path: str) -> RouteMatch | None:
         if found and route.method == method.upper():
             return RouteMatch(route, dict(found.groupdict()))
     return None
+
+
+def known_path(path: str) -> str | None:
+    """The declared resource path ``path`` belongs to, whatever the method (None: unknown path)."""
+    for route, pattern in _ROUTE_PATTERNS:
+        if pattern.match(path):
+            return route.path
+    return None
+
+
+def method_not_allowed(method: str, resource_path: str, request_id: str) -> GatewayAnswer:
+    """What the stack's MOCK ``ANY`` method answers (api_contract.METHOD_NOT_ALLOWED)."""
+    answer = METHOD_NOT_ALLOWED
+    body = answer.template(resource_path).split("\n", 1)[1]
+    body = body.replace("$context.httpMethod", method.upper()).replace("$context.requestId", request_id)
+    headers = [*answer.headers(resource_path).items(), ("X-Request-ID", request_id)]
+    return GatewayAnswer(answer.status_code, headers, body.encode())
 
 
 def body_errors(route: Route, request: IncomingRequest) -> list[str]:
@@ -511,6 +529,9 @@ class Gateway:
         request_id = request.request_id
         match = match_route(request.method, request.path)
         if match is None:
+            known = known_path(request.path)
+            if known is not None:
+                return method_not_allowed(request.method, known, request_id)
             return gateway_error("MISSING_AUTHENTICATION_TOKEN", request_id)
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return gateway_error("REQUEST_TOO_LARGE", request_id)

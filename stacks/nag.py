@@ -71,6 +71,18 @@ PUBLIC_BY_CONTRACT = NagPackSuppression(
     ),
 )
 
+METHOD_NOT_ALLOWED_MOCK = NagPackSuppression(
+    id="AwsSolutions-APIG4",
+    reason=(
+        "The ANY method on each declared path is a MOCK integration that answers 405 with the path's "
+        "declared methods (api_contract.METHOD_NOT_ALLOWED); no function runs and no data is returned, "
+        "so there is nothing to authorize. Every declared method keeps its own authorizer."
+    ),
+)
+METHOD_NOT_ALLOWED_NOT_COGNITO = NagPackSuppression(
+    id="AwsSolutions-COG4", reason=METHOD_NOT_ALLOWED_MOCK.reason
+)
+
 
 def _at(stack: Stack, path: str, suppressions: list[NagPackSuppression]) -> None:
     """Suppress on the construct at ``/<stack>/<path>`` (its construct path)."""
@@ -237,6 +249,12 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
     for route in api_contract.ROUTES:
         if not route.authorized:
             _at(service, f"Api/Default{route.path}/{route.method}/Resource", [PUBLIC_BY_CONTRACT])
+    for path in {route.path for route in api_contract.ROUTES}:
+        _at(
+            service,
+            f"Api/Default{path}/ANY/Resource",
+            [METHOD_NOT_ALLOWED_MOCK, METHOD_NOT_ALLOWED_NOT_COGNITO],
+        )
 
     NagSuppressions.add_stack_suppressions(monitoring, [RUNTIME, MANAGED_LOGGING])
     _at(

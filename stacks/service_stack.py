@@ -419,6 +419,38 @@ class ServiceStack(Stack):
         )
         return acl
 
+    def _method_not_allowed(self, api: apigateway.RestApi) -> None:
+        """``ANY`` on each declared resource answers 405 with ``Allow`` (api_contract.METHOD_NOT_ALLOWED):
+        a declared method wins over ``ANY``, so only the methods the resource does not serve reach it.
+        A MOCK integration: no function runs, nothing is authorized, nothing but the method list is told."""
+        answer = api_contract.METHOD_NOT_ALLOWED
+        for path in sorted({route.path for route in api_contract.ROUTES}):
+            headers = answer.headers(path)
+            integration = apigateway.MockIntegration(
+                request_templates={api_contract.JSON_CONTENT_TYPE: '{"statusCode": 405}'},
+                passthrough_behavior=apigateway.PassthroughBehavior.WHEN_NO_TEMPLATES,
+                integration_responses=[
+                    apigateway.IntegrationResponse(
+                        status_code=str(answer.status_code),
+                        response_parameters={
+                            f"method.response.header.{name}": f"'{value}'" for name, value in headers.items()
+                        },
+                        response_templates={api_contract.JSON_CONTENT_TYPE: answer.template(path)},
+                    )
+                ],
+            )
+            api.root.resource_for_path(path).add_method(
+                "ANY",
+                integration,
+                authorization_type=apigateway.AuthorizationType.NONE,
+                method_responses=[
+                    apigateway.MethodResponse(
+                        status_code=str(answer.status_code),
+                        response_parameters={f"method.response.header.{name}": True for name in headers},
+                    )
+                ],
+            )
+
     def _api(self) -> apigateway.RestApi:
         settings = self.settings
         access_logs = logs.LogGroup(
@@ -513,6 +545,7 @@ class ServiceStack(Stack):
                 apigateway.LambdaIntegration(self.functions[route.function], proxy=True),
                 **options,
             )
+        self._method_not_allowed(api)
         for response in api_contract.GATEWAY_RESPONSES:
             api.add_gateway_response(
                 f"Response{response.response_type.title().replace('_', '')}",

@@ -23,6 +23,7 @@ from hokusai.models.features import FEATURES
 from hokusai.models.registry import ModelSpec
 from hokusai.models.schemas import (
     MAX_BATCH,
+    ModelHealth,
     ModelInfo,
     ModelList,
     PredictRequest,
@@ -106,6 +107,29 @@ def model_info(model_id: Annotated[str, Path(max_length=64)]) -> ModelInfo:
             "features": [f.to_dict() for f in FEATURES],
             "loaded_from": _service().loaded_from(model_id),
         }
+    )
+
+
+@app.get("/v1/models/<model_id>/health")
+def model_health(model_id: Annotated[str, Path(max_length=64)]) -> Response[str]:
+    """200 when the model is loaded in this container, 503 (Retry-After) when not; it never loads
+    one itself, so a probe costs no model download."""
+    spec = _authorized_spec(model_id)
+    loaded_from = _service().loaded_from(model_id)
+    health = ModelHealth(
+        model_id=model_id,
+        status="loaded" if loaded_from else "not_loaded",
+        loaded_from=loaded_from,
+        version=spec.version,
+        revision=spec.revision,
+        sha256=spec.sha256,
+    )
+    headers = {} if loaded_from else {"Retry-After": "5"}
+    return Response(
+        status_code=200 if loaded_from else 503,
+        content_type="application/json",
+        body=health.model_dump_json(),
+        headers=headers,
     )
 
 

@@ -266,6 +266,35 @@ def _resource_paths(synthesized: Synthesized) -> dict[str, str]:
     return paths
 
 
+def _route_methods(synthesized: Synthesized) -> list[dict[str, Any]]:
+    """The methods that serve a declared route (the ``ANY`` 405 answers are tested on their own)."""
+    methods = synthesized.resources(STACK, "AWS::ApiGateway::Method").values()
+    return [method for method in methods if method["Properties"]["HttpMethod"] != "ANY"]
+
+
+def test_a_known_path_with_another_method_is_a_mock_405_naming_the_allowed_ones(
+    synthesized: Synthesized,
+) -> None:
+    paths = _resource_paths(synthesized)
+    mocks = {
+        paths[m["Properties"]["ResourceId"]["Ref"]]: m["Properties"]
+        for m in synthesized.resources(STACK, "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "ANY"
+    }
+    assert set(mocks) == {route.path for route in api_contract.ROUTES}
+    for path, properties in mocks.items():
+        assert properties["AuthorizationType"] == "NONE"
+        assert properties["Integration"]["Type"] == "MOCK"
+        (answer,) = properties["Integration"]["IntegrationResponses"]
+        assert answer["StatusCode"] == "405"
+        assert answer["ResponseParameters"]["method.response.header.Allow"] == (
+            "'" + ", ".join(api_contract.allowed_methods(path)) + "'"
+        )
+        template = answer["ResponseTemplates"]["application/json"]
+        assert template == api_contract.METHOD_NOT_ALLOWED.template(path)
+        assert "$context.responseOverride.header.X-Request-ID" in template
+
+
 def test_routes_are_the_contract_with_authorization_where_declared(synthesized: Synthesized) -> None:
     paths = _resource_paths(synthesized)
     functions = {
@@ -273,7 +302,7 @@ def test_routes_are_the_contract_with_authorization_where_declared(synthesized: 
         for logical_id, resource in synthesized.resources(STACK, "AWS::Lambda::Function").items()
     }
     deployed = set()
-    for method in synthesized.resources(STACK, "AWS::ApiGateway::Method").values():
+    for method in _route_methods(synthesized):
         properties = method["Properties"]
         uri = json.dumps(properties["Integration"]["Uri"])
         (function,) = [name for logical_id, name in functions.items() if logical_id in uri]
@@ -297,7 +326,7 @@ def test_request_bodies_validated_by_the_contract_models(synthesized: Synthesize
         assert model["Properties"]["Schema"] == body.schema
     paths = _resource_paths(synthesized)
     by_model = {logical_id: model["Properties"]["Name"] for logical_id, model in models.items()}
-    for method in synthesized.resources(STACK, "AWS::ApiGateway::Method").values():
+    for method in _route_methods(synthesized):
         properties = method["Properties"]
         (route,) = [
             r
@@ -415,7 +444,7 @@ def test_per_key_limits_api_key_source_authorizer_and_keys_required(synthesized:
     template = synthesized.templates[STACK]
     template.has_resource_properties("AWS::ApiGateway::RestApi", {"ApiKeySourceType": "AUTHORIZER"})
     paths = _resource_paths(synthesized)
-    for method in synthesized.resources(STACK, "AWS::ApiGateway::Method").values():
+    for method in _route_methods(synthesized):
         properties = method["Properties"]
         route = (properties["HttpMethod"], paths[properties["ResourceId"]["Ref"]])
         authorized = properties["AuthorizationType"] == "CUSTOM"

@@ -287,6 +287,27 @@ def test_function_failures_are_502_json(gateway: Gateway, body: bytes) -> None:
     assert payload["detail"] == "The service failed to answer, retry shortly"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/v1/models/21/info", "GET"),
+        ("DELETE", "/v1/models/21/predict", "POST"),
+        ("PUT", "/health", "GET"),
+    ],
+)
+def test_a_known_path_with_another_method_is_405_naming_the_allowed_ones(
+    gateway: Gateway, method: str, path: str, allow: str
+) -> None:
+    answer = gateway.handle(IncomingRequest(method=method, path=path, query="", headers=[], body=b""))
+    body = json.loads(answer.body)
+    headers = dict(answer.headers)
+    assert answer.status == 405
+    assert headers["Allow"] == allow
+    assert headers["X-Request-ID"] == body["request_id"]
+    resource = path.replace("/21/", "/{model_id}/")
+    assert body["detail"] == f"Method {method} not allowed on {resource}; use {allow}"
+
+
 def test_unknown_route_and_oversized_body(gateway: Gateway) -> None:
     answer, body = call(gateway, "good", path="/v2/nothing")
     assert answer.status == 404 and body["detail"] == "Not found"

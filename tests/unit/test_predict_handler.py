@@ -222,6 +222,27 @@ def test_info_reports_the_pinned_artifact_and_respects_scopes(
     assert missing["statusCode"] == 404
 
 
+def test_model_health_says_loaded_from_where_and_which_artifact(
+    handler: Any, demo_model: tuple[bytes, ModelSpec]
+) -> None:
+    _, spec = demo_model
+    event = load_event("predict_info.json")
+    event["path"] = event["path"].replace("/info", "/health")
+    event["resource"] = "/v1/models/{model_id}/health"
+    answer = handler.lambda_handler(event, LambdaContext())
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {
+        "model_id": "21",
+        "status": "loaded",
+        "loaded_from": "efs",
+        "version": spec.version,
+        "revision": spec.revision,
+        "sha256": spec.sha256,
+    }
+    event["requestContext"]["authorizer"]["scopes"] = "22"
+    assert handler.lambda_handler(event, LambdaContext())["statusCode"] == 403
+
+
 def test_bad_configuration_answers_503_naming_the_variable(
     demo_model: tuple[bytes, ModelSpec], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

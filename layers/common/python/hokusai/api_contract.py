@@ -56,8 +56,44 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "predict", authorized=False),
     Route("GET", "/v1/models", "predict", authorized=True),
     Route("GET", "/v1/models/{model_id}/info", "predict", authorized=True),
+    # The seed served it: is this model loaded, from which cache, at which version and revision.
+    Route("GET", "/v1/models/{model_id}/health", "predict", authorized=True),
     Route("POST", "/v1/models/{model_id}/predict", "predict", authorized=True, body=PREDICT_REQUEST),
 )
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods declared for a resource path, in a stable order (the ``Allow`` header)."""
+    return tuple(sorted(route.method for route in ROUTES if route.path == path))
+
+
+@dataclass(frozen=True)
+class MethodNotAllowed:
+    """A known path asked with a method it does not serve: 405 naming the methods it does serve.
+
+    Without it API Gateway answers MISSING_AUTHENTICATION_TOKEN (404 here), which tells a client the
+    path does not exist. The stack answers with a MOCK ``ANY`` method on each declared resource (a
+    declared method wins over ``ANY``), the emulator with the same status, header and body.
+    """
+
+    status_code: int = 405
+
+    def detail(self, method: str, path: str) -> str:
+        return f"Method {method} not allowed on {path}; use {', '.join(allowed_methods(path))}"
+
+    def template(self, path: str) -> str:
+        """The mock integration's response template; ``$context`` values are filled in by the gateway.
+        An integration response can map only static values to headers, so the request id header is
+        set by the template itself (``responseOverride``)."""
+        detail = f"Method $context.httpMethod not allowed on {path}; use {', '.join(allowed_methods(path))}"
+        override = "#set($context.responseOverride.header.X-Request-ID = $context.requestId)\n"
+        return override + '{"detail": "%s", "request_id": "$context.requestId"}' % detail  # noqa: UP031
+
+    def headers(self, path: str) -> dict[str, str]:
+        return {"Allow": ", ".join(allowed_methods(path)), "Content-Type": JSON_CONTENT_TYPE}
+
+
+METHOD_NOT_ALLOWED = MethodNotAllowed()
 
 # Header names API Gateway passes to the REQUEST authorizer. Its result cache is off (TTL 0):
 # a client sends one of two alternative headers, and no identity source can express "either".

@@ -107,6 +107,19 @@ class ModelInfo(BaseModel):
     loaded_from: str | None = Field(description="Layer the artifact came from (memory cache after that)")
 
 
+class ModelHealth(BaseModel):
+    """``GET /v1/models/{model_id}/health``: is this model loaded in this container, and which one."""
+
+    model_id: str
+    status: Literal["loaded", "not_loaded"]
+    loaded_from: str | None = Field(
+        description="Cache the artifact came from (efs, s3, hub); None: not loaded"
+    )
+    version: str
+    revision: str = Field(description="Pinned Hub revision (commit sha) of the artifact")
+    sha256: str
+
+
 class ModelSummary(BaseModel):
     model_id: str
     name: str
