@@ -25,6 +25,9 @@ from aws_cdk import (
     aws_apigateway as apigateway,
 )
 from aws_cdk import (
+    aws_certificatemanager as acm,
+)
+from aws_cdk import (
     aws_ec2 as ec2,
 )
 from aws_cdk import (
@@ -38,6 +41,12 @@ from aws_cdk import (
 )
 from aws_cdk import (
     aws_logs as logs,
+)
+from aws_cdk import (
+    aws_route53 as route53,
+)
+from aws_cdk import (
+    aws_route53_targets as route53_targets,
 )
 from aws_cdk import (
     aws_sqs as sqs,
@@ -226,6 +235,47 @@ class ServiceStack(Stack):
         waf_limit = settings.waf_rate_limit
         self.web_acl = self._web_acl(self.api, waf_limit) if waf_limit is not None else None
         CfnOutput(self, "ApiBaseUrl", value=self.api.url, description="Clients' base URL (ends in /api/)")
+        self.domain = self._custom_domain(self.api) if settings.domain is not None else None
+
+    def _custom_domain(self, api: apigateway.RestApi) -> apigateway.DomainName:
+        """``https://<domainName>/api/...``: the base path ``api`` maps to the stage, whose own paths
+        start at ``/v1``, so the seed's client URLs work unchanged. TLS 1.2, REGIONAL (the certificate
+        lives in the stack's region); with ``hostedZoneId`` an alias A record points the name at it."""
+        domain = self.settings.domain
+        assert domain is not None
+        name = apigateway.DomainName(
+            self,
+            "ApiDomain",
+            domain_name=domain.domain_name,
+            certificate=acm.Certificate.from_certificate_arn(self, "ApiCertificate", domain.certificate_arn),
+            endpoint_type=apigateway.EndpointType.REGIONAL,
+            security_policy=apigateway.SecurityPolicy.TLS_1_2,
+        )
+        name.add_base_path_mapping(api, base_path=api_contract.STAGE_NAME, stage=api.deployment_stage)
+        if domain.hosted_zone_id:
+            zone = route53.HostedZone.from_hosted_zone_attributes(
+                self, "ApiZone", hosted_zone_id=domain.hosted_zone_id, zone_name=domain.domain_name
+            )
+            route53.ARecord(
+                self,
+                "ApiAliasRecord",
+                zone=zone,
+                record_name=domain.domain_name,
+                target=route53.RecordTarget.from_alias(route53_targets.ApiGatewayDomain(name)),
+            )
+        CfnOutput(
+            self,
+            "CustomDomainBaseUrl",
+            value=f"https://{domain.domain_name}/{api_contract.STAGE_NAME}",
+            description="Clients' base URL on the custom domain",
+        )
+        CfnOutput(
+            self,
+            "CustomDomainTarget",
+            value=name.domain_name_alias_domain_name,
+            description="Point the domain's DNS (CNAME or alias) here when hostedZoneId is not given",
+        )
+        return name
 
     def _environment(self, name: str, values: dict[str, str]) -> dict[str, str]:
         return function_environment(name, powertools_values(name, self.settings.log_level) | values)

@@ -210,6 +210,40 @@ def _limits(get: Callable[[str], Any]) -> tuple[dict[str, UsagePlan], str, int |
 
 
 @dataclass(frozen=True)
+class CustomDomain:
+    """Context ``domainName`` + ``certificateArn`` (+ ``hostedZoneId`` for the alias record): the
+    seed's clients keep ``https://<domain>/api/v1/...`` (base path ``api`` mapped to the stage)."""
+
+    domain_name: str
+    certificate_arn: str
+    hosted_zone_id: str | None = None
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+
+
+def custom_domain(get: Callable[[str], Any]) -> CustomDomain | None:
+    """None unless ``domainName`` is set; then ``certificateArn`` is required (an ACM certificate in
+    the stack's region: a REGIONAL endpoint), ``hostedZoneId`` optional."""
+    name, certificate, zone = get("domainName"), get("certificateArn"), get("hostedZoneId")
+    if not name:
+        for key, value in (("certificateArn", certificate), ("hostedZoneId", zone)):
+            if value:
+                raise ContextError(key, "set only together with domainName", value)
+        return None
+    if not _DOMAIN.fullmatch(str(name)):
+        raise ContextError("domainName", "a lower-case DNS name such as api.hokus.ai", name)
+    if not certificate or not _ACM_ARN.fullmatch(str(certificate)):
+        raise ContextError(
+            "certificateArn", "an ACM certificate ARN for domainName, in the stack region", certificate
+        )
+    if zone and not re.fullmatch(r"Z[A-Z0-9]{1,31}", str(zone)):
+        raise ContextError("hostedZoneId", "a Route 53 hosted zone id (Z...) or null", zone)
+    return CustomDomain(str(name), str(certificate), str(zone) if zone else None)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the three stacks need; built by :meth:`from_context` (see docs/deploy.md)."""
 
@@ -237,6 +271,7 @@ class Settings:
     default_plan: str = "standard"
     # Per client IP over 5 minutes (WAF rate-based rule on the stage); None: no web ACL.
     waf_rate_limit: int | None = None
+    domain: CustomDomain | None = None
     alarms: Alarms = field(default_factory=Alarms)
     service_version: str = "1.0.0"
     log_level: str = "INFO"
@@ -345,6 +380,7 @@ class Settings:
             usage_plans=plans,
             default_plan=default_plan,
             waf_rate_limit=waf_rate_limit,
+            domain=custom_domain(get),
             alarms=Alarms.from_context(get("alarms")),
             service_version=str(get("serviceVersion") or "1.0.0"),
             log_level=log_level,
