@@ -54,6 +54,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 from hokusai import declared, metric_names
+from hokusai.drift import trigger
 from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_section
 from hokusai.environment import function_environment
 from hokusai.keys import schema
@@ -139,12 +140,40 @@ class MonitoringStack(Stack):
             schedule=events.Schedule.rate(Duration.minutes(settings.canary_schedule_minutes)),
             targets=[targets.LambdaFunction(self.canary, retry_attempts=0)],
         )
+        self._security_group_change_rule()
         self.alarms = self._alarms()
         self._dashboard()
         CfnOutput(self, "AlertTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "ExpectedStateParameter", value=self.parameter_name)
 
     # ---------------------------------------------------------------------------------------------
+    def _security_group_change_rule(self) -> events.Rule:
+        """Drift caught when it happens: every successful security-group call on a declared group,
+        as CloudTrail records it (needs a trail logging management events; docs/operations.md),
+        invokes the canary, which checks the security groups and names the caller.
+
+        Lambda queues the asynchronous invoke while the canary (reserved concurrency 1) is busy.
+        EventBridge retries a failed delivery for 10 minutes only: by then the schedule, the
+        backstop, has run anyway, so no dead-letter queue.
+        """
+        group_ids = [group.security_group_id for group in self.stateful.security_groups.values()]
+        return events.Rule(
+            self,
+            "CanaryOnSecurityGroupChange",
+            description=(
+                "Runs the Hokusai canary's security-group drift check when a declared security group "
+                "is changed (CloudTrail: hokusai/drift/trigger.py)"
+            ),
+            event_pattern=events.EventPattern(
+                source=[trigger.EC2_SOURCE],
+                detail_type=[trigger.CLOUDTRAIL_DETAIL_TYPE],
+                detail=trigger.event_pattern_detail(group_ids),
+            ),
+            targets=[
+                targets.LambdaFunction(self.canary, retry_attempts=4, max_event_age=Duration.minutes(10))
+            ],
+        )
+
     def _topic(self) -> sns.Topic:
         key = kms.Key(
             self,
