@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from hokusai.api_contract import BAD_REQUEST_BODY_DETAIL
 
 from local.stack import LocalStack
 from tests.e2e.conftest import SEED_INPUTS, Client, assert_error
@@ -45,7 +46,13 @@ def test_health_answers_in_the_seed_shape(client: Client) -> None:
 
 def test_unknown_route_is_a_json_404(client: Client) -> None:
     assert_error(client.get("/v2/nothing"), 404, "Not found")
-    assert_error(client.get("/v1/models/21/predict"), 404, "Not found")  # wrong method
+
+
+def test_a_known_path_with_the_wrong_method_is_405_with_allow(client: Client) -> None:
+    response = client.get("/v1/models/21/predict")
+    assert_error(response, 405, "Method GET not allowed on /v1/models/{model_id}/predict; use POST")
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["X-Request-ID"] == response.json()["request_id"]
 
 
 def test_missing_key_is_401_api_key_required(client: Client) -> None:
@@ -139,10 +146,10 @@ def test_batch(client: Client, demo_key: tuple[str, str]) -> None:
     [
         # Not JSON, or no inputs: API Gateway's request validator answers (BAD_REQUEST_BODY,
         # hokusai.api_contract.PREDICT_REQUEST) before predict runs; predict answers the rest.
-        ("not json", 400, "Request body is not valid"),
+        ("not json", 400, BAD_REQUEST_BODY_DETAIL),
         ('{"inputs": {"company_size": "a thousand"}}', 400, "Invalid request"),
         ('{"inputs": {"engagement_score": -5}}', 400, "Invalid request"),
-        ('{"wrong": {}}', 400, "Request body is not valid"),
+        ('{"wrong": {}}', 400, BAD_REQUEST_BODY_DETAIL),
         ('{"inputs": []}', 400, "inputs must hold 1 to 100 leads (got 0)"),
         # 101 small leads fit in the body limit: refused for their number (MAX_BATCH_SIZE 100).
         (json.dumps({"inputs": [{}] * 101}), 400, "inputs must hold 1 to 100 leads (got 101)"),
@@ -243,7 +250,7 @@ CLUMSY_LEAD = json.dumps({"inputs": {"industry": "technology"}}).encode()
             "Request body nests arrays and objects more than 32 levels deep",
         ),
         # The gateway's request validator cannot parse it as JSON: its 400, the function never runs.
-        ({"Content-Type": "application/json"}, "\u00e9".encode("latin-1"), 400, "Request body is not valid"),
+        ({"Content-Type": "application/json"}, "\u00e9".encode("latin-1"), 400, BAD_REQUEST_BODY_DETAIL),
     ],
 )
 def test_clumsy_clients_get_a_4xx_naming_what_to_send(

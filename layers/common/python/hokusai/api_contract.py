@@ -9,6 +9,7 @@ paths (``/api/v1/models/21/predict``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,12 @@ METHOD_NOT_ALLOWED = MethodNotAllowed()
 AUTHORIZER_IDENTITY_HEADERS = ("Authorization", "X-API-Key")
 
 
+BAD_REQUEST_BODY_DETAIL = (
+    'Request body is not valid: send UTF-8 JSON {"inputs": {...}} (one lead) or {"inputs": [...]}'
+    " (up to 100 leads), uncompressed, with Content-Type: application/json"
+)
+
+
 @dataclass(frozen=True)
 class GatewayResponse:
     """An API Gateway gateway response (the body API Gateway itself returns when it rejects)."""
@@ -111,7 +118,8 @@ class GatewayResponse:
 
     def template(self) -> str:
         """The application/json mapping template; ``$context.requestId`` is filled in by the gateway."""
-        return '{"detail": "%s", "request_id": "$context.requestId"}' % self.detail  # noqa: UP031
+        detail = json.dumps(self.detail)[1:-1]  # a detail may quote JSON: escape it once, here
+        return '{"detail": "%s", "request_id": "$context.requestId"}' % detail  # noqa: UP031
 
     def response_parameters(self) -> dict[str, str]:
         """Header name -> API Gateway mapping expression (``gatewayresponse.header.<name>``): static
@@ -150,7 +158,9 @@ GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
     # static header cannot name: an hour is the honest "not soon".
     GatewayResponse("QUOTA_EXCEEDED", 429, "Quota exceeded", {"Retry-After": "3600"}),
     GatewayResponse("REQUEST_TOO_LARGE", 413, "Request body too large"),
-    GatewayResponse("BAD_REQUEST_BODY", 400, "Request body is not valid"),
+    # The gateway's validator answers before the function: say what to send (the function's own 400s
+    # and 415s name the exact problem for bodies the validator lets through).
+    GatewayResponse("BAD_REQUEST_BODY", 400, BAD_REQUEST_BODY_DETAIL),
     GatewayResponse("MISSING_AUTHENTICATION_TOKEN", 404, "Not found"),
     GatewayResponse("RESOURCE_NOT_FOUND", 404, "Not found"),
     GatewayResponse("INTEGRATION_TIMEOUT", 504, "The service took too long to answer"),
