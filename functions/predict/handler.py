@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from hokusai import aws, metric_names, request_id
+from hokusai import aws, metric_names, openapi, request_id
 from hokusai.config import ConfigError, PredictSettings
 from hokusai.models import request_body
 from hokusai.models.artifacts import Attempt, ModelUnavailableError
@@ -171,7 +171,9 @@ def openapi_document() -> Response[str]:
 
 
 def openapi_json() -> str:
-    return app.get_openapi_json_schema(title="Hokusai model API", version="1.0.0")
+    """Powertools' document completed from ``hokusai.api_contract`` (servers, security, every status)."""
+    generated = json.loads(app.get_openapi_json_schema(title="Hokusai model API", version="1.0.0"))
+    return json.dumps(openapi.document(generated))
 
 
 @app.exception_handler(RequestValidationError)
