@@ -17,12 +17,41 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def predict_handler_on_efs(
+    demo_model: tuple[bytes, Any], tmp_path_factory: Any, *, max_body_bytes: int
+) -> ModuleType:
+    """functions/predict/handler.py loaded as a warm container with the shipped model in a temporary
+    EFS cache (MAX_BATCH_SIZE 5, no S3 cache), asserted loaded from EFS at init."""
+    import json
+
+    import pytest
+    from hokusai.models.registry import efs_path
+
+    from local.handlers import load_handler
+
+    data, spec = demo_model
+    efs = tmp_path_factory.mktemp("efs")
+    path = Path(efs_path(spec, str(efs)))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODEL_REGISTRY", json.dumps({"21": spec.to_dict()}))
+        patch.setenv("MODEL_CACHE_DIR", str(efs))
+        patch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf")))
+        patch.setenv("MAX_BATCH_SIZE", "5")
+        patch.setenv("MAX_BODY_BYTES", str(max_body_bytes))
+        patch.delenv("MODEL_BUCKET", raising=False)
+        module = load_handler("predict")
+    assert module.dependencies.get().service.loaded_from("21") == "efs"
+    return module
 
 
 def run_program(

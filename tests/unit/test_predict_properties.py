@@ -14,16 +14,16 @@ import base64
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hokusai.models.features import FEATURES
-from hokusai.models.registry import ModelSpec, efs_path
+from hokusai.models.registry import ModelSpec
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from local.handlers import LambdaContext, load_event, load_handler
+from local.handlers import LambdaContext, load_event
+from tests.helpers import predict_handler_on_efs
 
 
 class _Levels(logging.Handler):
@@ -37,21 +37,7 @@ class _Levels(logging.Handler):
 
 @pytest.fixture(scope="module")
 def handler(demo_model: tuple[bytes, ModelSpec], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    data, spec = demo_model
-    efs = tmp_path_factory.mktemp("efs")
-    path = Path(efs_path(spec, str(efs)))
-    path.parent.mkdir(parents=True)
-    path.write_bytes(data)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODEL_REGISTRY", json.dumps({"21": spec.to_dict()}))
-        patch.setenv("MODEL_CACHE_DIR", str(efs))
-        patch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf")))
-        patch.setenv("MAX_BATCH_SIZE", "5")
-        patch.setenv("MAX_BODY_BYTES", "65536")
-        patch.delenv("MODEL_BUCKET", raising=False)
-        module = load_handler("predict")
-    assert module.dependencies.get().service.loaded_from("21") == "efs"
-    yield module
+    yield predict_handler_on_efs(demo_model, tmp_path_factory, max_body_bytes=65536)
 
 
 @pytest.fixture(scope="module")
