@@ -111,19 +111,20 @@ def build_layers(layout: str, architecture: str, reuse: bool) -> Path:
 
 
 def runtime_sdk(reuse: bool) -> Path:
-    """boto3 & co. as the managed runtime provides them: installed apart, never inside a layer."""
+    """boto3 & co. as the managed runtime provides them: installed apart, never inside a layer.
+    snapshot_restore_py too (SnapStart's runtime hooks: the Python runtimes ship it)."""
     target = WORK / "runtime-sdk"
-    if reuse and (target / "boto3").is_dir():
+    if reuse and (target / "boto3").is_dir() and (target / "snapshot_restore_py.py").is_file():
         return target
     pins = [
         line.strip()
         for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()
-        if line.strip().startswith("boto3==")
+        if line.strip().startswith(("boto3==", "snapshot-restore-py=="))
     ]
     shutil.rmtree(target, ignore_errors=True)
     run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--target", str(target), *(pins or ["boto3"])]
+         "--target", str(target), *(pins or ["boto3", "snapshot-restore-py"])]
     )  # fmt: skip
     return target
 

@@ -7,7 +7,7 @@ only function that imports scikit-learn (through ``hokusai.models.scorer``, on f
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from hokusai import aws, metric_names, openapi, request_id
+from hokusai import aws, metric_names, openapi, request_id, snapstart
 from hokusai.config import ConfigError, PredictSettings
 from hokusai.models import request_body
 from hokusai.models.artifacts import Attempt, ModelUnavailableError
@@ -269,6 +269,11 @@ def _checked_body(event: dict[str, Any], rid: str) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One request, without the Powertools decorators (the SnapStart warm-up calls it directly)."""
     ids = request_id.from_event(event, context)
     request_id.bind(ids, logger)
     try:
@@ -277,3 +282,84 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return request_id.stamp(answer, ids)
     finally:
         request_id.unbind(logger)
+
+
+# --------------------------------------------------------------------------------------------- SnapStart
+# Before the snapshot (docs/snapstart.md): the dependencies are built, and every model the init loaded
+# answers one real request through the whole request path (body check, resolver, validation, the
+# scorer, the response model), so imports, models and code are warm in every restored copy.
+# A failure is logged as an ERROR ("SnapStart before snapshot hook failed", hokusai.snapstart) and
+# the snapshot proceeds: failing it would fail the version's publish, hence the deployment, over what
+# may be a transient S3 error, while a copy without the warm state still serves: its first request
+# loads what is missing, as any cold start does (remembered load failures are forgotten at restore).
+# The warm-up runs outside the Powertools decorators: no log line with an invocation's keys, no
+# ColdStart flag consumed, no metric flushed; what it buffered is dropped here and again at restore.
+WARM_UP_LEAD: dict[str, Any] = {
+    "company_size": 1000, "industry": "Technology", "engagement_score": 75, "website_visits": 10,
+    "email_opens": 5, "content_downloads": 3, "demo_requested": True, "budget_confirmed": False,
+    "decision_timeline": "Q2 2025", "title": "VP of Sales",
+}  # fmt: skip
+WARM_UP_ID = "snapstart-warm-up"
+
+
+class WarmUpError(RuntimeError):
+    pass
+
+
+class _WarmUpContext:
+    function_name = WARM_UP_ID
+    aws_request_id = WARM_UP_ID
+
+
+def warm_up_event(model_id: str) -> dict[str, Any]:
+    """A REST proxy event as API Gateway sends it after the authorizer allowed the model."""
+    headers = {"Content-Type": request_body.JSON_MEDIA_TYPE, request_id.HEADER: WARM_UP_ID}
+    return {
+        "resource": "/v1/models/{model_id}/predict",
+        "path": f"/v1/models/{model_id}/predict",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"model_id": model_id},
+        "stageVariables": None,
+        "requestContext": {
+            "authorizer": {"key_id": WARM_UP_ID, "user_id": WARM_UP_ID, "scopes": model_id},
+            "httpMethod": "POST",
+            "path": f"/api/v1/models/{model_id}/predict",
+            "requestId": WARM_UP_ID,
+            "resourcePath": "/v1/models/{model_id}/predict",
+            "stage": "api",
+        },
+        "body": json.dumps({"inputs": WARM_UP_LEAD}),
+        "isBase64Encoded": False,
+    }
+
+
+def warm_up() -> dict[str, str]:
+    """Build, then predict once per model loaded at init: model id -> outcome. Raises WarmUpError
+    naming every model that is not loaded or did not answer 200 (after trying all of them)."""
+    try:
+        predictor = dependencies.get()
+    except ConfigError:
+        return {}  # logged once by Startup; every request answers 503 naming the variable
+    outcomes: dict[str, str] = {}
+    try:
+        for model_id in predictor.service.registry:
+            if predictor.service.loaded_from(model_id) is None:
+                outcomes[model_id] = "not loaded at init: the first request loads it"
+                continue
+            answer = _handle(warm_up_event(model_id), cast(LambdaContext, _WarmUpContext()))
+            ok = answer["statusCode"] == 200 and "predictions" in json.loads(answer["body"])
+            outcomes[model_id] = "ok" if ok else f"answered {answer['statusCode']}: {answer['body'][:200]}"
+    finally:
+        metrics.clear_metrics()
+    failed = {model_id: outcome for model_id, outcome in outcomes.items() if outcome != "ok"}
+    if failed:
+        raise WarmUpError(f"not warm: {failed}")
+    logger.info("SnapStart warm-up", extra={"outcomes": outcomes})
+    return outcomes
+
+
+snapstart.before_snapshot("predict", warm_up)

@@ -122,7 +122,12 @@ def test_the_stack_environment_is_the_declared_one() -> None:
     assert built["HEALTH_DEADLINE_MS"] == "250"  # given
     assert built["REDIS_TIMEOUT_MS"] == "50"  # the declared default
     assert "AUTH_SERVICE_URL" not in built and "REDIS_AUTH_SECRET_ARN" not in built  # features not given
-    assert sorted(built) == sorted(FUNCTION_ENV["health"])
+    assert sorted(built) == sorted([*FUNCTION_ENV["health"], "MODEL_CACHE_DIR"])  # the EFS cache: given
+    # SnapStart (no EFS): the stack leaves MODEL_CACHE_DIR out, the drift check does not expect it.
+    without_efs = {name: value for name, value in values.items() if name != "MODEL_CACHE_DIR"}
+    assert sorted(function_environment("health", without_efs)) == sorted(FUNCTION_ENV["health"])
+    s3_only = {"POWERTOOLS_SERVICE_NAME": "hokusai-predict", "MODEL_REGISTRY": REGISTRY, "MODEL_BUCKET": "m"}
+    assert "MODEL_CACHE_DIR" not in function_environment("predict", s3_only)
 
 
 def test_the_stack_cannot_set_what_a_function_does_not_read() -> None:

@@ -18,8 +18,11 @@ client is needed.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from hokusai import snapstart
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -67,7 +70,25 @@ def client(service: str, budget: Budget, region: str | None = None) -> BaseClien
         retries={"total_max_attempts": budget.attempts, "mode": "standard"},
     )
     aws_client: BaseClient = boto3.client(service, config=config, region_name=region or None)
+    _clients.add(aws_client)
     return aws_client
+
+
+# Every client built here, for SnapStart: a pooled HTTPS connection from snapshot time is dead in a
+# restored copy, and a one-attempt budget would spend its only attempt on it.
+_clients: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def close_connections() -> None:
+    """Drop the pooled connections of every client built by :func:`client` (SnapStart restore).
+
+    ``BaseClient.close()`` empties urllib3's pools (closing a socket does not wait for the peer); the
+    client stays usable and connects again on its next call. Credentials and endpoints are kept."""
+    for aws_client in list(_clients):
+        aws_client.close()
+
+
+snapstart.on_restore("aws.connections", close_connections)
 
 
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")

@@ -274,8 +274,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MODEL_REGISTRY", Kind.JSON_OBJECT,
              "JSON: model id -> repo, pinned revision, file, sha256, version", (PREDICT, HEALTH),
              deploy=Deploy.VALUE, expected="a non-empty JSON object of model id -> entry"),
+    # WHEN_GIVEN: a SnapStart function has no EFS (Lambda refuses it); predict then loads from S3.
     Variable("MODEL_CACHE_DIR", Kind.ABSOLUTE_PATH, "EFS mount with cached model files", (PREDICT, HEALTH),
-             optional=True, deploy=Deploy.VALUE,
+             optional=True, deploy=Deploy.WHEN_GIVEN,
              expected="an absolute path (the EFS mount, e.g. /mnt/models)"),
     Variable("MODEL_BUCKET", Kind.STRING, "S3 model cache bucket", (PREDICT, HEALTH), optional=True,
              deploy=Deploy.VALUE),

@@ -13,12 +13,23 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from hokusai import metric_names
+from hokusai import metric_names, snapstart
 
-__all__ = ["API_KEY_PATTERN", "NAMESPACE", "RedactApiKeys", "logger", "metrics", "redact", "tracer"]
+__all__ = [
+    "API_KEY_PATTERN",
+    "NAMESPACE",
+    "RedactApiKeys",
+    "logger",
+    "metrics",
+    "redact",
+    "reset_after_restore",
+    "tracer",
+]
+
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metric_names.NAMESPACE)
 
@@ -46,3 +57,28 @@ logger = Logger(log_uncaught_exceptions=False)
 logger.addFilter(RedactApiKeys())
 tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
+
+
+def reset_after_restore() -> None:
+    """SnapStart: a restored copy is a new container to its callers. Powertools' three cold-start
+    flags (Logger's ``cold_start`` key, Tracer's ``ColdStart`` annotation, Metrics' ``ColdStart``
+    metric) are set again, so each copy's first invocation reports the cold start it is (whether or
+    not anything ran a decorated handler before the snapshot); metrics buffered at snapshot time are
+    dropped (every copy would emit them again), and so is the correlation id and the cached Lambda
+    metadata (a copy may run in another availability zone)."""
+    from aws_lambda_powertools.logging import logger as logger_module
+    from aws_lambda_powertools.metrics.provider import cold_start
+    from aws_lambda_powertools.tracing import tracer as tracer_module
+
+    logger_module.is_cold_start = True
+    tracer_module.is_cold_start = True
+    cold_start.reset_cold_start_flag()
+    metrics.clear_metrics()
+    logger.set_correlation_id(None)
+    metadata = sys.modules.get("aws_lambda_powertools.utilities.metadata.lambda_metadata")
+    if metadata is not None:  # loaded only by code that asked for it: nothing to clear otherwise
+        metadata.clear_metadata_cache()
+
+
+snapstart.use_logger(logger)
+snapstart.on_restore("powertools", reset_after_restore)

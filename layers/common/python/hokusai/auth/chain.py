@@ -18,11 +18,12 @@ from __future__ import annotations
 import enum
 import json
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hokusai import metric_names
+from hokusai import metric_names, snapstart
 from hokusai.cache.redis_cache import DEFAULT_KEY_PREFIX, CacheOutcome, RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
 from hokusai.keys.store import KeyRecord, StoreUnavailable
@@ -119,10 +120,16 @@ class ValidatorChain:
         self._l2_prefix = l2_prefix
         self._observe = observe
         self._clock = clock
+        _chains.add(self)
 
     @property
     def l2(self) -> RedisCache | None:
         return self._l2
+
+    def forget_cached_keys(self) -> None:
+        """Empty L1 (SnapStart restore: its expiries are on the snapshot's monotonic clock, and a key
+        revoked since the snapshot must not be answered from a copy of it)."""
+        self._l1.clear()
 
     def validate(self, digest: str) -> Verdict:
         started = time.perf_counter()
@@ -223,6 +230,17 @@ class ValidatorChain:
         if record.is_expired(now):
             return Verdict(Decision.DENY, layer, record, reason="expired key")
         return Verdict(Decision.ALLOW, layer, record)
+
+
+_chains: weakref.WeakSet[ValidatorChain] = weakref.WeakSet()
+
+
+def _forget_cached_keys() -> None:
+    for chain in list(_chains):
+        chain.forget_cached_keys()
+
+
+snapstart.on_restore("auth.l1", _forget_cached_keys)
 
 
 __all__ = [

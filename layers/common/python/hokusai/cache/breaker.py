@@ -12,7 +12,10 @@ from __future__ import annotations
 import enum
 import threading
 import time
+import weakref
 from collections.abc import Callable
+
+from hokusai import snapstart
 
 
 class BreakerState(enum.Enum):
@@ -42,6 +45,7 @@ class CircuitBreaker:
         self._consecutive_failures = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        _breakers.add(self)
 
     @property
     def state(self) -> BreakerState:
@@ -79,7 +83,28 @@ class CircuitBreaker:
                 self._opened_at = self._clock()
                 self._transition(BreakerState.OPEN)
 
+    def reset(self) -> None:
+        """Closed, no failure counted, no probe in flight, without a state-change notification
+        (SnapStart restore: ``opened_at`` is on the snapshot's monotonic clock, and the failures were
+        the snapshot's, not this copy's; a dead Redis opens it again after ``failure_threshold`` calls)."""
+        with self._lock:
+            self._state = BreakerState.CLOSED
+            self._consecutive_failures = 0
+            self._opened_at = 0.0
+            self._probe_in_flight = False
+
     def _transition(self, new_state: BreakerState) -> None:
         old_state, self._state = self._state, new_state
         if self._on_state_change is not None and old_state is not new_state:
             self._on_state_change(old_state, new_state)
+
+
+_breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+
+
+def _reset_breakers() -> None:
+    for breaker in list(_breakers):
+        breaker.reset()
+
+
+snapstart.on_restore("cache.breakers", _reset_breakers)

@@ -11,12 +11,15 @@ Every method returns an outcome instead of raising: the cache is an optimisation
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hokusai import snapstart
 from hokusai.cache.breaker import BreakerState, CircuitBreaker
 from hokusai.config import RedisSettings
 from hokusai.environment import default
@@ -116,10 +119,15 @@ class RedisCache:
         client: redis.Redis | None,
         breaker: CircuitBreaker,
         on_error: ErrorObserver | None = None,
+        rebuild: Callable[[], redis.Redis] | None = None,
     ) -> None:
+        """``rebuild``: a new client like ``client`` (its connection pool empty), for
+        :meth:`reconnect`; without it, reconnect only closes the client's pooled connections."""
         self._client = client
         self.breaker = breaker
         self._on_error = on_error
+        self._rebuild = rebuild
+        _caches.add(self)
 
     @classmethod
     def from_settings(
@@ -134,8 +142,14 @@ class RedisCache:
             settings.breaker_cooldown_ms / 1000,
             on_state_change=on_state_change,
         )
-        client = build_redis_client(settings, password) if settings.url else None
-        return cls(client, breaker, on_error)
+        if not settings.url:
+            return cls(None, breaker, on_error)
+        return cls(
+            build_redis_client(settings, password),
+            breaker,
+            on_error,
+            rebuild=lambda: build_redis_client(settings, password),
+        )
 
     @property
     def enabled(self) -> bool:
@@ -205,3 +219,28 @@ class RedisCache:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def reconnect(self) -> None:
+        """A new client with an empty connection pool (SnapStart restore: a socket from snapshot time
+        is dead, and one attempt per call would spend it there). The old client's connections are
+        closed without a round trip (redis-py's close sends nothing; closing a socket does not wait
+        for the peer); a failure there is ignored, the old client is dropped either way. No command
+        is sent: the next call connects, within its usual budget."""
+        old = self._client
+        if old is None:
+            return
+        if self._rebuild is not None:
+            self._client = self._rebuild()
+        with contextlib.suppress(Exception):  # a dead socket may fail to close: dropped anyway
+            old.connection_pool.disconnect()
+
+
+_caches: weakref.WeakSet[RedisCache] = weakref.WeakSet()
+
+
+def _reconnect_all() -> None:
+    for cache in list(_caches):
+        cache.reconnect()
+
+
+snapstart.on_restore("cache.redis", _reconnect_all)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from hokusai import snapstart
 from hokusai.config import PredictSettings
 from hokusai.models.artifacts import (
     ArtifactChain,
@@ -48,6 +50,7 @@ class ModelService:
         self._scorers: dict[str, Any] = {}
         self._failures: dict[str, tuple[float, Exception]] = {}
         self._lock = threading.Lock()
+        _services.add(self)
 
     def spec(self, model_id: str) -> ModelSpec:
         spec = self.registry.get(model_id)
@@ -83,6 +86,13 @@ class ModelService:
             self._failures.pop(model_id, None)
             self._scorers[model_id] = scorer
             return scorer
+
+    def forget_failures(self) -> None:
+        """Retry every failed load on its next request (SnapStart restore: a failure remembered at
+        snapshot time is on the snapshot's monotonic clock, and was the publish's, not this copy's).
+        Loaded models are kept: serving them from the snapshot is the point."""
+        with self._lock:
+            self._failures.clear()
 
     def loaded_from(self, model_id: str) -> str | None:
         scorer = self._scorers.get(model_id)
@@ -120,6 +130,17 @@ class ModelService:
             # The seed's format: ISO 8601, UTC, no offset.
             "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(),
         }
+
+
+_services: weakref.WeakSet[ModelService] = weakref.WeakSet()
+
+
+def _forget_failures() -> None:
+    for service in list(_services):
+        service.forget_failures()
+
+
+snapstart.on_restore("models.failures", _forget_failures)
 
 
 def allowed_models(scopes: str | None) -> set[str]:
