@@ -157,3 +157,115 @@ def test_pickle_needs_an_explicit_opt_in() -> None:
 def test_garbage_is_not_a_skops_file() -> None:
     with pytest.raises(UntrustedModelError, match="not a skops file"):
         deserialize(b"garbage", "skops", allow_pickle=False)
+
+
+# --- our own skops reader (hokusai.models.skops_format): the same objects, without import skops.io
+def _same(ours: Any, theirs: Any, path: str = "model") -> None:
+    """The two object graphs are equal: types, containers, arrays (dtype, shape, values), attributes."""
+    assert type(ours) is type(theirs), path
+    if isinstance(ours, np.ndarray):
+        assert (ours.dtype, ours.shape) == (theirs.dtype, theirs.shape), path
+        if ours.dtype == object:
+            for index, (a, b) in enumerate(zip(ours.ravel(), theirs.ravel(), strict=True)):
+                _same(a, b, f"{path}[{index}]")
+        else:
+            assert np.array_equal(ours, theirs), path
+    elif isinstance(ours, dict):
+        assert list(ours) == list(theirs), path
+        for key in ours:
+            _same(ours[key], theirs[key], f"{path}.{key}")
+    elif isinstance(ours, list | tuple):
+        assert len(ours) == len(theirs), path
+        for index, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            _same(a, b, f"{path}[{index}]")
+    elif hasattr(ours, "__dict__") and not isinstance(ours, type):
+        _same(vars(ours), vars(theirs), path)
+    else:
+        both_nan = isinstance(ours, float) and np.isnan(ours) and np.isnan(theirs)
+        assert ours == theirs or both_nan, path
+
+
+def test_our_reader_builds_exactly_what_skops_builds(demo_model: tuple[bytes, Any]) -> None:
+    import skops.io
+    from hokusai.models import skops_format
+    from hokusai.models.scorer import types_in_skops
+
+    data, _ = demo_model
+    found = types_in_skops(data)
+    ours = skops_format.loads(data, trusted=found)
+    _same(ours, skops.io.loads(data, trusted=sorted(found)))
+    matrix = np.array([row(SEED_LEAD)], dtype=object)
+    assert (
+        ours.predict_proba(matrix).tolist()
+        == skops.io.loads(data, trusted=sorted(found)).predict_proba(matrix).tolist()
+    )
+
+
+def test_loading_the_shipped_model_imports_neither_skops_nor_unused_scikit_learn() -> None:
+    """Issue 10: `import skops.io` imported every scikit-learn estimator at start-up (0.5-0.8 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from model.train import published_artifact\n"
+        "from hokusai.models.scorer import build_scorer\n"
+        "data, spec = published_artifact()\n"
+        "scorer = build_scorer(data, spec, 'efs', allow_pickle=False)\n"
+        "assert scorer.predict([{}])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'skops' or m.startswith(\n"
+        "    ('sklearn.ensemble', 'sklearn.cluster', 'sklearn.datasets', 'sklearn.neighbors'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def _with_schema(data: bytes, change: Any) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(source.read("schema.json"))
+    change(schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = (
+                json.dumps(schema).encode() if info.filename == "schema.json" else source.read(info.filename)
+            )
+            target.writestr(info.filename, body)
+    return out.getvalue()
+
+
+def test_a_file_our_reader_declines_is_read_by_skops(
+    demo_model: tuple[bytes, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from hokusai.models import skops_format
+
+    data, _ = demo_model
+    older = _with_schema(data, lambda schema: schema.update(protocol=1))
+    with pytest.raises(skops_format.Unsupported, match="protocol 1"):
+        skops_format.loads(older, trusted=["sklearn.pipeline.Pipeline"])
+    with caplog.at_level("WARNING", logger="hokusai.models.scorer"):
+        pipeline = deserialize(older, "skops", allow_pickle=False)
+    assert "read by skops.io" in caplog.text
+    matrix = np.array([row(SEED_LEAD)], dtype=object)
+    expected = deserialize(data, "skops", allow_pickle=False).predict_proba(matrix)
+    assert pipeline.predict_proba(matrix).tolist() == expected.tolist()
+
+
+def test_our_reader_refuses_an_untrusted_type_before_importing_it(demo_model: tuple[bytes, Any]) -> None:
+    import sys
+
+    from hokusai.models import skops_format
+    from hokusai.models.scorer import TRUSTED_TYPES
+
+    data, _ = demo_model
+    payload = {"__class__": "Payload", "__module__": "hokusai_never_imported", "__loader__": "ObjectNode"}
+    tampered = _with_schema(data, lambda schema: schema["content"]["content"].update(extra=payload))
+    with pytest.raises(skops_format.Untrusted, match=r"hokusai_never_imported\.Payload"):
+        skops_format.loads(tampered, trusted=TRUSTED_TYPES)
+    assert "hokusai_never_imported" not in sys.modules
+    # A container kind naming another class is not ours to guess: skops reads (and audits) it.
+    odd = _with_schema(data, lambda schema: schema["content"].update(__loader__="ListNode"))
+    with pytest.raises(skops_format.Unsupported, match=r"ListNode of builtins\.dict"):
+        skops_format.loads(odd, trusted=TRUSTED_TYPES)

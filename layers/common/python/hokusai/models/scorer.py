@@ -1,23 +1,28 @@
 """Turn artifact bytes into a scorer, and a lead into the seed API's prediction shape.
 
-Imports numpy, scikit-learn and skops: only the predict function (and ``hokusai models``) load this.
+Imports numpy and scikit-learn (skops only for a file our own reader declines): only the predict
+function (and ``hokusai models``) load this.
 
-Trust: skops refuses to construct any type we have not listed. The list is explicit (the types a
-scaler + one-hot + logistic-regression pipeline is made of); a file that names any other type is
-refused with the offending type names, whatever skops would trust by default. Pickle and joblib run
-arbitrary code on load, so they are only accepted when ``ALLOW_PICKLE`` is set.
+Trust: no type we have not listed is ever constructed. The list is explicit (the types a scaler +
+one-hot + logistic-regression pipeline is made of); a file that names any other type is refused with
+the offending type names, whatever skops would trust by default. Skops files are read by
+``hokusai.models.skops_format`` (the same object graph, without the start-up cost of
+``import skops.io``), and by ``skops.io`` with the same list when that reader declines one. Pickle and
+joblib run arbitrary code on load, so they are only accepted when ``ALLOW_PICKLE`` is set.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hokusai.models import skops_format
 from hokusai.models.features import (
     CATEGORICAL_COLUMNS,
     FEATURE_NAMES,
@@ -84,12 +89,21 @@ def types_in_skops(data: bytes) -> set[str]:
 
 def deserialize(data: bytes, model_format: str, allow_pickle: bool) -> Any:
     if model_format == "skops":
-        import skops.io
-
         found = types_in_skops(data)
         untrusted = sorted(found - TRUSTED_TYPES)
         if untrusted:
             raise UntrustedModelError(f"model file contains untrusted types: {', '.join(untrusted)}")
+        # Our own reader first: `import skops.io` alone costs 0.5-0.8 s of cold start building
+        # default trust lists we never use (hokusai.models.skops_format explains). A file it
+        # declines is read by skops itself, with the same explicit list.
+        try:
+            return skops_format.loads(data, trusted=found)
+        except skops_format.Untrusted as error:
+            raise UntrustedModelError(f"model file contains {error}") from None
+        except skops_format.Unsupported as reason:
+            logging.getLogger(__name__).warning("skops file read by skops.io (slower cold start): %s", reason)
+        import skops.io
+
         return skops.io.loads(data, trusted=sorted(found))
     if model_format == "pickle":
         if not allow_pickle:
