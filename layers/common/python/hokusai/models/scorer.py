@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hokusai.models import skops_format
+from hokusai.models import scipy_docs, skops_format
 from hokusai.models.features import (
     CATEGORICAL_COLUMNS,
     FEATURE_NAMES,
@@ -93,18 +93,22 @@ def deserialize(data: bytes, model_format: str, allow_pickle: bool) -> Any:
         untrusted = sorted(found - TRUSTED_TYPES)
         if untrusted:
             raise UntrustedModelError(f"model file contains untrusted types: {', '.join(untrusted)}")
-        # Our own reader first: `import skops.io` alone costs 0.5-0.8 s of cold start building
+        # Our own reader first: `import skops.io` costs 0.2-0.3 s of cold start building
         # default trust lists we never use (hokusai.models.skops_format explains). A file it
         # declines is read by skops itself, with the same explicit list.
-        try:
-            return skops_format.loads(data, trusted=found)
-        except skops_format.Untrusted as error:
-            raise UntrustedModelError(f"model file contains {error}") from None
-        except skops_format.Unsupported as reason:
-            logging.getLogger(__name__).warning("skops file read by skops.io (slower cold start): %s", reason)
-        import skops.io
+        # Constructing it imports scikit-learn, hence scipy.stats: hokusai.models.scipy_docs.
+        with scipy_docs.capability_notes_skipped():
+            try:
+                return skops_format.loads(data, trusted=found)
+            except skops_format.Untrusted as error:
+                raise UntrustedModelError(f"model file contains {error}") from None
+            except skops_format.Unsupported as reason:
+                logging.getLogger(__name__).warning(
+                    "skops file read by skops.io (slower cold start): %s", reason
+                )
+            import skops.io
 
-        return skops.io.loads(data, trusted=sorted(found))
+            return skops.io.loads(data, trusted=sorted(found))
     if model_format == "pickle":
         if not allow_pickle:
             raise UntrustedModelError(

@@ -3,7 +3,7 @@
 Why: ``import skops.io`` builds skops' *default* trusted lists at import time
 (``skops.io._trusted_types``): ``sklearn.utils.all_estimators()`` walks and imports every
 scikit-learn module (ensembles, clustering, datasets, ...), and scipy.special and numpy are scanned
-for ufuncs. That was 0.5 to 0.8 s of predict's cold start (issue 10), for lists our loader never
+for ufuncs. That was 0.2 to 0.3 s of predict's cold start (issue 10), for lists our loader never
 uses: :func:`hokusai.models.scorer.deserialize` always passes an explicit ``trusted=`` list. No
 lighter entry point exists in skops 0.16: every module holding its ``Node`` classes
 (``_general``, ``_numpy``, ``_sklearn``) imports ``_trusted_types`` first.
