@@ -4,7 +4,7 @@
 dependency into a stuck request (INCIDENTS.md section 1), so no client is built without a
 :class:`Budget`, and each caller picks the budget of its path: :data:`SECRET_AT_COLD_START`,
 :data:`MODEL_CACHE`, :data:`OPERATOR`, :data:`DEPLOYMENT`, or :meth:`Budget.deadline` for health.
-``AWS_ENDPOINT_URL`` (moto, the local stack), ``AWS_PROFILE`` and the region are honoured by boto3.
+``AWS_ENDPOINT_URL`` (moto, the local stack), ``AWS_PROFILE`` and the region are honoured by botocore.
 
 **Secrets.** Every secret the service reads (the ElastiCache auth token, the HuggingFace token, the
 canary's API key) holds its value itself as the SecretString, as the stack creates them and as
@@ -12,12 +12,14 @@ canary's API key) holds its value itself as the SecretString, as the stack creat
 white space is ignored. A JSON document or an empty value is refused with :class:`SecretUnreadable`
 naming the secret (never guessed at: the value is never logged, and neither is a field of it).
 
-boto3 is imported on first use, not at import: the authorizer's import stays free of it until a
-client is needed.
+botocore is imported on first use, not at import: the authorizer's import stays free of it until a
+client is needed. Clients come from one botocore session per process (:func:`_session`); boto3
+itself is only imported by :func:`operator_region` (commands, not functions).
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,9 +61,8 @@ DEPLOYMENT = Budget(3, 10, 3)
 
 
 def client(service: str, budget: Budget, region: str | None = None) -> BaseClient:
-    """A boto3 client whose every call ends within ``budget``; in ``region`` when given (boto3 itself
+    """A client whose every call ends within ``budget``; in ``region`` when given (botocore itself
     reads only ``AWS_DEFAULT_REGION`` and the profile, not ``AWS_REGION``: see :func:`operator_region`)."""
-    import boto3
     from botocore.config import Config
 
     config = Config(
@@ -69,9 +70,26 @@ def client(service: str, budget: Budget, region: str | None = None) -> BaseClien
         read_timeout=budget.read_seconds,
         retries={"total_max_attempts": budget.attempts, "mode": "standard"},
     )
-    aws_client: BaseClient = boto3.client(service, config=config, region_name=region or None)
+    aws_client: BaseClient = _session().create_client(service, config=config, region_name=region or None)
     _clients.add(aws_client)
     return aws_client
+
+
+_SESSION: list[Any] = []  # at most one botocore session
+_SESSION_LOCK = threading.Lock()
+
+
+def _session() -> Any:
+    """The process's one botocore session, as ``boto3.client`` used (boto3's default session): its
+    loader caches the endpoint and service-model JSON, so every client after the first reuses them.
+    botocore directly, not boto3: the same clients without importing boto3 and s3transfer (40-70 ms
+    of each cold start; issue 10). Nothing here uses boto3's resources or transfer methods."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            import botocore.session
+
+            _SESSION.append(botocore.session.get_session())
+        return _SESSION[0]
 
 
 # Every client built here, for SnapStart: a pooled HTTPS connection from snapshot time is dead in a
