@@ -27,88 +27,49 @@ One lock per function: like one warm Lambda container each, a function handles o
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import importlib.util
-import re
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-from hokusai.api_contract import (
-    GATEWAY_RESPONSE_CONTEXT_HEADERS,
-    JSON_CONTENT_TYPE,
-    METHOD_NOT_ALLOWED,
-    ROUTES,
-    STAGE_NAME,
-    Route,
-    gateway_response,
+from hokusai import gateway
+from hokusai.api_contract import JSON_CONTENT_TYPE, Route
+
+# The gateway itself lives in hokusai.gateway (the rollout's pre-traffic hook uses it too); these
+# names are re-exported because the emulator's users and tests know them from here.
+from hokusai.gateway import (  # noqa: F401
+    INTEGRATION_TIMEOUT_SECONDS,
+    MAX_PAYLOAD_BYTES,
+    GatewayAnswer,
+    GatewayIdentity,
+    IncomingRequest,
+    MalformedProxyResponse,
+    PolicyError,
+    RouteMatch,
+    Unauthorized,
+    authorizer_context,
+    authorizer_event,
+    gateway_error,
+    known_path,
+    match_route,
+    method_not_allowed,
+    policy_allows,
+    proxy_answer,
+    proxy_event,
+    request_context,
 )
 
 from local import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard payload limit
-INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's default integration timeout
-
-Invoker = Callable[[str, dict[str, Any]], Any]
-
-
-class Unauthorized(Exception):
-    """What the authorizer raised to say 401 (Lambda's error message is exactly "Unauthorized")."""
-
-
-# ---------------------------------------------------------------------------------------------- routes
-@dataclass(frozen=True)
-class RouteMatch:
-    route: Route
-    path_parameters: dict[str, str]
-
-
-def _route_pattern(path: str) -> re.Pattern[str]:
-    parts = [
-        f"(?P<{segment[1:-1]}>[^/]+)" if segment.startswith("{") else re.escape(segment)
-        for segment in path.split("/")
-    ]
-    return re.compile("^" + "/".join(parts) + "$")
-
-
-_ROUTE_PATTERNS = [(route, _route_pattern(route.path)) for route in ROUTES]
-
-
-def match_route(method: str, path: str) -> RouteMatch | None:
-    """The route for ``path`` (relative to the stage, e.g. ``/v1/models/21/predict``), or None."""
-    for route, pattern in _ROUTE_PATTERNS:
-        found = pattern.match(path)
-        if found and route.method == method.upper():
-            return RouteMatch(route, dict(found.groupdict()))
-    return None
-
-
-def known_path(path: str) -> str | None:
-    """The declared resource path ``path`` belongs to, whatever the method (None: unknown path)."""
-    for route, pattern in _ROUTE_PATTERNS:
-        if pattern.match(path):
-            return route.path
-    return None
-
-
-def method_not_allowed(method: str, resource_path: str, request_id: str) -> GatewayAnswer:
-    """What the stack's MOCK ``ANY`` method answers (api_contract.METHOD_NOT_ALLOWED)."""
-    answer = METHOD_NOT_ALLOWED
-    body = answer.template(resource_path).split("\n", 1)[1]
-    body = body.replace("$context.httpMethod", method.upper()).replace("$context.requestId", request_id)
-    headers = [*answer.headers(resource_path).items(), ("X-Request-ID", request_id)]
-    return GatewayAnswer(answer.status_code, headers, body.encode())
 
 
 def body_errors(route: Route, request: IncomingRequest) -> list[str]:
@@ -123,293 +84,6 @@ def body_errors(route: Route, request: IncomingRequest) -> list[str]:
     except json_schema.InvalidJson as error:
         return [f"invalid JSON: {error}"]
     return json_schema.validate(instance, model.schema)
-
-
-# ---------------------------------------------------------------------------------------------- policy
-def _arn_pattern(resource: str) -> re.Pattern[str]:
-    """IAM resource matching: ``*`` any run of characters (including ``/``), ``?`` one character."""
-    escaped = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in resource)
-    return re.compile("^" + escaped + "$", re.DOTALL)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _action_applies(action: str) -> bool:
-    return _arn_pattern(action.lower()).match("execute-api:invoke") is not None
-
-
-class PolicyError(ValueError):
-    """The authorizer's answer is not a policy API Gateway accepts (AUTHORIZER_CONFIGURATION_ERROR)."""
-
-
-def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
-    """True when a statement allows ``execute-api:Invoke`` on ``method_arn`` and none denies it."""
-    statements = policy.get("Statement")
-    if not isinstance(statements, list | dict):
-        raise PolicyError("policyDocument has no Statement list")
-    allowed = False
-    for statement in _as_list(statements):
-        if not isinstance(statement, Mapping):
-            raise PolicyError("policy statement is not an object")
-        effect = statement.get("Effect")
-        if effect not in ("Allow", "Deny"):
-            raise PolicyError(f"policy statement Effect must be Allow or Deny, got {effect!r}")
-        actions = [str(a) for a in _as_list(statement.get("Action"))]
-        resources = [str(r) for r in _as_list(statement.get("Resource"))]
-        if not any(_action_applies(action) for action in actions):
-            continue
-        if not any(_arn_pattern(resource).match(method_arn) for resource in resources):
-            continue
-        if effect == "Deny":
-            return False  # an explicit Deny wins over any Allow
-        allowed = True
-    return allowed
-
-
-def authorizer_context(answer: Mapping[str, Any]) -> dict[str, str]:
-    """``requestContext.authorizer`` as a REST API passes it: context values as strings, principalId."""
-    context = answer.get("context") or {}
-    if not isinstance(context, Mapping):
-        raise PolicyError("authorizer context is not an object")
-    passed: dict[str, str] = {}
-    for key, value in context.items():
-        if isinstance(value, bool):
-            passed[str(key)] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            passed[str(key)] = str(value)
-        else:  # API Gateway rejects nested objects and arrays in the context
-            raise PolicyError(f"authorizer context value {key!r} is not a string, number or boolean")
-    passed["principalId"] = str(answer.get("principalId", ""))
-    return passed
-
-
-# ---------------------------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class GatewayIdentity:
-    region: str = "eu-west-1"
-    account_id: str = "123456789012"
-    api_id: str = "hokusailoc"
-    stage: str = STAGE_NAME
-
-    def method_arn(self, method: str, path: str) -> str:
-        return (
-            f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/"
-            f"{self.stage}/{method.upper()}/{path.lstrip('/')}"
-        )
-
-
-@dataclass
-class IncomingRequest:
-    method: str
-    path: str  # relative to the stage: /v1/models/21/predict
-    query: str
-    headers: list[tuple[str, str]]  # as received, repeated names kept
-    body: bytes
-    source_ip: str = "127.0.0.1"
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    received_at: float = field(default_factory=time.time)
-
-
-def _multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
-    if not pairs:
-        return None, None
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, value in pairs:
-        single[name] = value  # the last value wins in the single-value map, as in API Gateway
-        multi.setdefault(name, []).append(value)
-    return single, multi
-
-
-def _header_maps(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    single, multi = _multi(pairs)
-    return single or {}, multi or {}
-
-
-def _is_text(headers: list[tuple[str, str]], body: bytes) -> bool:
-    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-    if not body:
-        return True
-    if content_type and not (
-        content_type.startswith("text/")
-        or "json" in content_type
-        or "xml" in content_type
-        or "x-www-form-urlencoded" in content_type
-    ):
-        return False
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def request_context(request: IncomingRequest, identity: GatewayIdentity, resource: str) -> dict[str, Any]:
-    user_agent = next((v for k, v in request.headers if k.lower() == "user-agent"), None)
-    when = datetime.fromtimestamp(request.received_at, UTC)
-    return {
-        "accountId": identity.account_id,
-        "apiId": identity.api_id,
-        "domainName": "127.0.0.1",
-        "domainPrefix": "127",
-        "extendedRequestId": request.request_id,
-        "httpMethod": request.method,
-        "identity": {
-            "accessKey": None,
-            "accountId": None,
-            "caller": None,
-            "cognitoAuthenticationProvider": None,
-            "cognitoAuthenticationType": None,
-            "cognitoIdentityId": None,
-            "cognitoIdentityPoolId": None,
-            "principalOrgId": None,
-            "sourceIp": request.source_ip,
-            "user": None,
-            "userAgent": user_agent,
-            "userArn": None,
-        },
-        "path": f"/{identity.stage}{request.path}",
-        "protocol": "HTTP/1.1",
-        "requestId": request.request_id,
-        "requestTime": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-        "requestTimeEpoch": int(request.received_at * 1000),
-        "resourceId": uuid.uuid5(uuid.NAMESPACE_URL, resource).hex[:6],
-        "resourcePath": resource,
-        "stage": identity.stage,
-    }
-
-
-def proxy_event(
-    request: IncomingRequest,
-    match: RouteMatch,
-    identity: GatewayIdentity,
-    authorizer: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The Lambda proxy integration event API Gateway (REST) sends to the function."""
-    headers, multi_headers = _header_maps(request.headers)
-    query, multi_query = _multi(parse_qsl(request.query, keep_blank_values=True))
-    text = _is_text(request.headers, request.body)
-    body: str | None
-    if not request.body:
-        body = None
-    elif text:
-        body = request.body.decode("utf-8")
-    else:
-        body = base64.b64encode(request.body).decode("ascii")
-    context = request_context(request, identity, match.route.path)
-    if authorizer is not None:
-        context["authorizer"] = dict(authorizer)
-    return {
-        "resource": match.route.path,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": multi_query,
-        "pathParameters": match.path_parameters or None,
-        "stageVariables": None,
-        "requestContext": context,
-        "body": body,
-        "isBase64Encoded": bool(body) and not text,
-    }
-
-
-def authorizer_event(
-    request: IncomingRequest, match: RouteMatch, identity: GatewayIdentity
-) -> dict[str, Any]:
-    """The REQUEST authorizer event (REST API): the request's parts plus ``methodArn``, no body."""
-    headers, multi_headers = _header_maps(request.headers)
-    query, multi_query = _multi(parse_qsl(request.query, keep_blank_values=True))
-    return {
-        "type": "REQUEST",
-        "methodArn": identity.method_arn(request.method, request.path),
-        "resource": match.route.path,
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": query or {},
-        "multiValueQueryStringParameters": multi_query or {},
-        "pathParameters": match.path_parameters,
-        "stageVariables": {},
-        "requestContext": request_context(request, identity, match.route.path),
-    }
-
-
-# ---------------------------------------------------------------------------------------------- responses
-@dataclass
-class GatewayAnswer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-_CONTEXT_HEADERS = tuple(GATEWAY_RESPONSE_CONTEXT_HEADERS.items())
-
-
-def gateway_error(response_type: str, request_id: str, *, default_status: int = 500) -> GatewayAnswer:
-    """A gateway response from ``api_contract.GATEWAY_RESPONSES``, rendered as API Gateway would."""
-    response = gateway_response(response_type)
-    body = response.template().replace("$context.requestId", request_id)
-    headers = [
-        ("Content-Type", "application/json"),
-        ("x-amzn-RequestId", request_id),
-        ("x-amzn-ErrorType", _ERROR_TYPES.get(response_type, "")),
-        *response.headers.items(),
-        # The declared context headers (X-Request-ID: context.requestId), filled in as the gateway does.
-        *((name, {"context.requestId": request_id}[source]) for name, source in _CONTEXT_HEADERS),
-    ]
-    return GatewayAnswer(response.status_code or default_status, headers, body.encode())
-
-
-_ERROR_TYPES = {
-    "UNAUTHORIZED": "UnauthorizedException",
-    "ACCESS_DENIED": "AccessDeniedException",
-    "AUTHORIZER_FAILURE": "AuthorizerFailureException",
-    "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
-    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
-    "REQUEST_TOO_LARGE": "RequestTooLargeException",
-    "BAD_REQUEST_BODY": "BadRequestException",
-    "INTEGRATION_TIMEOUT": "InternalServerErrorException",
-    "DEFAULT_5XX": "InternalServerErrorException",
-}
-
-
-class MalformedProxyResponse(ValueError):
-    pass
-
-
-def proxy_answer(result: Any, request_id: str) -> GatewayAnswer:
-    """The HTTP answer for a Lambda proxy result; malformed results raise MalformedProxyResponse."""
-    if not isinstance(result, Mapping):
-        raise MalformedProxyResponse(f"function returned {type(result).__name__}, not an object")
-    status = result.get("statusCode")
-    if not isinstance(status, int) or not 100 <= status <= 599:
-        raise MalformedProxyResponse(f"statusCode {status!r} is not an HTTP status")
-    headers: list[tuple[str, str]] = []
-    for name, value in (result.get("headers") or {}).items():
-        headers.append((str(name), str(value)))
-    single_names = {name.lower() for name, _ in headers}
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        if str(name).lower() in single_names:
-            continue
-        headers.extend((str(name), str(value)) for value in _as_list(values))
-    body = result.get("body")
-    if body is None:
-        raw = b""
-    elif not isinstance(body, str):
-        raise MalformedProxyResponse("body is not a string")
-    elif result.get("isBase64Encoded"):
-        raw = base64.b64decode(body)
-    else:
-        raw = body.encode("utf-8")
-    headers.append(("x-amzn-RequestId", request_id))
-    return GatewayAnswer(status, headers, raw)
 
 
 # ---------------------------------------------------------------------------------------------- functions
@@ -504,89 +178,29 @@ class FunctionHost:
 
 
 # ---------------------------------------------------------------------------------------------- gateway
-class Gateway:
-    """Turns an incoming request into authorizer + function invocations and one HTTP answer."""
+class Gateway(gateway.Gateway):
+    """``hokusai.gateway.Gateway`` over a :class:`FunctionHost`: each invocation on a worker thread,
+    bounded by the host's integration timeout; bodies checked as the stack's request validator does."""
 
     def __init__(
         self, host: FunctionHost, *, log: Callable[[str], None] | None = None, limiter: Any = None
     ) -> None:
+        super().__init__(
+            self._invoke_on_pool, host.identity, log=log, limiter=limiter, body_errors=body_errors
+        )
         self.host = host
-        self.identity = host.identity
-        self.log = log or (lambda _line: None)
-        # Usage plans (local.usage_plans.UsageLimiter): check(usageIdentifierKey) -> None or the
-        # THROTTLED / QUOTA_EXCEEDED gateway response, as API Gateway applies the key's plan.
-        self.limiter = limiter
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _invoke(self, name: str, event: dict[str, Any], request_id: str) -> Any:
+    def _invoke_on_pool(self, name: str, event: dict[str, Any], request_id: str) -> Any:
         future = self._pool.submit(self.host.invoke, name, event, request_id)
-        return future.result(timeout=self.host.timeout_seconds)
-
-    def handle(self, request: IncomingRequest) -> GatewayAnswer:
-        request_id = request.request_id
-        match = match_route(request.method, request.path)
-        if match is None:
-            known = known_path(request.path)
-            if known is not None:
-                return method_not_allowed(request.method, known, request_id)
-            return gateway_error("MISSING_AUTHENTICATION_TOKEN", request_id)
-        if len(request.body) > MAX_PAYLOAD_BYTES:
-            return gateway_error("REQUEST_TOO_LARGE", request_id)
-        authorizer: dict[str, str] | None = None
-        if match.route.authorized:
-            outcome = self._authorize(request, match)
-            if isinstance(outcome, GatewayAnswer):
-                return outcome
-            authorizer = outcome
-        rejected = body_errors(match.route, request)
-        if rejected:
-            # What the gateway's execution log says; the client gets only the gateway response.
-            self.log(f"{match.route.path}: request body does not match its model: {'; '.join(rejected)}")
-            return gateway_error("BAD_REQUEST_BODY", request_id)
-        event = proxy_event(request, match, self.identity, authorizer)
         try:
-            result = self._invoke(match.route.function, event, request_id)
-            return proxy_answer(result, request_id)
+            return future.result(timeout=self.host.timeout_seconds)
         except concurrent.futures.TimeoutError:
-            self.log(f"{match.route.function}: integration timeout after {self.host.timeout_seconds:g} s")
-            return gateway_error("INTEGRATION_TIMEOUT", request_id)
-        except MalformedProxyResponse as error:
-            self.log(f"{match.route.function}: malformed Lambda proxy response: {error}")
-            return gateway_error("DEFAULT_5XX", request_id, default_status=502)
-        except Exception as error:  # the function crashed: API Gateway answers 502
-            self.log(f"{match.route.function}: invocation failed: {type(error).__name__}: {error}")
-            return gateway_error("DEFAULT_5XX", request_id, default_status=502)
-
-    def _authorize(self, request: IncomingRequest, match: RouteMatch) -> dict[str, str] | GatewayAnswer:
-        request_id = request.request_id
-        event = authorizer_event(request, match, self.identity)
-        try:
-            answer = self._invoke("authorizer", event, request_id)
-        except concurrent.futures.TimeoutError:
-            self.log("authorizer: timed out")
-            return gateway_error("AUTHORIZER_FAILURE", request_id)
-        except Exception as error:
-            if str(error) == "Unauthorized":
-                return gateway_error("UNAUTHORIZED", request_id)
-            self.log(f"authorizer: failed: {type(error).__name__}: {error}")
-            return gateway_error("AUTHORIZER_FAILURE", request_id)
-        try:
-            if not isinstance(answer, Mapping) or not isinstance(answer.get("policyDocument"), Mapping):
-                raise PolicyError("authorizer answer has no policyDocument")
-            allowed = policy_allows(answer["policyDocument"], event["methodArn"])
-            context = authorizer_context(answer)
-        except PolicyError as error:
-            self.log(f"authorizer: invalid answer: {error}")
-            return gateway_error("AUTHORIZER_CONFIGURATION_ERROR", request_id)
-        if not allowed:
-            return gateway_error("ACCESS_DENIED", request_id)
-        limited = self.limiter.check(answer.get("usageIdentifierKey")) if self.limiter else None
-        if limited:
-            return gateway_error(limited, request_id)
-        return context
+            self.log(f"{name}: no answer within {self.host.timeout_seconds:g} s")
+            raise TimeoutError(name) from None
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
