@@ -24,7 +24,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.settings import Settings, log_retention
+from stacks.settings import ColdStart, Settings, log_retention
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -74,6 +74,7 @@ def hokusai_function(
     tracing: bool = True,
     retry_attempts: int | None = None,
     in_vpc: InVpc | None = None,
+    snapstart: bool = False,
 ) -> lambda_.Function:
     """``functions/<name>`` as a function; ``construct_id`` defaults to ``Name`` (its log group
     ``NameLogs``). Memory, timeout and reserved concurrency come from the context's per-function
@@ -107,4 +108,34 @@ def hokusai_function(
         vpc=in_vpc.vpc if in_vpc else None,
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED) if in_vpc else None,
         security_groups=[in_vpc.security_group] if in_vpc else None,
+        # Init runs once when a version is published; its containers restore that snapshot.
+        snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
+        # A released function's versions outlive the release: rolling back by hand moves the alias to
+        # the previous one (docs/deploy.md), so CloudFormation must not delete it.
+        current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
     )
+
+
+class ColdStartError(ValueError):
+    """A ``coldStart`` mode Lambda cannot deploy (raised at synth, naming the context key)."""
+
+
+def check_cold_start(function: str, cold_start: ColdStart, *, mounts_efs: bool) -> None:
+    """Refuse the combinations Lambda refuses at deploy time, with the way out.
+
+    SnapStart does not support EFS (the snapshot cannot hold a mounted file system) nor provisioned
+    concurrency (both pre-initialise containers; Lambda accepts only one per version).
+    """
+    key = f"coldStart.{function}"
+    if cold_start.snapstart and cold_start.provisioned:
+        raise ColdStartError(
+            f"Invalid CDK context: {key} is {cold_start.mode!r}: SnapStart and provisioned concurrency "
+            "cannot be combined on one function; choose snapstart or provisioned:N"
+        )
+    if cold_start.snapstart and mounts_efs:
+        raise ColdStartError(
+            f"Invalid CDK context: {key} is 'snapstart', but {function} mounts the EFS model cache and "
+            "SnapStart does not support EFS. Set coldStart.predict to snapstart as well (then neither "
+            "predict nor health mounts EFS: the model loads from the S3 cache into the snapshot), or "
+            f"use provisioned:N for {function}"
+        )

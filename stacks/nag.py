@@ -71,6 +71,26 @@ PUBLIC_BY_CONTRACT = NagPackSuppression(
     ),
 )
 
+CODEDEPLOY_LAMBDA_ROLE = NagPackSuppression(
+    id="AwsSolutions-IAM4",
+    reason=(
+        "AWSCodeDeployRoleForLambdaLimited is AWS's service-role policy for CodeDeploy's Lambda "
+        "deployments (aws-cdk-lib's LambdaDeploymentGroup role): read the deployment group's alarms, "
+        "read and move the alias between versions, publish deployment notifications; it lets CodeDeploy "
+        "invoke only functions named CodeDeployHook_*. Our pre-traffic hook is granted by its own ARN."
+    ),
+    applies_to=[
+        "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+    ],
+)
+HOOK_INVOKE = NagPackSuppression(
+    id="AwsSolutions-IAM5",
+    reason=(
+        "lambda:InvokeFunction on the pre-traffic hook and its qualified ARNs (<hook ARN>:*, as "
+        "aws-cdk-lib grants a hook): one function, the deployment group's own hook."
+    ),
+    applies_to=[RegexAppliesTo(regex=r"/^Resource::<PreTrafficHook[A-Za-z0-9]+\.Arn>:\*$/g")],
+)
 METHOD_NOT_ALLOWED_MOCK = NagPackSuppression(
     id="AwsSolutions-APIG4",
     reason=(
@@ -184,6 +204,10 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
                 )
             )
         _at(service, f"{function}/ServiceRole/DefaultPolicy/Resource", reasons)
+    _at(service, "PreTrafficHook/ServiceRole/DefaultPolicy/Resource", [XRAY])
+    for function in ("Authorizer", "Predict", "Health"):
+        _at(service, f"Rollout/{function}DeploymentGroup/ServiceRole/Resource", [CODEDEPLOY_LAMBDA_ROLE])
+        _at(service, f"Rollout/{function}DeploymentGroup/ServiceRole/DefaultPolicy/Resource", [HOOK_INVOKE])
     _at(
         service,
         "Revocation/ServiceRole/DefaultPolicy/Resource",

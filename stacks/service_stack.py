@@ -58,9 +58,10 @@ from constructs import Construct
 from hokusai import api_contract, metric_names
 from hokusai.environment import function_environment, variable
 
-from stacks.function import RUNTIME, InVpc, architecture, hokusai_function
+from stacks.function import RUNTIME, InVpc, architecture, check_cold_start, hokusai_function
 from stacks.layer_manifest import PYTHON_VERSION, check_layer
-from stacks.settings import Settings, log_retention
+from stacks.rollout import LiveFunction, Rollout, live_alias
+from stacks.settings import RELEASED_FUNCTIONS, Settings, log_retention
 from stacks.stateful_stack import EFS_MOUNT_PATH, StatefulStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,14 +171,19 @@ class ServiceStack(Stack):
             "hf_token": stateful.hf_token_secret.secret_arn,
             "canary_key": stateful.canary_key_secret.secret_arn,
         }
+        # SnapStart does not support EFS: with predict in snapstart mode the model loads from the S3
+        # cache into the snapshot, and neither predict nor health mounts the EFS cache.
+        self.model_cache_on_efs = not settings.cold_start["predict"].snapstart
+        self._check_cold_starts()
         # Only the values that come from this deployment; every other variable gets its declared
         # default, and a variable a function does not read is refused (hokusai/environment.py).
         model_cache = {
             "MODEL_REGISTRY": registry,
-            "MODEL_CACHE_DIR": EFS_MOUNT_PATH,
             "MODEL_BUCKET": stateful.model_bucket.bucket_name,
             "MODEL_BUCKET_PREFIX": settings.model_bucket_prefix,
         }
+        if self.model_cache_on_efs:
+            model_cache["MODEL_CACHE_DIR"] = EFS_MOUNT_PATH
         redis = {"REDIS_URL": stateful.redis_url, "REDIS_AUTH_SECRET_ARN": self.secret_arns["redis"]}
         keys_table = {"KEYS_TABLE_NAME": stateful.keys_table.table_name}
         authorizer_values = {**keys_table, **redis}
@@ -227,9 +233,11 @@ class ServiceStack(Stack):
         }
         self.revocation_failures = self._revocation_stream()
         self.staged_models = stateful.staged_models
-        self._mount_model_cache(self.predict, writable=True)
-        self._mount_model_cache(self.health, writable=False)
+        if self.model_cache_on_efs:
+            self._mount_model_cache(self.predict, writable=True)
+            self._mount_model_cache(self.health, writable=False)
         self._grant()
+        self._release()
         self.api = self._api()
         self.usage_plans = self._usage_plans(self.api)
         waf_limit = settings.waf_rate_limit
@@ -302,6 +310,7 @@ class ServiceStack(Stack):
     ) -> lambda_.Function:
         """A function in the VPC (stacks/function.py), remembered with its environment and log group."""
         self.environments[name] = environment
+        cold_start = self.settings.cold_start.get(name)
         function = hokusai_function(
             self,
             name,
@@ -310,9 +319,62 @@ class ServiceStack(Stack):
             environment=environment,
             tracing=tracing,
             in_vpc=InVpc(self.stateful.vpc, security_group),
+            snapstart=bool(cold_start and cold_start.snapstart),
         )
         self.log_groups[name] = function.log_group
         return function
+
+    def _release(self) -> None:
+        """What clients reach: each released function's `live` alias, moved by CodeDeploy after the
+        pre-traffic hook passed (stacks/rollout.py)."""
+        self.live: dict[str, LiveFunction] = {
+            name: live_alias(self, name, self.functions[name], self.settings.cold_start[name].provisioned)
+            for name in RELEASED_FUNCTIONS
+        }
+        self.pre_traffic = self._pre_traffic_hook()
+        self.rollout = Rollout(
+            self, "Rollout", settings=self.settings, live=self.live, pre_traffic_hook=self.pre_traffic
+        )
+
+    def _check_cold_starts(self) -> None:
+        for name in RELEASED_FUNCTIONS:
+            mounts_efs = self.model_cache_on_efs and name in ("predict", "health")
+            check_cold_start(name, self.settings.cold_start[name], mounts_efs=mounts_efs)
+
+    def _pre_traffic_hook(self) -> lambda_.Function:
+        """CodeDeploy's pre-traffic hook (hokusai.rollout): outside the VPC, like the canary, since
+        it calls only AWS APIs (Lambda Invoke on the release's versions, Secrets Manager for the
+        canary key, CodeDeploy for the verdict). Its environment names this release's versions, so
+        it changes with every release and CloudFormation updates it before the aliases move."""
+        name = "pre_traffic"
+        environment = self._environment(
+            name,
+            {
+                "RELEASE_AUTHORIZER_VERSION": self.live["authorizer"].version.function_arn,
+                "RELEASE_PREDICT_VERSION": self.live["predict"].version.function_arn,
+                "RELEASE_HEALTH_VERSION": self.live["health"].version.function_arn,
+                "CANARY_KEY_SECRET_ARN": self.secret_arns["canary_key"],
+                "CANARY_MODEL_ID": self.settings.canary_model_id,
+            },
+        )
+        self.environments[name] = environment
+        hook = hokusai_function(
+            self,
+            name,
+            construct_id="PreTrafficHook",
+            settings=self.settings,
+            layers=[self.common_layer],
+            environment=environment,
+            description="Hokusai pre-traffic hook: the canary's checks on a release's new versions",
+            default_timeout_seconds=120,
+            # CodeDeploy invokes it once per deployment group; a retry would report a second verdict.
+            retry_attempts=0,
+        )
+        self.log_groups[name] = hook.log_group
+        for released in self.live.values():
+            released.version.grant_invoke(hook)
+        self.stateful.canary_key_secret.grant_read(hook)
+        return hook
 
     def _revocation_stream(self) -> sqs.Queue:
         """The keys table's stream -> the revocation function; the on-failure queue (alarmed in the
@@ -544,7 +606,7 @@ class ServiceStack(Stack):
         self.authorizer_construct = apigateway.RequestAuthorizer(
             self,
             "ApiKeyAuthorizer",
-            handler=self.authorizer,
+            handler=self.live["authorizer"].alias,
             # No identity source: a client sends either Authorization or X-API-Key, and API Gateway can
             # only require all of its identity sources. That is also why its result cache is off.
             identity_sources=[],
@@ -592,7 +654,7 @@ class ServiceStack(Stack):
                 options["authorization_type"] = apigateway.AuthorizationType.NONE
             resource.add_method(
                 route.method,
-                apigateway.LambdaIntegration(self.functions[route.function], proxy=True),
+                apigateway.LambdaIntegration(self.live[route.function].alias, proxy=True),
                 **options,
             )
         self._method_not_allowed(api)

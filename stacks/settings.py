@@ -14,9 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FUNCTIONS = ("authorizer", "predict", "health", "canary", "revocation")
-# The functions that run in the VPC (the canary calls the API from outside, like a client; revocation
-# consumes the keys table's stream to delete revoked keys' Redis entries).
+FUNCTIONS = ("authorizer", "predict", "health", "canary", "revocation", "pre_traffic")
+# Behind a `live` alias, released by CodeDeploy (hokusai.rollout): the functions clients' requests reach.
+RELEASED_FUNCTIONS = ("authorizer", "predict", "health")
+DEPLOYMENT_STRATEGIES = ("canary", "linear", "allAtOnce")
+COLD_START_MODES = ("none", "snapstart", "provisioned:N")
+# The functions that run in the VPC (the canary calls the API from outside, like a client, and the
+# pre-traffic hook calls Lambda's API; revocation consumes the keys table's stream to delete revoked
+# keys' Redis entries).
 VPC_FUNCTIONS = ("authorizer", "predict", "health", "revocation")
 ARCHITECTURES = ("arm64", "x86_64")
 MODEL_FIELDS = ("repo_id", "revision", "filename", "sha256", "version", "name", "format")
@@ -210,6 +215,92 @@ def _limits(get: Callable[[str], Any]) -> tuple[dict[str, UsagePlan], str, int |
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """Context ``deployment``: how CodeDeploy shifts each released function's ``live`` alias.
+
+    ``canary``: ``percentage`` of traffic for ``intervalMinutes``, then all of it; ``linear``:
+    ``percentage`` more every ``intervalMinutes``; ``allAtOnce``: at once (the pre-traffic hook still
+    runs first). The default is 10 % for 5 minutes.
+    """
+
+    strategy: str = "canary"
+    percentage: int = 10
+    interval_minutes: int = 5
+
+    @classmethod
+    def from_context(cls, value: Any) -> Deployment:
+        value = _decoded("deployment", value) or {}
+        if not isinstance(value, Mapping):
+            raise ContextError("deployment", "an object with strategy, percentage, intervalMinutes", value)
+        unknown = sorted(set(value) - {"strategy", "percentage", "intervalMinutes"})
+        if unknown:
+            expected = "an object with keys among strategy, percentage, intervalMinutes"
+            raise ContextError("deployment", expected, unknown)
+        strategy = str(value.get("strategy") or "canary")
+        if strategy not in DEPLOYMENT_STRATEGIES:
+            raise ContextError("deployment.strategy", " or ".join(DEPLOYMENT_STRATEGIES), strategy)
+        if strategy == "allAtOnce":
+            return cls(strategy, 100, 0)
+        return cls(
+            strategy,
+            _int("deployment.percentage", _or_default(value.get("percentage"), 10), minimum=1, maximum=99),
+            # CodeDeploy's time-based routing counts whole minutes, up to 2880.
+            _int("deployment.intervalMinutes", _or_default(value.get("intervalMinutes"), 5), minimum=1,
+                 maximum=2880),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """One released function's cold-start mode (context ``coldStart``, e.g. ``{"predict": "snapstart"}``).
+
+    ``none``: on-demand containers; ``snapstart``: SnapStart on published versions (init runs at
+    publish time, containers restore its snapshot); ``provisioned:N``: N initialised containers kept
+    on the ``live`` alias. Modes join with ``+``, so an impossible pair can be written, and is refused
+    (:func:`stacks.function.check_cold_start`).
+    """
+
+    snapstart: bool = False
+    provisioned: int = 0
+
+    @classmethod
+    def parse(cls, key: str, value: Any) -> ColdStart:
+        text = str(value).strip()
+        snapstart, provisioned = False, 0
+        for part in text.split("+"):
+            mode = part.strip()
+            if mode == "none":
+                continue
+            if mode == "snapstart":
+                snapstart = True
+            elif re.fullmatch(r"provisioned:\d+", mode):
+                provisioned = _int(key, int(mode.split(":", 1)[1]), minimum=1, maximum=10000)
+            else:
+                raise ContextError(key, "none, snapstart or provisioned:N (N containers)", value)
+        return cls(snapstart, provisioned)
+
+    @property
+    def mode(self) -> str:
+        modes = (["snapstart"] if self.snapstart else []) + (
+            [f"provisioned:{self.provisioned}"] if self.provisioned else []
+        )
+        return "+".join(modes) or "none"
+
+
+def cold_starts(value: Any) -> dict[str, ColdStart]:
+    value = _decoded("coldStart", value) or {}
+    if not isinstance(value, Mapping):
+        raise ContextError("coldStart", f"an object with keys among {', '.join(RELEASED_FUNCTIONS)}", value)
+    unknown = sorted(set(value) - set(RELEASED_FUNCTIONS))
+    if unknown:
+        expected = f"an object with keys among {', '.join(RELEASED_FUNCTIONS)} (the released functions)"
+        raise ContextError("coldStart", expected, unknown)
+    return {
+        name: ColdStart.parse(f"coldStart.{name}", value.get(name, "none")) for name in RELEASED_FUNCTIONS
+    }
+
+
+@dataclass(frozen=True)
 class CustomDomain:
     """Context ``domainName`` + ``certificateArn`` (+ ``hostedZoneId`` for the alias record): the
     seed's clients keep ``https://<domain>/api/v1/...`` (base path ``api`` mapped to the stage)."""
@@ -272,6 +363,10 @@ class Settings:
     # Per client IP over 5 minutes (WAF rate-based rule on the stage); None: no web ACL.
     waf_rate_limit: int | None = None
     domain: CustomDomain | None = None
+    deployment: Deployment = field(default_factory=Deployment)
+    cold_start: dict[str, ColdStart] = field(
+        default_factory=lambda: {name: ColdStart() for name in RELEASED_FUNCTIONS}
+    )
     alarms: Alarms = field(default_factory=Alarms)
     service_version: str = "1.0.0"
     log_level: str = "INFO"
@@ -291,7 +386,8 @@ class Settings:
         return "".join(part.title() for part in re.split(r"[-_]", self.prefix))
 
     def function_name(self, function: str) -> str:
-        return f"{self.prefix}-{function}"
+        """``<prefix>-<function>``, ``_`` written ``-`` (``pre_traffic`` -> ``hokusai-pre-traffic``)."""
+        return f"{self.prefix}-{function.replace('_', '-')}"
 
     @classmethod
     def from_context(  # noqa: PLR0912 - one check per context key, in the order docs/deploy.md lists them
@@ -381,6 +477,8 @@ class Settings:
             default_plan=default_plan,
             waf_rate_limit=waf_rate_limit,
             domain=custom_domain(get),
+            deployment=Deployment.from_context(get("deployment")),
+            cold_start=cold_starts(get("coldStart")),
             alarms=Alarms.from_context(get("alarms")),
             service_version=str(get("serviceVersion") or "1.0.0"),
             log_level=log_level,

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hokusai import metric_names, snapstart
 from hokusai.auth.service import Authorizer, AuthorizerUnavailable, build_authorizer
 from hokusai.config import AuthorizerSettings, ConfigError
-from hokusai.observability import logger, metrics, tracer
+from hokusai.observability import count_server_error, logger, metrics, tracer
 from hokusai.startup import Startup
 
 
@@ -69,9 +69,11 @@ def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: LambdaConte
         authorizer = dependencies.get()
     except ConfigError as error:
         _observe(metric_names.AUTHORIZER_FAILURE, 1, "Count")
+        count_server_error(503)
         raise AuthorizerUnavailable(f"invalid configuration: {error.variable}") from None
     try:
         return authorizer.authorize({"headers": event.headers, "methodArn": event.method_arn}, log=_log_info)
     except AuthorizerUnavailable:
         logger.error("Authorizer unavailable: key store unreachable and key not cached")
+        count_server_error(503)  # the gateway answers AUTHORIZER_FAILURE, a 503
         raise

@@ -22,7 +22,7 @@ from hokusai.health.service import (
     publish_metrics,
     redis_cache_factory,
 )
-from hokusai.observability import logger, metrics, tracer
+from hokusai.observability import count_server_error, logger, metrics, tracer
 from hokusai.startup import Startup
 
 
@@ -122,6 +122,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     ids = request_id.from_event(event, context)
     request_id.bind(ids, logger)
     try:
-        return request_id.stamp(app.resolve(event, context), ids)
+        answer = app.resolve(event, context)
+        count_server_error(answer["statusCode"])
+        return request_id.stamp(answer, ids)
     finally:
         request_id.unbind(logger)

@@ -31,7 +31,7 @@ from hokusai.models.schemas import (
     validation_errors,
 )
 from hokusai.models.service import ModelNotFoundError, ModelService, build_chain, is_allowed
-from hokusai.observability import logger, metrics, tracer
+from hokusai.observability import count_server_error, logger, metrics, tracer
 from hokusai.startup import Startup
 
 
@@ -279,6 +279,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         checked = _checked_body(event, ids.value)
         answer = checked if "statusCode" in checked else app.resolve(checked, context)
+        count_server_error(answer["statusCode"])
         return request_id.stamp(answer, ids)
     finally:
         request_id.unbind(logger)

@@ -162,7 +162,7 @@ def test_python_app_py_synthesizes_offline_without_credentials(tmp_path: Path) -
         for r in service["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function" and "FunctionName" in r["Properties"]
     ]  # ours are named; CDK's bucket-deployment function (model staging) is not
-    assert len(functions) == 4  # authorizer, predict, health, revocation
+    assert len(functions) == 5  # authorizer, predict, health, revocation, pre_traffic
     for function in functions:
         assert function["Architectures"] == ["x86_64"]
         assert "ReservedConcurrentExecutions" not in function  # small accounts can opt out

@@ -129,7 +129,7 @@ def test_expected_state_parameter_equals_the_deployed_rules(synthesized: Synthes
 def test_expected_state_declares_every_function_as_deployed(synthesized: Synthesized) -> None:
     document, tokens = _expected_state(synthesized)
     functions = document["functions"]
-    assert set(functions) == {"authorizer", "predict", "health", "canary", "revocation"}
+    assert set(functions) == {"authorizer", "predict", "health", "canary", "revocation", "pre_traffic"}
     service = synthesized.raw["HokusaiService"]["Resources"]
     monitoring = synthesized.raw[STACK]["Resources"]
     deployed = {
@@ -147,7 +147,7 @@ def test_expected_state_declares_every_function_as_deployed(synthesized: Synthes
             assert variable.endswith("_SECRET_ARN")
             # The declared ARN is the very secret the function's variable holds.
             assert variables[variable] == tokens[placeholder]
-        if name == "canary":
+        if name in ("canary", "pre_traffic"):  # outside the VPC: they call the API and AWS APIs only
             assert declared_function["security_groups"] == []
         else:
             assert declared_function["security_groups"] == ["functions"]
@@ -167,9 +167,9 @@ def test_canary_least_privilege(synthesized: Synthesized) -> None:
     assert ssm["Resource"]["Fn::Join"][1][-2:] == [":parameter", {"Ref": parameter}]
     (lambda_statement,) = by_action["lambda:GetFunctionConfiguration"]
     resources = json.dumps(lambda_statement["Resource"])
-    for name in ("authorizer", "predict", "health", "canary", "revocation"):
-        assert f":function:hokusai-{name}" in resources
-    assert len(lambda_statement["Resource"]) == 5
+    for name in ("authorizer", "predict", "health", "canary", "revocation", "pre-traffic"):
+        assert f':function:hokusai-{name}"' in resources
+    assert len(lambda_statement["Resource"]) == 6
     (secrets,) = by_action["secretsmanager:GetSecretValue"]
     assert len(secrets["Resource"]) == 3
     (metrics,) = by_action["cloudwatch:PutMetricData"]

@@ -301,11 +301,18 @@ def test_routes_are_the_contract_with_authorization_where_declared(synthesized: 
         logical_id: resource["Properties"]["FunctionName"].removeprefix("hokusai-")
         for logical_id, resource in synthesized.resources(STACK, "AWS::Lambda::Function").items()
     }
+    # Every integration invokes a function's `live` alias, never the function ($LATEST) itself.
+    aliases = {
+        logical_id: functions[alias["Properties"]["FunctionName"]["Ref"]]
+        for logical_id, alias in synthesized.resources(STACK, "AWS::Lambda::Alias").items()
+        if alias["Properties"]["Name"] == "live"
+    }
     deployed = set()
     for method in _route_methods(synthesized):
         properties = method["Properties"]
         uri = json.dumps(properties["Integration"]["Uri"])
-        (function,) = [name for logical_id, name in functions.items() if logical_id in uri]
+        assert not [logical_id for logical_id in functions if f'"{logical_id}"' in uri]
+        (function,) = [name for logical_id, name in aliases.items() if f'"{logical_id}"' in uri]
         assert properties["Integration"]["Type"] == "AWS_PROXY"
         assert "RequestValidatorId" in properties
         authorized = properties["AuthorizationType"] == "CUSTOM"

@@ -303,7 +303,7 @@ def test_throttled_lambda_is_a_warning_per_function_and_security_groups_are_stil
     )
     report = drift(deployment, clients)
     errors = [f for f in report.findings if f.kind is Kind.CHECK_ERROR]
-    assert len(errors) == len(deployment.function_names) == 5  # one per declared function
+    assert len(errors) == len(deployment.function_names) == 6  # one per declared function
     assert all(f.severity is Severity.WARNING and "ThrottlingException" in f.detail for f in errors)
     assert Kind.SG_RULE_MISSING in kinds(report)
     assert report.exit_code == 2

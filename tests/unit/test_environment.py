@@ -13,6 +13,7 @@ from hokusai.config import (
     HealthSettings,
     KeysTableSettings,
     PredictSettings,
+    PreTrafficSettings,
     RedisSettings,
     RevocationSettings,
 )
@@ -40,6 +41,10 @@ MINIMAL = {
     "health": {"KEYS_TABLE_NAME": "keys"},
     "canary": {"API_BASE_URL": "https://api.example.com/api", "EXPECTED_STATE_PARAMETER": "/hokusai/x"},
     "revocation": {},
+    "pre_traffic": {
+        f"RELEASE_{function.upper()}_VERSION": f"arn:aws:lambda:eu-west-1:1:function:h-{function}:7"
+        for function in ("authorizer", "predict", "health")
+    },
 }
 READERS = {
     "authorizer": AuthorizerSettings.from_env,
@@ -47,6 +52,7 @@ READERS = {
     "health": HealthSettings.from_env,
     "canary": CanarySettings.from_env,
     "revocation": RevocationSettings.from_env,
+    "pre_traffic": PreTrafficSettings.from_env,
 }
 
 
@@ -158,6 +164,7 @@ def test_the_drift_check_expects_what_the_stack_sets() -> None:
         "health": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
         "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},
         "revocation": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
+        "pre_traffic": {"CANARY_KEY_SECRET_ARN": "canary_key"},
     }
     # The stream consumer reaches Redis exactly as the authorizer does, and needs nothing else.
     assert set(FUNCTION_ENV["revocation"]) == {

@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "HealthSettings",
     "KeysTableSettings",
+    "PreTrafficSettings",
     "PredictSettings",
     "RedisSettings",
     "RevocationSettings",
@@ -206,3 +207,23 @@ class CanarySettings(FromEnvironment):
             cls, os.environ if environ is None else environ, lenient=not require_all
         )
         return settings
+
+
+@dataclass(frozen=True)
+class PreTrafficSettings(FromEnvironment):
+    """The pre-traffic hook (``hokusai.rollout``): the release's version ARNs, the canary's key and
+    model. The stack gives a new set of versions with every release."""
+
+    authorizer_version: str = setting("RELEASE_AUTHORIZER_VERSION")
+    predict_version: str = setting("RELEASE_PREDICT_VERSION")
+    health_version: str = setting("RELEASE_HEALTH_VERSION")
+    canary_key_secret_arn: str | None = setting("CANARY_KEY_SECRET_ARN")
+    canary_model_id: str = setting("CANARY_MODEL_ID")
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {
+            "authorizer": self.authorizer_version,
+            "predict": self.predict_version,
+            "health": self.health_version,
+        }

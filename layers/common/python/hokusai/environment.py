@@ -37,7 +37,8 @@ PREDICT = "predict"
 HEALTH = "health"
 CANARY = "canary"
 REVOCATION = "revocation"  # the keys table's stream -> delete a revoked key's Redis entry
-FUNCTIONS = (AUTHORIZER, PREDICT, HEALTH, CANARY, REVOCATION)
+PRE_TRAFFIC = "pre_traffic"  # CodeDeploy's pre-traffic hook: the canary's checks on a release's versions
+FUNCTIONS = (AUTHORIZER, PREDICT, HEALTH, CANARY, REVOCATION, PRE_TRAFFIC)
 CLI = "cli"  # `hokusai keys` / `hokusai models` / `hokusai doctor` on an operator's machine
 
 
@@ -311,15 +312,24 @@ VARIABLES: tuple[Variable, ...] = (
              deploy=Deploy.VALUE),
     Variable("EXPECTED_STATE_PARAMETER", Kind.STRING, "SSM parameter with the expected state",
              (CANARY, CLI), deploy=Deploy.VALUE),
-    Variable("CANARY_KEY_SECRET_ARN", Kind.ARN, "secret holding the canary's API key", (CANARY, CLI),
+    Variable("CANARY_KEY_SECRET_ARN", Kind.ARN, "secret holding the canary's API key",
+             (CANARY, PRE_TRAFFIC, CLI),
              optional=True, arn_of="canary_key", deploy=Deploy.VALUE,
              expected="a Secrets Manager secret ARN"),
     Variable("ALERT_TOPIC_ARN", Kind.ARN, "SNS topic the canary's alert goes to", (CANARY,), optional=True,
              deploy=Deploy.VALUE, expected="an SNS topic ARN (arn:aws:sns:...)"),
-    Variable("CANARY_MODEL_ID", Kind.IDENTIFIER, "model the canary predicts with", (CANARY, CLI),
+    Variable("CANARY_MODEL_ID", Kind.IDENTIFIER, "model the canary predicts with",
+             (CANARY, PRE_TRAFFIC, CLI),
              default="21", expected="a model id (letters, digits, - or _)"),
     Variable("CANARY_TIMEOUT_MS", Kind.POSITIVE_INT, "each synthetic request's timeout and latency budget",
              (CANARY, CLI), default="2000", unit="ms"),
+    # The pre-traffic hook: the versions a release publishes, which it checks before any traffic.
+    Variable("RELEASE_AUTHORIZER_VERSION", Kind.ARN, "the release's authorizer version ARN", (PRE_TRAFFIC,),
+             deploy=Deploy.VALUE, expected="a Lambda function version ARN"),
+    Variable("RELEASE_PREDICT_VERSION", Kind.ARN, "the release's predict version ARN", (PRE_TRAFFIC,),
+             deploy=Deploy.VALUE, expected="a Lambda function version ARN"),
+    Variable("RELEASE_HEALTH_VERSION", Kind.ARN, "the release's health version ARN", (PRE_TRAFFIC,),
+             deploy=Deploy.VALUE, expected="a Lambda function version ARN"),
 )  # fmt: skip
 
 BY_NAME: dict[str, Variable] = {variable.name: variable for variable in VARIABLES}

@@ -10,6 +10,12 @@ No imports: the authorizer loads this module on its cold path.
 
 NAMESPACE = "Hokusai"
 SERVICE_DIMENSION = "service"  # Powertools' dimension, from POWERTOOLS_SERVICE_NAME
+VERSION_DIMENSION = "ExecutedVersion"  # the function version that answered (Lambda's own name for it)
+
+# ------------------------------------------------------------------------ every released function
+# 1 per 5xx answer, with SERVICE_DIMENSION and VERSION_DIMENSION: the rollout's alarms watch only the
+# version being deployed (stacks/rollout.py), which no service-wide metric can tell apart.
+SERVER_ERRORS_BY_VERSION = "ServerErrorsByVersion"
 
 # ------------------------------------------------------------------------ authorizer (hokusai.auth)
 AUTH_ALLOWED = "AuthAllowed"

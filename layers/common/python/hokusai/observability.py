@@ -30,7 +30,6 @@ __all__ = [
     "tracer",
 ]
 
-
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metric_names.NAMESPACE)
 
 # hk_ followed by the url-safe alphabet; short tails are masked too (a truncated key is still secret).
@@ -82,3 +81,26 @@ def reset_after_restore() -> None:
 
 snapstart.use_logger(logger)
 snapstart.on_restore("powertools", reset_after_restore)
+
+
+def count_server_error(status_code: int) -> None:
+    """One ``ServerErrorsByVersion`` for a 5xx answer, in its own EMF record with the version that
+    answered (``AWS_LAMBDA_FUNCTION_VERSION``, set by Lambda): the rollout's alarms watch only the
+    version being deployed (stacks/rollout.py). A separate record, so the request's other metrics keep
+    their one ``service`` dimension and the alarms on them stay as they are."""
+    if status_code < 500:
+        return
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    dimensions = {
+        metric_names.SERVICE_DIMENSION: os.environ.get("POWERTOOLS_SERVICE_NAME", "hokusai"),
+        metric_names.VERSION_DIMENSION: os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    }
+    with single_metric(
+        name=metric_names.SERVER_ERRORS_BY_VERSION,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions=dimensions,
+    ):
+        pass
