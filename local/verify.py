@@ -13,8 +13,10 @@
    Python 3.12, isolated, ``sys.path`` = asset + layers + the runtime's SDK, no bytecode written),
    stages the model from the synthesized bucket deployment's asset into the local S3 cache, and
    checks each function answers as it must: authorizer Allow and 401 (fixture events), predict 200
-   from the staged model, health 200, canary clean. The asset directories must be unchanged after
-   (read-only code) and no API key may appear in any function's log.
+   from the staged model, health 200, canary clean; then the pre-traffic hook, also from its asset,
+   checks that release (its version ARNs mapped to the running functions by ``local.lambda_api``, which
+   answers its Lambda Invoke and CodeDeploy calls) and must report Succeeded. The asset directories
+   must be unchanged after (read-only code) and no API key may appear in any function's log.
 4. Prints a table per layout: cold init, peak memory, unzipped size against Lambda's 250 MB.
 
 Exit status 0 when every function answered correctly and fits; timings are reported against their
@@ -38,16 +40,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.lambda_api import LambdaAndCodeDeploy
 from local.lambda_runtime import AssetFunctionHost, FunctionArtifact, FunctionError
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".verify"
 EVENTS = ROOT / "tests" / "events"  # the recorded API Gateway / EventBridge shapes (data, not code)
 FUNCTIONS = ("authorizer", "predict", "health", "canary")
+RELEASED = ("authorizer", "predict", "health")  # behind `live` aliases; the hook checks their versions
+HOOK = "pre_traffic"
 STATEFUL_STACK, SERVICE_STACK, MONITORING_STACK = "HokusaiStateful", "HokusaiService", "HokusaiMonitoring"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 LAYOUTS = ("sources", "bytecode")  # today's, then the shipped one
-INIT_TARGET_MS = {"predict": 1500, "authorizer": 400, "health": 400, "canary": 400}
+INIT_TARGET_MS: dict[str, int | None] = {
+    "predict": 1500, "authorizer": 400, "health": 400, "canary": 400, HOOK: None,
+}  # fmt: skip
 MAX_GLIBC = "2.34"  # Amazon Linux 2023, the python3.12 runtime's OS
 # Variables naming a resource: always this machine's (moto, Redis, the emulator), never the template's.
 LOCAL_RESOURCES = (
@@ -64,7 +71,15 @@ LOCAL_RESOURCES = (
     "EXPECTED_STATE_PARAMETER",
     "ALERT_TOPIC_ARN",
     "AUTH_SERVICE_URL",
+    # The hook's: this release's versions, here the running functions behind local.lambda_api.
+    "RELEASE_AUTHORIZER_VERSION",
+    "RELEASE_PREDICT_VERSION",
+    "RELEASE_HEALTH_VERSION",
 )
+
+
+def release_version_arn(function: str) -> str:
+    return f"arn:aws:lambda:eu-west-1:123456789012:function:hokusai-{function}:1"
 
 
 class VerifyError(RuntimeError):
@@ -315,6 +330,23 @@ def check_functions(stack: Any, host: AssetFunctionHost, keys: list[str]) -> dic
     return answers
 
 
+def check_pre_traffic_hook(host: AssetFunctionHost, lambda_api: LambdaAndCodeDeploy) -> str:
+    """CodeDeploy's pre-traffic event (the recorded shape): the hook must check the three running
+    versions and report Succeeded for that hook execution."""
+    event = load_event("codedeploy_pre_traffic_hook.json")
+    answer = host.invoke(HOOK, event, "verify-pre-traffic")
+    checks = ", ".join(f"{check['check']} {check['http_status']}" for check in answer.get("checks", []))
+    verdicts = [verdict["status"] for verdict in lambda_api.verdicts]
+    invoked = sorted(set(lambda_api.invoked))
+    if (
+        answer.get("status") != "Succeeded"
+        or verdicts != ["Succeeded"]
+        or invoked != sorted(release_version_arn(name) for name in RELEASED)
+    ):
+        raise VerifyError(f"{HOOK}: {json.dumps(answer)[:800]}; reported {verdicts}; invoked {invoked}")
+    return f"{answer['status']} ({checks}), reported to CodeDeploy"
+
+
 def run_layout(layout: str, layers: Path, architecture: str, sdk: Path) -> list[Row]:
     from local.stack import LocalStack
 
@@ -323,8 +355,13 @@ def run_layout(layout: str, layers: Path, architecture: str, sdk: Path) -> list[
     assembly = Assembly(outdir)
     artifacts: dict[str, FunctionArtifact] = {}
     declared: dict[str, dict[str, Any]] = {}
-    for name in FUNCTIONS:
-        artifacts[name], declared[name] = assembly.function(name, f"hokusai-{name}")
+    for name in (*FUNCTIONS, HOOK):
+        artifacts[name], declared[name] = assembly.function(name, f"hokusai-{name.replace('_', '-')}")
+    for name in RELEASED:
+        # The hook names the version this synth publishes: a Ref to the function's Lambda::Version.
+        reference = declared[HOOK].get(f"RELEASE_{name.upper()}_VERSION")
+        if not (isinstance(reference, dict) and "CurrentVersion" in str(reference.get("Ref"))):
+            raise VerifyError(f"{HOOK}: RELEASE_{name.upper()}_VERSION is not {name}'s version: {reference}")
     before = {name: tree_listing(artifact.task_dir) for name, artifact in artifacts.items()}
     layer_before = {str(d): tree_listing(d) for a in artifacts.values() for d in a.layer_dirs}
 
@@ -335,6 +372,10 @@ def run_layout(layout: str, layers: Path, architecture: str, sdk: Path) -> list[
     )
     stack = LocalStack(name=f"hokusai-verify-{layout}", function_host=host, stage_models=False)
     keys: list[str] = []
+    lambda_api = LambdaAndCodeDeploy({release_version_arn(name): (name, host.invoke) for name in RELEASED})
+    release = {f"RELEASE_{name.upper()}_VERSION": release_version_arn(name) for name in RELEASED}
+    # What Lambda's and CodeDeploy's endpoints are for the hook here (moto stays every other service's).
+    endpoints = {"AWS_ENDPOINT_URL_LAMBDA": lambda_api.url, "AWS_ENDPOINT_URL_CODEDEPLOY": lambda_api.url}
     try:
         stack.start()
         for asset_dir, prefix in assembly.staged_models():
@@ -347,7 +388,9 @@ def run_layout(layout: str, layers: Path, architecture: str, sdk: Path) -> list[
         # Each function's own environment, as the template declares it, resolved for this machine.
         artifacts = {
             name: dataclasses.replace(
-                artifact, environment=resolved_environment(name, declared[name], stack.environment)
+                artifact,
+                environment=resolved_environment(name, declared[name], {**stack.environment, **release})
+                | (endpoints if name == HOOK else {}),
             )
             for name, artifact in artifacts.items()
         }
@@ -357,13 +400,15 @@ def run_layout(layout: str, layers: Path, architecture: str, sdk: Path) -> list[
         host.configure({**aws, "AWS_REGION": aws.get("AWS_DEFAULT_REGION", "eu-west-1"), **stack.environment})
         host.reload()
         # Cold starts, one function at a time (nothing else competing for the two cores).
-        for name in FUNCTIONS:
+        for name in (*FUNCTIONS, HOOK):
             host.worker(name)
         canary_key = getattr(stack.deployment, "canary_api_key", None)
         if canary_key:
             keys.append(canary_key)
         answers = check_functions(stack, host, keys)
+        answers[HOOK] = check_pre_traffic_hook(host, lambda_api)
     finally:
+        lambda_api.close()
         host.stop()
         stack.stop()
     check_untouched(before, {name: artifact.task_dir for name, artifact in artifacts.items()})
@@ -415,10 +460,10 @@ def render(rows: list[Row]) -> str:
     ]
     for row in rows:
         target = INIT_TARGET_MS[row.function]
-        verdict = "met" if row.init_ms <= target else "missed"
+        verdict = "-" if target is None else f"{target} ({'met' if row.init_ms <= target else 'missed'})"
         lines.append(
             f"| {row.function} | {row.layout} | {row.init_ms:.0f} | {row.import_ms:.0f} "
-            f"| {target} ({verdict}) "
+            f"| {verdict} "
             f"| {row.peak_mb:.0f} | {row.unzipped_mb:.1f}{'' if row.fits else ' TOO LARGE'} | {row.answers} |"
         )
     return "\n".join(lines)

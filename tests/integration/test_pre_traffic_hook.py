@@ -3,26 +3,21 @@
 The release's "versions" are the real authorizer, predict and health handlers of the local stack
 (moto, its own redis-server, the canary key it provisioned). The hook reaches them as it does in AWS:
 boto3's Lambda ``Invoke`` over HTTP, and reports its verdict with boto3's CodeDeploy
-``PutLifecycleEventHookExecutionStatus``. moto has neither (its Lambda invoke needs Docker; its
-CodeDeploy lacks lifecycle hooks), so :class:`LambdaAndCodeDeploy` speaks both protocols on
-127.0.0.1: Invoke runs the version's handler (an exception becomes ``X-Amz-Function-Error:
-Unhandled`` and the error payload, as Lambda answers), and every verdict is recorded.
+``PutLifecycleEventHookExecutionStatus``, both answered by ``local.lambda_api`` (moto has neither).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 
 from local.apigw import FunctionHost, GatewayIdentity, LocalLambdaContext
 from local.handlers import load_event, load_handler
+from local.lambda_api import Invoke, LambdaAndCodeDeploy
 from local.stack import LocalStack
 
 ACCOUNT = "123456789012"
@@ -32,71 +27,6 @@ EVENT = load_event("codedeploy_pre_traffic_hook.json")
 
 def version_arn(function: str, version: int) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:hokusai-{function}:{version}"
-
-
-Invoke = Callable[[str, dict[str, Any], str], Any]
-
-
-class LambdaAndCodeDeploy(ThreadingHTTPServer):
-    """Lambda's Invoke (REST: POST /2015-03-31/functions/<name>/invocations) over ``versions``
-    (version ARN -> (function, invoke)), and CodeDeploy's JSON protocol for the hook's verdicts."""
-
-    daemon_threads = True
-
-    def __init__(self, versions: dict[str, tuple[str, Invoke]]) -> None:
-        self.versions = versions
-        self.invoked: list[str] = []
-        self.verdicts: list[dict[str, Any]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: LambdaAndCodeDeploy
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        target = self.headers.get("X-Amz-Target", "")
-        if target == "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus":
-            request = json.loads(body)
-            self.server.verdicts.append(request)
-            self._answer(200, {"lifecycleEventHookExecutionId": request["lifecycleEventHookExecutionId"]})
-            return
-        prefix, suffix = "/2015-03-31/functions/", "/invocations"
-        if not (self.path.startswith(prefix) and self.path.endswith(suffix)):
-            self._answer(404, {"message": f"unexpected request {target or self.path}"})
-            return
-        name = unquote(self.path[len(prefix) : -len(suffix)])
-        self.server.invoked.append(name)
-        if name not in self.server.versions:
-            self._answer(404, {"Type": "User", "message": f"Function not found: {name}"},
-                         {"x-amzn-ErrorType": "ResourceNotFoundException"})  # fmt: skip
-            return
-        function, invoke = self.server.versions[name]
-        try:
-            result = invoke(function, json.loads(body), str(uuid.uuid4()))
-        except Exception as error:  # what Lambda answers for an unhandled exception: 200 + the header
-            error_payload = {"errorMessage": str(error), "errorType": type(error).__name__}
-            self._answer(200, error_payload, {"X-Amz-Function-Error": "Unhandled"})
-            return
-        self._answer(200, result)
-
-    def _answer(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +64,7 @@ def aws_apis(
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def good_release(host: FunctionHost) -> dict[str, tuple[str, Invoke]]:
