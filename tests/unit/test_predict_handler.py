@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hokusai import metric_names
 from hokusai.models.features import FEATURES
 from hokusai.models.registry import ModelSpec, efs_path
 
@@ -442,3 +443,51 @@ def test_an_unknown_category_is_scored_as_unknown_with_a_warning_naming_it(handl
     ]
     assert {k: v for k, v in first.items() if k != "warnings"} == nothing
     assert "warnings" not in explicit_unknown and "warnings" not in nothing
+
+
+def _emf_records(output: str, metric: str) -> list[dict[str, Any]]:
+    records = []
+    for line in output.splitlines():
+        if line.startswith("{") and f'"{metric}"' in line:
+            record = json.loads(line)
+            if any(m["Name"] == metric for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]):
+                records.append(record)
+    return records
+
+
+def test_a_5xx_answer_counts_once_for_the_version_that_gave_it(
+    demo_model: tuple[bytes, ModelSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ServerErrorsByVersion, dimensioned by service and ExecutedVersion (AWS_LAMBDA_FUNCTION_VERSION):
+    what the rollout's alarms watch on the version being deployed (stacks/rollout.py)."""
+    _, spec = demo_model
+    monkeypatch.setenv("MODEL_REGISTRY", json.dumps({"21": spec.to_dict()}))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MAX_BATCH_SIZE", "lots")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "8")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hokusai-predict")
+    module = load_handler("predict")
+    capsys.readouterr()
+    assert module.lambda_handler(load_event("predict_seed.json"), LambdaContext())["statusCode"] == 503
+    (record,) = _emf_records(capsys.readouterr().out, metric_names.SERVER_ERRORS_BY_VERSION)
+    (declaration,) = record["_aws"]["CloudWatchMetrics"]
+    assert declaration["Namespace"] == metric_names.NAMESPACE
+    assert sorted(declaration["Dimensions"][0]) == sorted(
+        [metric_names.SERVICE_DIMENSION, metric_names.VERSION_DIMENSION]
+    )
+    assert record[metric_names.VERSION_DIMENSION] == "8"
+    assert record[metric_names.SERVICE_DIMENSION] == "hokusai-predict"
+    assert record[metric_names.SERVER_ERRORS_BY_VERSION] == [1.0]  # one answer, one count
+
+
+def test_a_client_mistake_is_not_a_server_error_of_the_version(
+    handler: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("predict_seed.json")
+    event["body"] = '{"inputs": []}'
+    capsys.readouterr()
+    assert handler.lambda_handler(event, LambdaContext())["statusCode"] == 400
+    assert _emf_records(capsys.readouterr().out, metric_names.SERVER_ERRORS_BY_VERSION) == []
