@@ -106,3 +106,42 @@ def running_stack(**overrides: str) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+
+
+@contextlib.contextmanager
+def clean_snapstart_registries() -> Iterator[None]:
+    """``snapshot_restore_py``'s registries are module-level lists, and so are hokusai.snapstart's
+    before-snapshot hooks (a handler loaded by another test registered its own): empty while the
+    ``with`` lasts (handlers loaded in it register again; the after-restore resets of library modules
+    stay, they are registered once at import), restored afterwards."""
+    import snapshot_restore_py
+    from hokusai import snapstart
+
+    before, after = snapshot_restore_py.get_before_snapshot(), snapshot_restore_py.get_after_restore()
+    saved = (list(before), list(after), dict(snapstart._before_snapshot))
+    before.clear()
+    after.clear()
+    snapstart._before_snapshot.clear()
+    snapstart.wire()
+    try:
+        yield
+    finally:
+        before[:], after[:] = saved[0], saved[1]
+        snapstart._before_snapshot.clear()
+        snapstart._before_snapshot.update(saved[2])
+
+
+def simulate_snapshot() -> None:
+    """What the Lambda runtime does before it takes the snapshot: every before-snapshot hook."""
+    import snapshot_restore_py
+
+    for function, args, kwargs in snapshot_restore_py.get_before_snapshot():
+        function(*args, **kwargs)
+
+
+def simulate_restore() -> None:
+    """What the runtime does in a restored copy, before its first invocation."""
+    import snapshot_restore_py
+
+    for function, args, kwargs in snapshot_restore_py.get_after_restore():
+        function(*args, **kwargs)

@@ -18,8 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-import snapshot_restore_py
-from hokusai import snapstart
 from hokusai.cache.breaker import BreakerState
 from hokusai.keys import schema
 from hokusai.keys.format import generate_key, key_digest
@@ -29,34 +27,18 @@ from hokusai.models.registry import ModelSpec, s3_key
 from local.handlers import LambdaContext, load_event, load_handler
 from local.moto_server import MotoServer
 from local.redis_server import RedisServer
+from tests.helpers import clean_snapstart_registries, simulate_restore, simulate_snapshot
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(autouse=True)
 def clean_registries() -> Iterator[None]:
-    """``snapshot_restore_py``'s registries are module-level lists, and so are hokusai.snapstart's
-    before-snapshot hooks: empty for the test (the handlers it loads register again), then restored."""
-    before, after = snapshot_restore_py.get_before_snapshot(), snapshot_restore_py.get_after_restore()
-    saved = (list(before), list(after), dict(snapstart._before_snapshot))
-    before.clear()
-    after.clear()
-    snapstart._before_snapshot.clear()
-    snapstart.wire()
-    yield
-    before[:], after[:] = saved[0], saved[1]
-    snapstart._before_snapshot.clear()
-    snapstart._before_snapshot.update(saved[2])
+    with clean_snapstart_registries():
+        yield
 
 
-def snapshot() -> None:
-    for function, args, kwargs in snapshot_restore_py.get_before_snapshot():
-        function(*args, **kwargs)
-
-
-def restore() -> None:
-    for function, args, kwargs in snapshot_restore_py.get_after_restore():
-        function(*args, **kwargs)
+snapshot, restore = simulate_snapshot, simulate_restore
 
 
 def set_env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str | None]) -> None:

@@ -29,37 +29,21 @@ from hokusai.keys.store import KeyRecord
 from hokusai.models.registry import ModelSpec
 
 from local.handlers import LambdaContext, load_event
-from tests.helpers import predict_handler_on_efs
+from tests.helpers import (
+    clean_snapstart_registries,
+    predict_handler_on_efs,
+    simulate_restore,
+    simulate_snapshot,
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_registries() -> Iterator[None]:
-    """``snapshot_restore_py``'s registries are module-level lists, and so are hokusai.snapstart's
-    before-snapshot hooks (a handler loaded by another test registered its own): empty for the test
-    (handlers loaded here register again; the after-restore resets of library modules stay, they are
-    registered once at import), restored afterwards."""
-    before, after = snapshot_restore_py.get_before_snapshot(), snapshot_restore_py.get_after_restore()
-    saved = (list(before), list(after), dict(snapstart._before_snapshot))
-    before.clear()
-    after.clear()
-    snapstart._before_snapshot.clear()
-    snapstart.wire()
-    yield
-    before[:], after[:] = saved[0], saved[1]
-    snapstart._before_snapshot.clear()
-    snapstart._before_snapshot.update(saved[2])
+    with clean_snapstart_registries():
+        yield
 
 
-def snapshot() -> None:
-    """What the runtime does before it takes the snapshot."""
-    for function, args, kwargs in snapshot_restore_py.get_before_snapshot():
-        function(*args, **kwargs)
-
-
-def restore() -> None:
-    """What the runtime does in a restored copy, before its first invocation."""
-    for function, args, kwargs in snapshot_restore_py.get_after_restore():
-        function(*args, **kwargs)
+snapshot, restore = simulate_snapshot, simulate_restore
 
 
 def test_the_dispatchers_are_registered_once_with_the_runtime_module() -> None:
