@@ -123,22 +123,15 @@ def test_recommendation_thresholds(score: int, label: str) -> None:
 
 
 def _with_extra_type(data: bytes, module: str, cls: str) -> bytes:
-    source = zipfile.ZipFile(io.BytesIO(data))
-    schema = json.loads(source.read("schema.json"))
-    schema["content"]["extra"] = {
-        "__class__": cls,
-        "__module__": module,
-        "__loader__": "ObjectNode",
-        "content": {},
-    }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = (
-                json.dumps(schema).encode() if info.filename == "schema.json" else source.read(info.filename)
-            )
-            target.writestr(info.filename, body)
-    return out.getvalue()
+    def add(schema: dict[str, Any]) -> None:
+        schema["content"]["extra"] = {
+            "__class__": cls,
+            "__module__": module,
+            "__loader__": "ObjectNode",
+            "content": {},
+        }
+
+    return _with_schema(data, add)
 
 
 def test_untrusted_types_are_refused_by_name(demo_model: tuple[bytes, Any]) -> None:
