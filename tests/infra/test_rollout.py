@@ -10,6 +10,8 @@ Lambda refuses.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ import pytest
 
 from stacks.function import ColdStartError
 from stacks.settings import ContextError
-from tests.infra.conftest import Synthesized, synthesize
+from tests.infra.conftest import STACK_IDS, Synthesized, synthesize
+from tests.infra.test_compliance import _entries
 
 STACK = "HokusaiService"
 RELEASED = ("authorizer", "predict", "health")
@@ -277,3 +280,26 @@ def test_impossible_cold_start_modes_fail_synth_with_one_message(
 ) -> None:
     with pytest.raises(error, match=message):
         synthesize(tmp_path / "cdk.out", coldStart=cold_start)
+
+
+def test_the_other_modes_stay_cdk_nag_and_cfn_lint_clean(tmp_path: Path) -> None:
+    """The default synth is checked in test_compliance; these are the templates the switches make."""
+    synthesized = synthesize(
+        tmp_path / "cdk.out",
+        coldStart={"predict": "snapstart", "health": "snapstart", "authorizer": "provisioned:2"},
+        deployment={"strategy": "linear", "percentage": 25, "intervalMinutes": 1},
+    )
+    for stack in STACK_IDS:
+        assert _entries(synthesized, stack, "aws:cdk:error") == []
+        assert _entries(synthesized, stack, "aws:cdk:warning") == []
+    templates = [str(synthesized.outdir / f"{stack}.template.json") for stack in STACK_IDS]
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    findings = json.loads(completed.stdout or "[]")
+    assert [f for f in findings if f["Level"] == "Error"] == []
+    assert {f["Rule"]["Id"] for f in findings if f["Level"] == "Warning"} <= {"W3005"}
