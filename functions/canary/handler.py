@@ -44,7 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     publish_metrics(report, metrics)
     message_id = None
     try:
-        message_id = publish_alert(report, clients.sns, settings.alert_topic_arn)
+        message_id = publish_alert(report, clients, settings.alert_topic_arn)
     except Exception:
         # The findings are still in the metrics (and their alarms); say loudly that the message failed.
         logger.exception("Could not publish the canary alert to SNS")

@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return USAGE_ERROR
 
     report = run_canary(settings, clients)
-    message_id = publish_alert(report, clients.sns, settings.alert_topic_arn)
+    message_id = publish_alert(report, clients, settings.alert_topic_arn)
     drift_checked = "configuration" in report.checked  # the document was read and both checks ran
     code = report.exit_code if drift_checked or report.exit_code == 2 else DRIFT_NOT_CHECKED
     if args.json:

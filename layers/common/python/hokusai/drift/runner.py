@@ -53,10 +53,14 @@ class CanaryClients:
     lambda_: BaseClient
     secretsmanager: BaseClient
     sns: BaseClient | None = None
+    # Only a run with findings publishes (most runs have none): SNS is built then, not at init
+    # (issue 10: ~10 ms of the canary's cold start). See :meth:`alert_client`.
+    sns_factory: Callable[[], BaseClient] | None = field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls) -> CanaryClients:
-        """Clients for whatever AWS the environment names (AWS_PROFILE, AWS_ENDPOINT_URL, region)."""
+        """Clients for whatever AWS the environment names (AWS_PROFILE, AWS_ENDPOINT_URL, region):
+        every run's four now, SNS when an alert is published."""
         from hokusai.drift.aws import client
 
         return cls(
@@ -64,8 +68,14 @@ class CanaryClients:
             ec2=client("ec2"),
             lambda_=client("lambda"),
             secretsmanager=client("secretsmanager"),
-            sns=client("sns"),
+            sns_factory=lambda: client("sns"),
         )
+
+    def alert_client(self) -> BaseClient | None:
+        """The SNS client, built on first use (then kept for the container's next runs)."""
+        if self.sns is None and self.sns_factory is not None:
+            self.sns = self.sns_factory()
+        return self.sns
 
 
 @dataclass
@@ -246,14 +256,22 @@ def publish_metrics(report: CanaryReport, metrics: Metrics) -> None:
     )
 
 
-def publish_alert(report: CanaryReport, sns: BaseClient | None, topic_arn: str | None) -> str | None:
+def publish_alert(
+    report: CanaryReport, sns: BaseClient | CanaryClients | None, topic_arn: str | None
+) -> str | None:
     """One SNS message per run with every finding; none when there is nothing to say.
 
-    Returns the message id, or None when nothing was sent. A publish error is raised to the caller
-    (the canary logs it and its own error metric/alarm covers it).
+    ``sns``: a client, or the run's :class:`CanaryClients` (whose SNS client is then built only
+    when there is something to publish). Returns the message id, or None when nothing was sent. A
+    publish error (building the client included) is raised to the caller (the canary logs it and its
+    own error metric/alarm covers it).
     """
     if not report.findings or sns is None or topic_arn is None:
         return None
+    if isinstance(sns, CanaryClients):
+        sns = sns.alert_client()
+        if sns is None:
+            return None
     message = alert_message(report)
     response = sns.publish(TopicArn=topic_arn, Subject=alert_subject(report.findings), Message=message)
     return str(response["MessageId"])
