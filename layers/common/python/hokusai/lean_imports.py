@@ -4,16 +4,12 @@ Two packages on our init paths re-export everything they have from ``__init__``,
 one of their modules imports all of them:
 
 - ``aws_lambda_powertools.event_handler``: every resolver (AppSync, AppSync events, Bedrock agents,
-  Lambda function URLs, VPC Lattice, the HTTP resolver ...). Health uses only the REST resolver of
-  ``event_handler.api_gateway``: 21 modules fewer, 5-8 ms of its init (``-X importtime`` in the make
-  verify layout; most of what the other resolvers import, ``utilities.data_classes`` above all, the
-  REST resolver imports too). Predict gains nothing: Powertools' ``openapi.params``, which request
-  validation needs, imports ``Response`` from the package, which runs the whole ``__init__``.
+  Lambda function URLs, VPC Lattice, the HTTP resolver ...). Health and predict use only the REST
+  resolver of ``event_handler.api_gateway``: 40-50 ms of each cold start here (make verify layout).
 - ``redis`` and ``redis.asyncio``: the asyncio client, cluster, sentinel, multidb and keyspace
-  notifications beside the synchronous client we use (``redis.client``): 20-40 ms wherever the
-  client is built (health's init, the authorizer's first request). asyncio itself stays: redis-py
-  8.1's ``redis._parsers.base`` imports it for its async parsers, and so does wrapt 2.x under the
-  X-Ray SDK.
+  notifications beside the synchronous client we use (``redis.client``): about 20 ms. (asyncio itself
+  stays: redis-py 8.1's ``redis._parsers.base`` imports it for its async parsers, and so does wrapt
+  2.x under the X-Ray SDK.)
 
 :func:`defer_init` puts the package into ``sys.modules`` with its ``__path__`` but without running
 its ``__init__``: importing a submodule (``aws_lambda_powertools.event_handler.api_gateway``,

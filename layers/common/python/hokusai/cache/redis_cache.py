@@ -58,7 +58,7 @@ def build_redis_client(settings: RedisSettings, password: str | None = None) -> 
     from hokusai.lean_imports import defer_init
 
     # redis-py's sync client without its package __init__ (asyncio client, cluster, sentinel ...):
-    # 20-40 ms of the cold start or first request that builds it (hokusai.lean_imports).
+    # ~20 ms of the cold start that loads it (hokusai.lean_imports).
     defer_init("redis")
     defer_init("redis.asyncio")
     from redis.backoff import NoBackoff
