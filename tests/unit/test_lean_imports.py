@@ -140,25 +140,3 @@ def test_checked_versions_are_the_pinned_ones() -> None:
     names = {"aws_lambda_powertools": "aws-lambda-powertools", "redis": "redis"}
     for package, (distribution, version) in lean_imports.CHECKED.items():
         assert pins[names[distribution]] == version, package
-
-
-def test_no_exported_name_shadows_a_submodule() -> None:
-    """What makes the deferral safe: a name the package's ``__init__`` exports is never also the
-    name of a submodule (unless it is that submodule). Otherwise importing the submodule first
-    would leave the module where the package exports something else (Powertools'
-    ``utilities.data_classes.event_source`` is such a case, so that package is not deferred)."""
-    answer = _probe(
-        f"""
-import importlib, pkgutil, types
-shadowed = {{}}
-for package in {sorted(lean_imports.CHECKED)!r}:
-    module = importlib.import_module(package)
-    submodules = {{info.name for info in pkgutil.iter_modules(module.__path__)}}
-    shadowed[package] = sorted(
-        name for name in submodules
-        if name in vars(module) and not isinstance(vars(module)[name], types.ModuleType)
-    )
-print(json.dumps(shadowed))
-"""
-    )
-    assert answer == {package: [] for package in lean_imports.CHECKED}

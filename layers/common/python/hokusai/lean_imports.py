@@ -29,9 +29,9 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
-import os
 import sys
 import threading
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -64,11 +64,9 @@ def defer_init(package: str) -> bool:
         if spec is None or spec.origin is None or spec.loader is None or not spec.submodule_search_locations:
             return False
         distribution, version = CHECKED[package]
-        site = spec.origin
-        for _ in range(package.count(".") + 2):  # .../site/redis/asyncio/__init__.py -> .../site
-            site = os.path.dirname(site)
-        if not os.path.isdir(os.path.join(site, f"{distribution}-{version}.dist-info")):
-            return False  # os.path, not pathlib: pathlib alone is ~7 ms of a cold start
+        site = Path(spec.origin).parents[package.count(".") + 1]
+        if not (site / f"{distribution}-{version}.dist-info").is_dir():
+            return False
         module = importlib.util.module_from_spec(spec)
         module.__getattr__ = _lookup(package, module, spec)  # type: ignore[method-assign]
         sys.modules[package] = module
