@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hokusai import lean_event_handler  # noqa: F401 - first: the REST resolver alone (issue 10)
-
-# isort: split
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from hokusai import request_id, snapstart

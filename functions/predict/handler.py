@@ -9,10 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from hokusai import lean_event_handler  # noqa: F401 - first: the REST resolver alone (issue 10)
-
-# isort: split
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths

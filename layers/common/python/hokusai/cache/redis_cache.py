@@ -55,14 +55,8 @@ ErrorObserver = Callable[[str, str], None]  # (operation, error class name)
 
 def build_redis_client(settings: RedisSettings, password: str | None = None) -> redis.Redis:
     """A redis-py client that makes exactly one attempt per command within the budget."""
-    from hokusai.lean_imports import defer_init
-
-    # redis-py's sync client without its package __init__ (asyncio client, cluster, sentinel ...):
-    # ~20 ms of the cold start that loads it (hokusai.lean_imports).
-    defer_init("redis")
-    defer_init("redis.asyncio")
+    import redis as redis_lib
     from redis.backoff import NoBackoff
-    from redis.client import Redis
     from redis.retry import Retry
 
     if settings.url is None:
@@ -79,7 +73,7 @@ def build_redis_client(settings: RedisSettings, password: str | None = None) -> 
     }
     if password is not None:
         kwargs["password"] = password
-    return Redis.from_url(settings.url, **kwargs)
+    return redis_lib.Redis.from_url(settings.url, **kwargs)
 
 
 def auth_entry_key(digest: str, prefix: str = DEFAULT_KEY_PREFIX) -> str:
