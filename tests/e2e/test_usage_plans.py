@@ -88,3 +88,22 @@ def test_a_key_over_its_daily_quota_gets_429_with_retry_after(stack: LocalStack)
         f"{stack.base_url}/v1/models", headers={"X-API-Key": cli_key(stack, "daily")}, timeout=30
     )
     assert other.status_code == 200
+
+
+def test_a_key_made_before_usage_plans_is_limited_once_set_plan_put_it_on_one(stack: LocalStack) -> None:
+    """``hokusai keys set-plan``: the upgrade path for keys created before usage plans (API Gateway
+    answers them 403, having no usage key to apply), run as an operator runs it."""
+    api_key, record = stack.key_store().create("legacy", ["21"])
+    assert record.usage_key_id == ""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **stack.operator_env()}
+    moved = run_python("-m", "hokusai.cli", "keys", "set-plan", record.key_id, "--plan", "tiny", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert f"key_id {record.key_id} (user legacy) is on plan tiny (was: none)" in moved.stdout
+    assert api_key not in moved.stdout + moved.stderr
+
+    def models() -> requests.Response:
+        return requests.get(f"{stack.base_url}/v1/models", headers={"X-API-Key": api_key}, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: models(), range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 429]

@@ -10,6 +10,7 @@ import pytest
 import redis
 from hokusai.cache.redis_cache import auth_entry_key
 from hokusai.cli import main
+from hokusai.config import KeysTableSettings
 from hokusai.keys.format import is_well_formed, key_digest
 from hokusai.keys.store import KeyStore
 
@@ -275,3 +276,51 @@ def test_create_on_an_unknown_plan_is_one_line_and_creates_nothing(
     )
     assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
     assert len(boto3.client("apigateway").get_api_keys()["items"]) == keys_before
+
+
+def test_set_plan_puts_a_key_made_before_plans_on_one_then_moves_it(
+    table: str, plans: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key created before usage plans has no companion key (API Gateway answers it 403)."""
+    store = KeyStore.from_settings(KeysTableSettings(table_name=table))
+    api_key, record = store.create("legacy", ["21"])
+    assert record.plan == "" and record.usage_key_id == ""
+    capsys.readouterr()
+    assert main(["keys", "set-plan", record.key_id, "--plan", "standard"]) == 0
+    out = capsys.readouterr().out
+    assert f"key_id {record.key_id} (user legacy) is on plan standard (was: none)" in out
+    moved = store.get(key_digest(api_key))
+    assert moved is not None and moved.plan == "standard"
+    assert plan_key_ids(plans["standard"]) == [moved.usage_key_id]
+    assert moved.usage_key_value and moved.usage_key_value not in out and api_key not in out
+    # Again: nothing to do. Then another plan: a new companion key; the previous one is left for the
+    # authorizers that still hold it, and the command to delete it later is printed.
+    assert main(["keys", "set-plan", record.key_id, "--plan", "standard"]) == 0
+    assert "already on plan standard" in capsys.readouterr().out
+    assert main(["keys", "set-plan", record.key_id, "--plan", "gold"]) == 0
+    out = capsys.readouterr().out
+    gold = store.get(key_digest(api_key))
+    assert gold is not None and gold.plan == "gold" and gold.usage_key_id != moved.usage_key_id
+    assert plan_key_ids(plans["gold"]) == [gold.usage_key_id]
+    assert f"aws apigateway delete-api-key --api-key {moved.usage_key_id}" in out
+    assert boto3.client("apigateway").get_api_key(apiKey=moved.usage_key_id)["id"] == moved.usage_key_id
+
+
+def test_set_plan_refuses_a_revoked_key_and_an_unknown_plan_and_leaves_no_companion_key(
+    table: str, plans: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = KeyStore.from_settings(KeysTableSettings(table_name=table))
+    _, record = store.create("gone", ["21"])
+    store.revoke(record.key_id)
+    capsys.readouterr()
+    assert main(["keys", "set-plan", record.key_id, "--plan", "gold"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: key {record.key_id} is revoked: only an active key can be put on a plan"
+    )
+    _, active = store.create("acme", ["21"])
+    assert main(["keys", "set-plan", active.key_id, "--plan", "platinum"]) == 2
+    assert "no usage plan named" in capsys.readouterr().err
+    assert main(["keys", "set-plan", "key_doesnotexist", "--plan", "gold"]) == 1
+    assert plan_key_ids(plans["gold"]) == []
+    names = {key["name"] for key in boto3.client("apigateway").get_api_keys()["items"]}
+    assert not names & {record.key_id, active.key_id}

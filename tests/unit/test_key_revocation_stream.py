@@ -66,7 +66,14 @@ def test_active_item_whose_description_changed_is_not_stale() -> None:
 
 @pytest.mark.parametrize(
     ("attribute", "value"),
-    [("models", {"L": [{"S": "22"}]}), ("expires_at", {"N": "1800000000"}), ("user_id", {"S": "other"})],
+    [
+        ("models", {"L": [{"S": "22"}]}),
+        ("expires_at", {"N": "1800000000"}),
+        ("user_id", {"S": "other"}),
+        # hokusai keys set-plan: the usageIdentifierKey the authorizer answers changes with the plan.
+        ("plan", {"S": "gold"}),
+        ("usage_key_value", {"S": "a-new-companion-key-value"}),
+    ],
 )
 def test_active_item_whose_cached_field_changed_is_stale(attribute: str, value: dict[str, Any]) -> None:
     record = revoke_record()

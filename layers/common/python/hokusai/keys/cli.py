@@ -1,4 +1,4 @@
-"""``hokusai keys create|revoke|list|show``: key management against the keys table.
+"""``hokusai keys create|revoke|list|show|set-plan``: key management against the keys table.
 
 create prints the new key once, on stdout, and stores only its SHA-256 digest. revoke marks the item
 revoked and deletes the L2 Redis entry (REDIS_URL, if set), so only the L1 TTL (per container)
@@ -13,8 +13,9 @@ the listing cannot read is listed by key id with its problem, not a failed listi
 Per-key limits: create puts a companion API Gateway API key on the usage plan ``<prefix>-<plan>``
 (``--plan``, default ``$HOKUSAI_PLAN``, else ``defaultPlan`` of ./cdk.json; ``--prefix``, default
 ``$HOKUSAI_PREFIX``, else ``prefix`` of ./cdk.json, else ``hokusai``) and records it on the key's
-item; revoke deletes it. Its value is a secret the authorizer answers as ``usageIdentifierKey``: never
-printed. See hokusai.keys.usage.
+item; revoke deletes it. set-plan puts an active key on a plan (a key made before usage plans has
+none, and API Gateway answers it 403), or moves it to another. The companion key's value is a secret
+the authorizer answers as ``usageIdentifierKey``: never printed. See hokusai.keys.usage.
 
 Exit codes: 0 ok, 1 not found, 2 usage or configuration error, 3 AWS/Redis unavailable.
 """
@@ -36,7 +37,7 @@ from hokusai.config import RedisSettings
 from hokusai.keys.format import short_digest
 from hokusai.keys.revocation import revoke_key
 from hokusai.keys.schema import ALL_MODELS
-from hokusai.keys.store import KeyNotFound, KeyRecord, KeyStore, UnreadableItem
+from hokusai.keys.store import KeyNotActive, KeyNotFound, KeyRecord, KeyStore, UnreadableItem
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 MAX_EXPIRY_DAYS = 3650  # ten years: a key that outlives that is a key nobody remembers
@@ -71,11 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="one key's details (no secret)")
     show.add_argument("key_id")
     show.add_argument("--json", action="store_true")
-    for command in (create, revoke, listing, show):
+    set_plan = sub.add_parser(
+        "set-plan", help="put an active key on a usage plan (a key made before plans, or another plan)"
+    )
+    set_plan.add_argument("key_id")
+    set_plan.add_argument(
+        "--plan", help="usage plan (default: $HOKUSAI_PLAN, else defaultPlan of ./cdk.json)"
+    )
+    for command in (create, revoke, listing, show, set_plan):
         command.add_argument(
             "--table", help="keys table (default: $KEYS_TABLE_NAME)", default=argparse.SUPPRESS
         )
-    for command in (create, revoke):
+    for command in (create, revoke, set_plan):
         command.add_argument(
             "--prefix", help="stack prefix of the usage plans (default: $HOKUSAI_PREFIX, cdk.json)"
         )
@@ -199,6 +207,49 @@ def _create(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     return EXIT_OK
 
 
+def _set_plan(args: argparse.Namespace, store: KeyStore, region: str) -> int:
+    """A new companion key on the plan, recorded on the key's item (the keys table's stream then drops
+    the key's Redis entry; each authorizer's in-process copy expires within AUTH_L1_TTL_SECONDS). A
+    previous companion key is left in place for that long: deleting it at once would answer the
+    key's requests 403 from authorizers that still hold it."""
+    from hokusai.keys.usage import PlanNotFound, create_usage_key, delete_usage_key, find_plan_id
+
+    plan = _plan(args.plan)
+    record = store.find_by_key_id(args.key_id)
+    if not record.is_usable():
+        raise UsageError(
+            str(KeyNotActive(record.key_id, "expired" if record.status == "active" else record.status))
+        )
+    if record.plan == plan and record.usage_key_id:
+        print(f"key_id {record.key_id} is already on plan {plan}")
+        return EXIT_OK
+    apigateway = _apigateway(region)
+    try:
+        plan_id = find_plan_id(apigateway, _prefix(args.prefix), plan)
+    except PlanNotFound as error:
+        raise UsageError(str(error)) from None
+    usage_key = create_usage_key(apigateway, plan, plan_id, record.key_id)
+    try:
+        previous = store.set_usage_key(record.key_id, usage_key)
+    except KeyNotActive as error:
+        delete_usage_key(apigateway, usage_key.key_id)
+        raise UsageError(str(error)) from None
+    except Exception:
+        delete_usage_key(apigateway, usage_key.key_id)  # no companion key the item does not name
+        raise
+    print(
+        f"key_id {record.key_id} (user {record.user_id}) is on plan {plan} (was: {previous.plan or 'none'}); "
+        "authorizers apply it within AUTH_L1_TTL_SECONDS (60 s by default)"
+    )
+    if previous.usage_key_id:
+        print(
+            f"its previous usage plan key {previous.usage_key_id} is left in place until no authorizer "
+            f"names it; after AUTH_L1_TTL_SECONDS: aws apigateway delete-api-key --api-key "
+            f"{previous.usage_key_id}"
+        )
+    return EXIT_OK
+
+
 def _revoke(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     from hokusai.keys.usage import delete_usage_key
 
@@ -292,6 +343,8 @@ def _run(args: argparse.Namespace, store: KeyStore, region: str) -> int:
         return _create(args, store, region)
     if args.command == "revoke":
         return _revoke(args, store, region)
+    if args.command == "set-plan":
+        return _set_plan(args, store, region)
     if args.command == "show":
         found = store.find_item_by_key_id(args.key_id)
         public = _public(found) if isinstance(found, KeyRecord) else _unreadable(found)

@@ -59,7 +59,9 @@ def revoke_key(
 
 # The item's attributes the authorizer's cached entry is made of (KeyRecord.to_cache): a change to any
 # of them makes the entry stale (a narrowed scope must not wait for the L2 TTL either).
-CACHED_ATTRIBUTES = ("status", "models", "user_id", "expires_at", KEY_ID_ATTRIBUTE)
+# What the authorizer caches of a key (KeyRecord.to_cache): a change to any of them makes the entry
+# stale. usage_key_value is the usageIdentifierKey API Gateway applies the plan by (`keys set-plan`).
+CACHED_ATTRIBUTES = ("status", "models", "user_id", "expires_at", KEY_ID_ATTRIBUTE, "plan", "usage_key_value")
 
 
 class RedisEntryNotDeleted(Exception):

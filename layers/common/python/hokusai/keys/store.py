@@ -38,6 +38,15 @@ class KeyNotFound(LookupError):
     pass
 
 
+class KeyNotActive(ValueError):
+    """The key is revoked or expired: it gets no plan."""
+
+    def __init__(self, key_id: str, status: str) -> None:
+        super().__init__(f"key {key_id} is {status}: only an active key can be put on a plan")
+        self.key_id = key_id
+        self.status = status
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     key_id: str
@@ -274,6 +283,36 @@ class KeyStore:
             ExpressionAttributeValues={":r": {"S": REVOKED}, ":t": {"S": datetime.now(UTC).isoformat()}},
         )
         return KeyRecord(**{**record.__dict__, "status": REVOKED})
+
+    def set_usage_key(self, key_id: str, usage_key: UsageKey) -> KeyRecord:
+        """The active key's companion key (and so its plan) becomes ``usage_key``; returns the record
+        as it was (its previous companion key, if any, is the caller's to delete). Raises
+        ``KeyNotActive`` when the key is revoked or expired, also if that happened meanwhile."""
+        record = self.find_by_key_id(key_id)
+        if not record.is_usable():
+            raise KeyNotActive(key_id, "expired" if record.status == ACTIVE else record.status)
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={schema.KEY_HASH_ATTRIBUTE: {"S": record.key_hash}},
+                UpdateExpression="SET #p = :p, usage_key_id = :i, usage_key_value = :v",
+                ConditionExpression="#s = :active",
+                ExpressionAttributeNames={"#p": "plan", "#s": "status"},
+                ExpressionAttributeValues={
+                    ":p": {"S": usage_key.plan},
+                    ":i": {"S": usage_key.key_id},
+                    ":v": {"S": usage_key.value},
+                    ":active": {"S": ACTIVE},
+                },
+            )
+        except Exception as error:
+            if (
+                getattr(error, "response", {}).get("Error", {}).get("Code")
+                == "ConditionalCheckFailedException"
+            ):
+                raise KeyNotActive(key_id, "revoked") from None
+            raise
+        return record
 
     def scan(self) -> Iterator[KeyRecord | UnreadableItem]:
         """Every item: its record, or an :class:`UnreadableItem` (one bad item spoils no listing)."""
