@@ -80,7 +80,7 @@ def hokusai_function(
     ``NameLogs``). Memory, timeout and reserved concurrency come from the context's per-function
     settings; ``memory_mb`` and ``default_timeout_seconds`` serve where the context says nothing."""
     construct_id = construct_id or name.title()
-    function_name = settings.function_name(name.replace("_", "-"))
+    function_name = settings.function_name(name)
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",

@@ -67,6 +67,11 @@ def live_alias(scope: Construct, name: str, function: lambda_.Function, provisio
     return LiveFunction(name, function, version, alias)
 
 
+def deployment_group_name(settings: Settings, function: str) -> str:
+    """``<prefix>-<function>``: what ``aws deploy`` commands (docs/deploy.md, the alarms) name."""
+    return f"{settings.prefix}-{function}"
+
+
 def deployment_config(scope: Construct, deployment: Deployment) -> codedeploy.ILambdaDeploymentConfig:
     if deployment.strategy == "allAtOnce":
         return codedeploy.LambdaDeploymentConfig.ALL_AT_ONCE
@@ -107,7 +112,7 @@ class Rollout(Construct):
                 self,
                 f"{released.function.node.id}DeploymentGroup",
                 application=self.application,
-                deployment_group_name=f"{settings.prefix}-{name.replace('_', '-')}",
+                deployment_group_name=deployment_group_name(settings, name),
                 alias=released.alias,
                 deployment_config=self.config,
                 alarms=self.alarms[name],
@@ -119,7 +124,7 @@ class Rollout(Construct):
 
     def _release_alarms(self, released: LiveFunction) -> list[cloudwatch.Alarm]:
         settings = self.settings
-        function_name = settings.function_name(released.name.replace("_", "-"))
+        function_name = settings.function_name(released.name)
         version = released.version.version
         on_new_version = {
             "FunctionName": function_name,
@@ -176,7 +181,8 @@ class Rollout(Construct):
                         f"The new version of {function_name} (behind its {LIVE_ALIAS} alias) {meaning}: "
                         "CodeDeploy stops the rollout and moves the alias back to the previous version. "
                         f"First command: aws deploy list-deployments --application-name {settings.prefix} "
-                        f"--deployment-group-name {settings.prefix}-{released.name} (then get-deployment "
+                        f"--deployment-group-name {deployment_group_name(settings, released.name)} "
+                        "(then get-deployment "
                         "on the newest id)"
                     ),
                     metric=metric,

@@ -81,7 +81,8 @@ def test_every_suppression_names_a_rule_and_a_real_reason(synthesized: Synthesiz
     assert all(rule.get("applies_to") for rule in wildcards), "IAM5 suppressions must list what they accept"
 
 
-def test_cfn_lint_finds_no_errors(synthesized: Synthesized) -> None:
+def cfn_lint_findings(synthesized: Synthesized) -> list[dict[str, Any]]:
+    """cfn-lint's findings (JSON) on every synthesized template."""
     templates = [str(synthesized.outdir / f"{stack}.template.json") for stack in STACK_IDS]
     completed = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
@@ -90,7 +91,12 @@ def test_cfn_lint_finds_no_errors(synthesized: Synthesized) -> None:
         timeout=120,
         check=False,
     )
-    findings = json.loads(completed.stdout or "[]")
+    findings: list[dict[str, Any]] = json.loads(completed.stdout or "[]")
+    return findings
+
+
+def test_cfn_lint_finds_no_errors(synthesized: Synthesized) -> None:
+    findings = cfn_lint_findings(synthesized)
     errors = [f for f in findings if f["Level"] == "Error"]
     assert errors == [], errors
     # Only W3005 (CDK's redundant DependsOn on function roles) is tolerated.

@@ -10,8 +10,6 @@ Lambda refuses.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 from stacks.function import ColdStartError
 from stacks.settings import ContextError
 from tests.infra.conftest import STACK_IDS, Synthesized, synthesize
-from tests.infra.test_compliance import _entries
+from tests.infra.test_compliance import _entries, cfn_lint_findings
 
 STACK = "HokusaiService"
 RELEASED = ("authorizer", "predict", "health")
@@ -292,14 +290,6 @@ def test_the_other_modes_stay_cdk_nag_and_cfn_lint_clean(tmp_path: Path) -> None
     for stack in STACK_IDS:
         assert _entries(synthesized, stack, "aws:cdk:error") == []
         assert _entries(synthesized, stack, "aws:cdk:warning") == []
-    templates = [str(synthesized.outdir / f"{stack}.template.json") for stack in STACK_IDS]
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    findings = json.loads(completed.stdout or "[]")
+    findings = cfn_lint_findings(synthesized)
     assert [f for f in findings if f["Level"] == "Error"] == []
     assert {f["Rule"]["Id"] for f in findings if f["Level"] == "Warning"} <= {"W3005"}
