@@ -60,7 +60,7 @@ from hokusai.environment import function_environment
 from hokusai.keys import schema
 
 from stacks.function import hokusai_function
-from stacks.service_stack import NAMESPACE, ServiceStack, powertools_values
+from stacks.service_stack import NAMESPACE, ServiceStack, layer_version, powertools_values
 from stacks.settings import FUNCTIONS, Settings
 from stacks.stateful_stack import StatefulStack
 
@@ -127,6 +127,14 @@ class MonitoringStack(Stack):
         settings = self.settings
         self.parameter_name = f"/{settings.prefix}/expected-state"
         self.topic = self._topic()
+        # Its own LayerVersion of the common layer (same asset): never the service stack's, whose ARN
+        # changes on every release (stacks/service_stack.layer_version).
+        self.common_layer = layer_version(
+            self,
+            "common",
+            settings,
+            "hokusai package + requirements/runtime.txt (powertools, redis, pydantic)",
+        )
         self.canary_key = self._canary_key()
         self.canary = self._canary()
         # The canary's first run must find its key in the secret (one deploy, a working canary).
@@ -222,7 +230,7 @@ class MonitoringStack(Stack):
             self,
             "canary",
             settings=settings,
-            layers=[self.service.common_layer],
+            layers=[self.common_layer],
             environment=environment,
             description="Hokusai canary: synthetic requests and drift checks (functions/canary/handler.py)",
             default_timeout_seconds=60,
@@ -242,7 +250,7 @@ class MonitoringStack(Stack):
             "canary_key",
             construct_id="CanaryKeyProvisioner",
             settings=settings,
-            layers=[self.service.common_layer],
+            layers=[self.common_layer],
             description=(
                 "Hokusai canary key custom resource: creates, rotates and revokes the canary's API key "
                 "(functions/canary_key/handler.py)"

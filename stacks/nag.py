@@ -6,7 +6,7 @@ Kept narrow: IAM4/IAM5 suppressions list the exact managed policy or wildcard th
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import DefaultStackSynthesizer, Stack, Token
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from hokusai import api_contract
 
@@ -104,6 +104,29 @@ METHOD_NOT_ALLOWED_NOT_COGNITO = NagPackSuppression(
 )
 
 
+def _spelled(stack: Stack, value: str, pseudo: str) -> str:
+    """How cdk-nag spells ``value`` in a finding: ``<AWS::Region>`` while it is the pseudo parameter
+    (environment-agnostic synth), the literal once the stack is bound. The pinned CDK CLI always
+    binds a region (us-east-1 without credentials) and, with credentials, the account too; a
+    suppression written for one spelling does not match the other."""
+    return f"<{pseudo}>" if Token.is_unresolved(value) else value
+
+
+def asset_bucket_objects(stack: Stack) -> str:
+    """The CDK bootstrap asset bucket's objects, as the BucketDeployment's policy names them."""
+    qualifier = stack.node.try_get_context("@aws-cdk/core:bootstrapQualifier") or (
+        DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    )
+    account = _spelled(stack, stack.account, "AWS::AccountId")
+    region = _spelled(stack, stack.region, "AWS::Region")
+    return f"Resource::arn:<AWS::Partition>:s3:::cdk-{qualifier}-assets-{account}-{region}/*"
+
+
+def api_keys(stack: Stack) -> str:
+    """Every API Gateway API key of the stack's region (``/apikeys/*``)."""
+    return f"Resource::arn:<AWS::Partition>:apigateway:{_spelled(stack, stack.region, 'AWS::Region')}::/apikeys/*"
+
+
 def _at(stack: Stack, path: str, suppressions: list[NagPackSuppression]) -> None:
     """Suppress on the construct at ``/<stack>/<path>`` (its construct path)."""
     NagSuppressions.add_resource_suppressions_by_path(stack, f"/{stack.stack_name}/{path}", suppressions)
@@ -181,7 +204,7 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
                         "Action::s3:List*",
                         "Action::s3:Abort*",
                         "Action::s3:DeleteObject*",
-                        "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+                        asset_bucket_objects(stateful),
                         RegexAppliesTo(regex=r"/^Resource::<ModelBucket[A-Za-z0-9]+\.Arn>\/\*$/g"),
                     ],
                 ),
@@ -291,7 +314,7 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
                     "apigateway:DELETE on /apikeys/*: revoking the canary's key deletes its companion "
                     "usage plan key, whose id API Gateway generates at run time (no narrower resource)."
                 ),
-                applies_to=["Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*"],
+                applies_to=[api_keys(monitoring)],
             )
         ],
     )

@@ -105,6 +105,24 @@ def layer_asset_dir(layer: str, settings: Settings) -> Path:
     return directory
 
 
+def layer_version(scope: Construct, layer: str, settings: Settings, description: str) -> lambda_.LayerVersion:
+    """A LayerVersion of the built ``layer`` in ``scope``'s own stack.
+
+    Each stack that runs functions builds its own LayerVersion from the same asset (uploaded once: the
+    asset hash is the same): a LayerVersion is replaced on every release that changes the package, so
+    its ARN must never be a cross-stack export (CloudFormation refuses to change an export in use;
+    tests/infra/test_second_release.py).
+    """
+    return lambda_.LayerVersion(
+        scope,
+        f"{layer.title()}Layer",
+        code=lambda_.Code.from_asset(str(layer_asset_dir(layer, settings))),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[architecture(settings)],
+        description=description,
+    )
+
+
 # JSON Schema keywords whose values are schemas themselves (one, a list, or a map of them).
 _SUBSCHEMA = {"items", "not", "additionalProperties", "additionalItems"}
 _SUBSCHEMA_LISTS = {"allOf", "anyOf", "oneOf"}
@@ -290,14 +308,7 @@ class ServiceStack(Stack):
 
     # ---------------------------------------------------------------------------------------------
     def _layer(self, layer: str, description: str) -> lambda_.LayerVersion:
-        return lambda_.LayerVersion(
-            self,
-            f"{layer.title()}Layer",
-            code=lambda_.Code.from_asset(str(layer_asset_dir(layer, self.settings))),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[self.architecture],
-            description=description,
-        )
+        return layer_version(self, layer, self.settings, description)
 
     def _function(
         self,

@@ -14,6 +14,7 @@ from typing import Any
 from aws_cdk import (
     CfnOutput,
     Duration,
+    Fn,
     RemovalPolicy,
     Stack,
     custom_resources,
@@ -54,6 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 REDIS_PORT = 6379
 EFS_MOUNT_PATH = "/mnt/models"
+# Redis (primary + replica) and EFS mount targets span two zones.
+ZONE_COUNT = 2
 EFS_ACCESS_POINT_PATH = "/models"
 # The Lambda functions' POSIX identity on EFS (the access point enforces it).
 EFS_POSIX_UID = "1000"
@@ -122,21 +125,21 @@ class StatefulStack(Stack):
 
     @property
     def availability_zones(self) -> list[str]:
-        """Explicit zones keep `cdk synth` offline for an environment-bound stack (no AZ lookup).
+        """The two zones of the VPC, Redis and EFS: context ``availabilityZones`` when given, else the
+        first two of the region's zones, chosen by CloudFormation at deploy time (``Fn::GetAZs``).
 
-        Context ``availabilityZones``, else ``<region>a`` and ``<region>b``; env-agnostic stacks
-        keep CDK's Fn::GetAZs.
+        Never ``<region>a``/``<region>b`` literals: zone names differ per account (not every account
+        has every letter; cfn-lint W3010), and the pinned CLI always binds a region. No lookup at
+        synth either, so `cdk synth` stays offline and needs no credentials.
         """
         zones = list(self.settings.availability_zones)
-        if not zones and self.settings.region:
-            zones = [f"{self.settings.region}a", f"{self.settings.region}b"]
-        return zones or list(super().availability_zones)
+        if zones:
+            return zones
+        return [Fn.select(index, Fn.get_azs()) for index in range(ZONE_COUNT)]
 
     # ---------------------------------------------------------------------------------------------
     def _vpc(self) -> ec2.Vpc:
         zones = list(self.settings.availability_zones)
-        if not zones and self.settings.region:
-            zones = [f"{self.settings.region}a", f"{self.settings.region}b"]
         flow_logs = logs.LogGroup(
             self,
             "VpcFlowLogs",
@@ -148,7 +151,7 @@ class StatefulStack(Stack):
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr("10.42.0.0/16"),
             availability_zones=zones or None,
-            max_azs=None if zones else 2,
+            max_azs=None if zones else ZONE_COUNT,
             # Isolated subnets only: no NAT gateway, no internet gateway. AWS services are reached
             # through the endpoints below; the Hub is kept off the request path (models sync).
             nat_gateways=0,
