@@ -124,7 +124,8 @@ def asset_bucket_objects(stack: Stack) -> str:
 
 def api_keys(stack: Stack) -> str:
     """Every API Gateway API key of the stack's region (``/apikeys/*``)."""
-    return f"Resource::arn:<AWS::Partition>:apigateway:{_spelled(stack, stack.region, 'AWS::Region')}::/apikeys/*"
+    region = _spelled(stack, stack.region, "AWS::Region")
+    return f"Resource::arn:<AWS::Partition>:apigateway:{region}::/apikeys/*"
 
 
 def _at(stack: Stack, path: str, suppressions: list[NagPackSuppression]) -> None:

@@ -87,7 +87,10 @@ def release_hazards(first: Synthesized, second: Synthesized) -> list[str]:
             resource_type = resources.get(logical_id, {}).get("Type")
             if resource_type in REPLACED_ON_RELEASE:
                 hazards.append(f"{name}: {stack} exports {resource_type} {logical_id}")
-        if name in before and json.dumps(before[name][1], sort_keys=True) != json.dumps(value, sort_keys=True):
+        unchanged = json.dumps(before.get(name, (stack, value))[1], sort_keys=True) == json.dumps(
+            value, sort_keys=True
+        )
+        if not unchanged:
             hazards.append(f"{name}: value changed between releases")
     return hazards
 
@@ -148,7 +151,11 @@ def test_the_hazard_check_catches_an_exported_layer_version() -> None:
 
     consumer = {"Resources": {"Fn": {"Properties": {"Layers": [{"Fn::ImportValue": "svc:Layer"}]}}}}
     raws = [
-        {"HokusaiStateful": {"Resources": {}}, "HokusaiService": template(layer), "HokusaiMonitoring": consumer}
+        {
+            "HokusaiStateful": {"Resources": {}},
+            "HokusaiService": template(layer),
+            "HokusaiMonitoring": consumer,
+        }
         for layer in ("CommonLayerA", "CommonLayerB")
     ]
     first, second = (Synthesized(None, Path(), {}, {}, raw) for raw in raws)
