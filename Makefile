@@ -12,7 +12,7 @@ REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.tx
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv dev test lint fmt docs unit integration infra e2e bench model layers built-layers synth diff deploy verify clean
+.PHONY: help node-check venv dev test lint fmt docs unit integration infra e2e bench model layers built-layers synth diff deploy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -71,7 +71,17 @@ CDK_FLAGS := --no-notices
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 
-$(CDK): package.json package-lock.json
+# The pinned CLI's own floor (node_modules/aws-cdk/package.json engines); CDK no longer supports
+# Node 20 (it prints an end-of-life banner but works): 22 or 24 are the supported ones.
+NODE_MIN := 18
+# `make synth CONTEXT='-c account=123456789012 -c region=ap-northeast-1'` binds an environment.
+CONTEXT ?=
+
+node-check:
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= $(NODE_MIN) ? 0 : 1)' 2>/dev/null || \
+		{ echo "make: the pinned CDK CLI needs Node.js $(NODE_MIN) or newer (22 or 24 recommended); found: $$(node --version 2>/dev/null || echo no node)"; exit 1; }
+
+$(CDK): package.json package-lock.json | node-check
 	npm ci --no-audit --no-fund
 	@touch $(CDK)
 
@@ -83,11 +93,11 @@ layers: venv ## build the Lambda layers (pip --platform, no Docker) and check th
 built-layers:
 	@test -d layers/ml/build/python -a -d layers/common/build/python || $(MAKE) layers
 
-synth: venv $(CDK) built-layers ## synthesize the three stacks into cdk.out (no network once layers are built)
-	$(CDK) synth --quiet $(CDK_FLAGS)
+synth: venv node-check $(CDK) built-layers ## synthesize the three stacks with the pinned CLI into cdk.out (offline, no credentials)
+	$(CDK) synth --quiet $(CDK_FLAGS) $(CONTEXT)
 
-diff: venv $(CDK) built-layers ## what `make deploy` would change (AWS credentials; see docs/deploy.md)
-	$(CDK) diff --all $(CDK_FLAGS)
+diff: venv node-check $(CDK) built-layers ## what `make deploy` would change (AWS credentials; see docs/deploy.md)
+	$(CDK) diff --all $(CDK_FLAGS) $(CONTEXT)
 
 deploy: venv $(CDK) built-layers ## deploy the three stacks (AWS credentials, bootstrapped account; docs/deploy.md)
 	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS) $(DEPLOY_FLAGS)
