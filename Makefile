@@ -12,7 +12,7 @@ REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.tx
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help node-check venv dev test lint fmt docs unit integration infra e2e bench model layers built-layers synth diff deploy verify clean
+.PHONY: help node-check venv dev test lint fmt docs unit integration infra e2e bench model layers built-layers synth diff preflight deploy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -99,7 +99,11 @@ synth: venv node-check $(CDK) built-layers ## synthesize the three stacks with t
 diff: venv node-check $(CDK) built-layers ## what `make deploy` would change (AWS credentials; see docs/deploy.md)
 	$(CDK) diff --all $(CDK_FLAGS) $(CONTEXT)
 
+preflight: venv ## read-only checks of the AWS account before deploy (docs/deploy.md)
+	$(BIN)/hokusai preflight $(CONTEXT)
+
 deploy: venv $(CDK) built-layers ## deploy the three stacks (AWS credentials, bootstrapped account; docs/deploy.md)
+	$(BIN)/hokusai preflight $(CONTEXT)
 	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS) $(DEPLOY_FLAGS)
 
 verify: venv ## run each function from its synthesized asset as Lambda does (layers, synth, moto, Redis); table

@@ -1,7 +1,8 @@
 """``hokusai``: one console script, subcommands loaded only when they run.
 
-keys -> hokusai.keys.cli, models -> hokusai.models.cli, doctor -> hokusai.drift.cli. Lazy imports
-keep ``hokusai keys`` fast (no ML stack) and let one subcommand work while another is not built yet.
+keys -> hokusai.keys.cli, models -> hokusai.models.cli, doctor -> hokusai.drift.cli, preflight ->
+hokusai.preflight. Lazy imports keep ``hokusai keys`` fast (no ML stack) and let one subcommand work
+while another is not built yet.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ SUBCOMMANDS = {
     "keys": ("hokusai.keys.cli", "create, revoke, list and show API keys"),
     "models": ("hokusai.models.cli", "model registry and artifact sync"),
     "doctor": ("hokusai.drift.cli", "check the deployment against what was declared"),
+    "preflight": (
+        "hokusai.preflight",
+        "check credentials, bootstrap, quotas, trail, certificate and zones before make deploy",
+    ),
 }
 
 
 def _usage() -> str:
     lines = ["usage: hokusai <command> [options]", "", "commands:"]
-    lines += [f"  {name:8} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines += [f"  {name:{width}} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 
