@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from hokusai import request_id, snapstart
+from hokusai import api_contract, request_id, snapstart
 from hokusai.config import ConfigError, HealthSettings
 from hokusai.health.runner import HealthRunner
 from hokusai.health.service import (
@@ -68,7 +68,8 @@ def _runner() -> HealthRunner:
         return build_misconfigured_runner(error)
 
 
-app = APIGatewayRestResolver()
+# strip_prefixes: through the custom domain the event's path keeps the base path (api_contract).
+app = APIGatewayRestResolver(strip_prefixes=[*api_contract.STRIP_PREFIXES])
 
 
 @app.get("/health")

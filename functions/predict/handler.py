@@ -6,8 +6,10 @@ only function that imports scikit-learn (through ``hokusai.models.scorer``, on f
 """
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -15,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from hokusai import aws, metric_names, openapi, request_id, snapstart
+from hokusai import api_contract, aws, metric_names, openapi, request_id, snapstart
 from hokusai.config import ConfigError, PredictSettings
 from hokusai.models import request_body
 from hokusai.models.artifacts import Attempt, ModelUnavailableError
@@ -66,7 +68,23 @@ def _build() -> Predictor:
 # logged once and every request answers 503 naming the variable.
 dependencies = Startup("predict", _build, logger)
 dependencies.prime()
-app = APIGatewayRestResolver(enable_validation=True)
+
+
+class _Resolver(APIGatewayRestResolver):
+    """Path parameters as API Gateway hands them to the function: URL-decoded.
+
+    Powertools matches routes on the event's raw ``path``, which keeps the client's escapes
+    (``/v1/models/%32%31/info``), and passes the matched text on; API Gateway's ``pathParameters``
+    say ``{"model_id": "21"}``. Decoded here, so validation (``max_length``) and the route see the id
+    the gateway saw."""
+
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
+        keys = super()._convert_matches_into_route_keys(match)
+        return {name: unquote(value) for name, value in keys.items()}
+
+
+# strip_prefixes: through the custom domain the event's path keeps the base path (api_contract).
+app = _Resolver(enable_validation=True, strip_prefixes=[*api_contract.STRIP_PREFIXES])
 
 
 def _error(status_code: int, detail: str, **extra: Any) -> Response[str]:

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STAGE_NAME = "api"
+# The custom domain's base path mapping (``https://<domainName>/api/...`` -> the stage), declared once:
+# the CDK stack maps it and the functions strip it. Through a base path mapping API Gateway keeps it
+# in the Lambda proxy event's ``path`` (``/api/v1/models/21/predict``, while ``resource`` is
+# ``/v1/models/{model_id}/predict``); Powertools' resolvers route on ``path``, so they are given
+# ``STRIP_PREFIXES``, which removes it only as a whole leading segment (``/api`` or ``/api/...``).
+CUSTOM_DOMAIN_BASE_PATH = STAGE_NAME
+STRIP_PREFIXES: tuple[str, ...] = (f"/{CUSTOM_DOMAIN_BASE_PATH}",)
 JSON_CONTENT_TYPE = "application/json"
 JSON_SCHEMA_DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
