@@ -102,9 +102,9 @@ diff: venv node-check $(CDK) built-layers ## what `make deploy` would change (AW
 preflight: venv ## read-only checks of the AWS account before deploy (docs/deploy.md)
 	$(BIN)/hokusai preflight $(CONTEXT)
 
-deploy: venv $(CDK) built-layers ## deploy the three stacks (AWS credentials, bootstrapped account; docs/deploy.md)
+deploy: venv node-check $(CDK) built-layers ## deploy the three stacks (AWS credentials, bootstrapped account; docs/deploy.md)
 	$(BIN)/hokusai preflight $(CONTEXT)
-	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS) $(DEPLOY_FLAGS)
+	$(CDK) deploy --all --require-approval broadening $(CDK_FLAGS) $(CONTEXT) $(DEPLOY_FLAGS)
 
 verify: venv ## run each function from its synthesized asset as Lambda does (layers, synth, moto, Redis); table
 	$(BIN)/python -m local.verify

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from hokusai import metric_names
 from hokusai.drift.expected import FUNCTION_ENV, FUNCTION_SECRETS, functions_section
 from hokusai.keys import schema
 from moto.server import ThreadedMotoServer
@@ -137,7 +138,7 @@ def provision(
         for function, variables in FUNCTION_ENV.items()
     }
     for function, variables_of in per_function.items():
-        variables_of["POWERTOOLS_SERVICE_NAME"] = f"hokusai-{function}"
+        variables_of["POWERTOOLS_SERVICE_NAME"] = metric_names.service(metric_names.DEFAULT_PREFIX, function)
     deployment = deploy(aws.endpoint_url, name=name, environment=per_function)
     secret_arns = dict(deployment.secret_arns)
     if redis_password is None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from hokusai import declared
+from hokusai import declared, metric_names
 from hokusai.config import CanarySettings
 from hokusai.drift.expected import FUNCTION_ENV, FUNCTION_SECRETS, IN_VPC, functions_section
 
@@ -299,7 +299,7 @@ def deploy(
     code = _code_zip()
     for function, variables in FUNCTION_ENV.items():
         env = {variable: defaults.get(variable, "set") for variable in variables}
-        env["POWERTOOLS_SERVICE_NAME"] = f"hokusai-{function}"
+        env["POWERTOOLS_SERVICE_NAME"] = metric_names.service(metric_names.DEFAULT_PREFIX, function)
         env.update({variable: secret_arns[secret] for variable, secret in FUNCTION_SECRETS[function].items()})
         env.update((environment or {}).get(function, {}))
         arguments: dict[str, Any] = {
@@ -350,7 +350,7 @@ def _default_values(name: str, api_base_url: str, parameter_name: str, topic_arn
         }
     }
     return {
-        "POWERTOOLS_METRICS_NAMESPACE": "Hokusai",
+        "POWERTOOLS_METRICS_NAMESPACE": metric_names.namespace(metric_names.DEFAULT_PREFIX),
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "KEYS_TABLE_NAME": f"{name}-keys",
         "REDIS_URL": f"rediss://{name}.cache.internal:6379/0",

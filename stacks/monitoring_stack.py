@@ -60,7 +60,7 @@ from hokusai.environment import function_environment
 from hokusai.keys import schema
 
 from stacks.function import hokusai_function
-from stacks.service_stack import NAMESPACE, ServiceStack, layer_version, powertools_values
+from stacks.service_stack import ServiceStack, layer_version, powertools_values
 from stacks.settings import FUNCTIONS, Settings
 from stacks.stateful_stack import StatefulStack
 
@@ -126,6 +126,8 @@ class MonitoringStack(Stack):
         self.stateful: StatefulStack = service.stateful
         settings = self.settings
         self.parameter_name = f"/{settings.prefix}/expected-state"
+        # This deployment's own namespace: another prefix in the account never feeds these alarms.
+        self.namespace = metric_names.namespace(settings.prefix)
         self.topic = self._topic()
         # Its own LayerVersion of the common layer (same asset): never the service stack's, whose ARN
         # changes on every release (stacks/service_stack.layer_version).
@@ -215,7 +217,7 @@ class MonitoringStack(Stack):
         settings = self.settings
         environment = function_environment(
             "canary",
-            powertools_values("canary", settings.log_level)
+            powertools_values("canary", settings)
             | {
                 "API_BASE_URL": self.service.api.url,
                 "CANARY_KEY_SECRET_ARN": self.stateful.canary_key_secret.secret_arn,
@@ -256,7 +258,8 @@ class MonitoringStack(Stack):
                 "(functions/canary_key/handler.py)"
             ),
             environment={
-                "POWERTOOLS_SERVICE_NAME": "hokusai-canary-key",
+                "POWERTOOLS_SERVICE_NAME": metric_names.service(settings.prefix, "canary-key"),
+                "POWERTOOLS_METRICS_NAMESPACE": self.namespace,
                 "POWERTOOLS_LOG_LEVEL": settings.log_level,
                 # Runs a few times per deploy: no X-Ray (and no X-Ray permissions) needed.
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -394,7 +397,7 @@ class MonitoringStack(Stack):
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],  # PutMetricData has no resources; the namespace condition scopes it
-                conditions={"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+                conditions={"StringEquals": {"cloudwatch:namespace": self.namespace}},
             )
         )
 
@@ -409,9 +412,13 @@ class MonitoringStack(Stack):
         """A metric in the Hokusai namespace; ``function``: published by that function (Powertools'
         ``service`` dimension), None: made by a metric filter (no dimension)."""
         return cloudwatch.Metric(
-            namespace=NAMESPACE,
+            namespace=self.namespace,
             metric_name=name,
-            dimensions_map={metric_names.SERVICE_DIMENSION: f"hokusai-{function}"} if function else None,
+            dimensions_map=(
+                {metric_names.SERVICE_DIMENSION: metric_names.service(self.settings.prefix, function)}
+                if function
+                else None
+            ),
             statistic=statistic,
             period=period,
         )
@@ -436,7 +443,7 @@ class MonitoringStack(Stack):
             self,
             "AuthorizerErrorLogs",
             log_group=self.service.log_groups["authorizer"],
-            metric_namespace=NAMESPACE,
+            metric_namespace=self.namespace,
             metric_name=metric_names.AUTHORIZER_ERROR_LOGS,
             filter_pattern=logs.FilterPattern.string_value("$.level", "=", "ERROR"),
             metric_value="1",

@@ -142,10 +142,10 @@ class Rollout(Construct):
             )
 
         server_errors = cloudwatch.Metric(
-            namespace=metric_names.NAMESPACE,
+            namespace=metric_names.namespace(self.settings.prefix),
             metric_name=metric_names.SERVER_ERRORS_BY_VERSION,
             dimensions_map={
-                metric_names.SERVICE_DIMENSION: f"hokusai-{released.name}",
+                metric_names.SERVICE_DIMENSION: metric_names.service(self.settings.prefix, released.name),
                 metric_names.VERSION_DIMENSION: version,
             },
             statistic="Sum",

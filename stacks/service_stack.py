@@ -72,18 +72,18 @@ LAYER_DIRS = {
 # Test-only: a tiny directory standing in for both layers so `make test` synthesizes without
 # building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
 PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
-NAMESPACE = metric_names.NAMESPACE
 # The revocation stream's retries: bounded, then the on-failure queue (docs/authorizer.md).
 REVOCATION_RETRY_ATTEMPTS = 10
 REVOCATION_MAX_RECORD_AGE = Duration.minutes(15)
 
 
-def powertools_values(function: str, log_level: str) -> dict[str, str]:
-    """What Powertools reads in every function: its service name, the namespace, the log level."""
+def powertools_values(function: str, settings: Settings) -> dict[str, str]:
+    """What Powertools reads in every function: its service name and namespace (both the
+    deployment's own: ``hokusai.metric_names``), the log level."""
     return {
-        "POWERTOOLS_SERVICE_NAME": f"hokusai-{function}",
-        "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
-        "POWERTOOLS_LOG_LEVEL": log_level,
+        "POWERTOOLS_SERVICE_NAME": metric_names.service(settings.prefix, function),
+        "POWERTOOLS_METRICS_NAMESPACE": metric_names.namespace(settings.prefix),
+        "POWERTOOLS_LOG_LEVEL": settings.log_level,
     }
 
 
@@ -304,7 +304,7 @@ class ServiceStack(Stack):
         return name
 
     def _environment(self, name: str, values: dict[str, str]) -> dict[str, str]:
-        return function_environment(name, powertools_values(name, self.settings.log_level) | values)
+        return function_environment(name, powertools_values(name, self.settings) | values)
 
     # ---------------------------------------------------------------------------------------------
     def _layer(self, layer: str, description: str) -> lambda_.LayerVersion:

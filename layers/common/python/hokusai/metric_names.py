@@ -1,15 +1,30 @@
 """Every CloudWatch metric the functions publish and the stacks alarm on or graph, named once.
 
-The functions publish with Powertools (EMF) in :data:`NAMESPACE`, dimension :data:`SERVICE_DIMENSION`
-= ``hokusai-<function>``; ``stacks/monitoring_stack.py`` builds its alarms and dashboard from the same
-constants, so an alarm cannot watch a name nobody publishes. Names made per check, kind or status are
-functions (or tables) here, for the same reason.
+The functions publish with Powertools (EMF) in the deployment's :func:`namespace`, with the dimension
+:data:`SERVICE_DIMENSION` = :func:`service` (``<prefix>-<function>``); ``stacks/monitoring_stack.py``
+builds its alarms and dashboard from the same constants, so an alarm cannot watch a name nobody
+publishes. Names made per check, kind or status are functions (or tables) here, for the same reason.
 
 No imports: the authorizer loads this module on its cold path.
 """
 
 NAMESPACE = "Hokusai"
 SERVICE_DIMENSION = "service"  # Powertools' dimension, from POWERTOOLS_SERVICE_NAME
+DEFAULT_PREFIX = "hokusai"  # cdk.json's ``prefix``: the deployment's name
+
+
+def namespace(prefix: str) -> str:
+    """The deployment's namespace: two deployments (``prefix``) in one account and region never share
+    a metric, so staging's errors cannot feed production's alarms or roll back its release. The
+    default deployment keeps ``Hokusai`` (its alarms' and dashboards' history stays where it is)."""
+    return NAMESPACE if prefix == DEFAULT_PREFIX else f"{NAMESPACE}/{prefix}"
+
+
+def service(prefix: str, function: str) -> str:
+    """The ``service`` dimension (POWERTOOLS_SERVICE_NAME) of ``function`` in deployment ``prefix``."""
+    return f"{prefix}-{function}"
+
+
 VERSION_DIMENSION = "ExecutedVersion"  # the function version that answered (Lambda's own name for it)
 
 # ------------------------------------------------------------------------ every released function
