@@ -3,9 +3,15 @@
 It serves exactly ``hokusai.api_contract.ROUTES`` under the stage prefix ``/api`` (the table the CDK
 stack builds the RestApi from) and behaves like the gateway where our functions can tell:
 
-* every request becomes a REST API proxy event of the real shape (headers and multiValueHeaders,
-  query strings, pathParameters, requestContext with stage ``api``, requestId, resourcePath,
-  identity.sourceIp, accountId, apiId; body and isBase64Encoded);
+* every request becomes a REST API proxy event of the real shape (headers and multiValueHeaders with
+  the gateway's ``Host`` and ``X-Forwarded-*``, query strings, URL-decoded pathParameters beside the
+  raw path, requestContext with stage ``api``, requestId, resourcePath, domainName, identity.sourceIp,
+  accountId, apiId; body and isBase64Encoded), the same keys and value types as the published AWS
+  samples in ``tests/events`` (a unit test compares them);
+* as called on the execute-api URL (``path`` relative to the stage, ``domainName``
+  ``<apiId>.execute-api.<region>.amazonaws.com``) or, with ``GatewayIdentity.custom_domain`` set
+  (``HOKUSAI_DEV_CUSTOM_DOMAIN``), on a custom domain through its base path mapping ``api``: ``path``
+  keeps ``/api``, ``domainName`` and ``Host`` are the custom domain; the method ARN is the same;
 * an authorized route first calls the authorizer handler with a REQUEST event whose ``methodArn`` is
   ``arn:aws:execute-api:<region>:<account>:<apiId>/api/<METHOD>/<path>``, enforces the returned IAM
   policy against that ARN (``*``/``?`` wildcards, explicit Deny wins) and passes the policy's context
@@ -225,7 +231,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         gateway = self.server.gateway
         split = urlsplit(self.path)
-        prefix = f"/{gateway.identity.stage}"
+        prefix = gateway.identity.url_prefix  # the stage, or the custom domain's base path (the same)
         request_id = str(uuid.uuid4())
         try:
             body = self._read_body()
@@ -314,7 +320,14 @@ class GatewayServer(ThreadingHTTPServer):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{self.gateway.identity.stage}"
+        return f"http://127.0.0.1:{self.port}{self.gateway.identity.url_prefix}"
+
+    @property
+    def custom_domain_url(self) -> str | None:
+        """The clients' base URL on the custom domain being emulated (None: execute-api style).
+        Not served under that name: requests reach :attr:`base_url` and are seen as sent to it."""
+        identity = self.gateway.identity
+        return f"https://{identity.custom_domain}{identity.url_prefix}" if identity.custom_domain else None
 
     def start(self) -> GatewayServer:
         self._thread = threading.Thread(target=self.serve_forever, name="apigw", daemon=True)

@@ -7,6 +7,10 @@ demo key and prints it once with curl commands. Ctrl-C stops everything; a resta
 the same ports (their TIME_WAIT connections do not count as taken). Ports: ``HOKUSAI_DEV_PORT`` (API,
 default 8080) and ``HOKUSAI_DEV_AWS_PORT`` (moto, default 5000); ``HOKUSAI_DEV_STATE`` (default
 ``.dev/``) holds the lock file, the EFS stand-in, HF_HOME and the demo model build.
+``HOKUSAI_DEV_CUSTOM_DOMAIN`` (e.g. ``api.example.test``; unset: execute-api style) makes the emulator
+build events as API Gateway does through that custom domain's base path mapping ``api``: the
+requests still go to ``http://127.0.0.1:<port>/api/...``, the functions see ``path`` with ``/api``
+kept, ``requestContext.domainName`` and ``Host`` the custom domain (docs/local.md).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hokusai.config import ConfigError
 
 from local.aws import port_is_free
 from local.stack import LocalStack
+from stacks.settings import _DOMAIN as DOMAIN_NAME  # what the stack accepts as its domainName
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_BODY = (
@@ -42,6 +47,16 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise SystemExit(f"{name} must be a TCP port (1-65535), got {raw!r}")
     return int(raw)
+
+
+def _custom_domain(environ: Mapping[str, str], name: str = "HOKUSAI_DEV_CUSTOM_DOMAIN") -> str | None:
+    """The custom domain to emulate, a DNS name as the stack's ``domainName``; None when unset or empty."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not DOMAIN_NAME.fullmatch(raw):
+        raise SystemExit(f"{name} must be a lower-case DNS name such as api.example.test, got {raw!r}")
+    return raw
 
 
 def _pid_alive(pid: int) -> bool:
@@ -86,11 +101,16 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
     aws = stack.aws.endpoint_url
     deployment = stack.deployment
     operator = stack.operator_env()
+    custom = [
+        f"  custom domain  {stack.custom_domain_url}  (emulated: requests to the API above reach the",
+        "                 functions as through this domain's base path mapping: path keeps /api)",
+    ]
     lines = [
         "",
         "Hokusai is running locally.",
         "",
         f"  API            {base}",
+        *(custom if stack.custom_domain_url else []),
         f"  local AWS      {aws}  (region {stack.aws.env()['AWS_REGION']}, any credentials)",
         f"  Redis          {stack.environment['REDIS_URL']}"
         + ("" if stack.redis_answered else "  (NOT ANSWERING at start-up; used as given, see the warning)"),
@@ -138,6 +158,7 @@ def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> 
     api_port = _port(environ, "HOKUSAI_DEV_PORT", 8080)
     aws_port = _port(environ, "HOKUSAI_DEV_AWS_PORT", 5000)
     state_dir = Path(environ.get("HOKUSAI_DEV_STATE", str(ROOT / ".dev")))
+    custom_domain = _custom_domain(environ)
     lock_file = state_dir / "dev.lock"
     try:
         acquire_lock(lock_file)
@@ -161,6 +182,7 @@ def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> 
             redis_url=environ.get("REDIS_URL") or None,  # unset: a private redis-server
             state_dir=state_dir,
             environ=environ,
+            custom_domain=custom_domain,
             log=lambda line: print(f"[dev] {line}", file=sys.stderr, flush=True),
         )
         try:

@@ -178,6 +178,9 @@ class LocalStack:
     stage_models: bool = True
     # Plan name -> stacks.settings.UsagePlan; None: cdk.json's usagePlans (local.usage_plans).
     usage_plans: Mapping[str, Any] | None = None
+    # The emulator builds events as API Gateway does through this custom domain's base path mapping
+    # (``HOKUSAI_DEV_CUSTOM_DOMAIN``, local/dev.py); None: as through the execute-api URL.
+    custom_domain: str | None = None
 
     aws: LocalAws = field(init=False)
     redis_server: RedisServer | None = field(init=False, default=None)
@@ -217,7 +220,12 @@ class LocalStack:
         self._set_process_environ(self.aws.env())
         self.log(f"local AWS (moto) at {self.aws.endpoint_url}, region {REGION}")
 
-        identity = GatewayIdentity(region=REGION, account_id=ACCOUNT_ID, api_id=self.name.replace("-", ""))
+        identity = GatewayIdentity(
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            api_id=self.name.replace("-", ""),
+            custom_domain=self.custom_domain,
+        )
         host = self.function_host or FunctionHost(identity)
         host.identity = identity
         self.server = GatewayServer(Gateway(host, log=self.log, limiter=self._usage_limiter()), self.api_port)
@@ -283,6 +291,8 @@ class LocalStack:
         )
         self.server.start()
         self.log(f"API Gateway emulator at {self.server.base_url}")
+        if self.custom_domain_url:
+            self.log(f"  events as through the custom domain {self.custom_domain_url} (base path mapping)")
 
     def _usage_limiter(self) -> local_plans.UsageLimiter:
         """cdk.json's usage plans (or :attr:`usage_plans`) in moto, enforced by the emulator."""
@@ -350,6 +360,11 @@ class LocalStack:
     @property
     def base_url(self) -> str:
         return self.server.base_url
+
+    @property
+    def custom_domain_url(self) -> str | None:
+        """``https://<custom domain>/api`` when the emulator plays a custom domain, else None."""
+        return self.server.custom_domain_url if hasattr(self, "server") else None
 
     @property
     def deployment(self) -> Any:

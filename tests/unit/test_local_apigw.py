@@ -178,7 +178,13 @@ def test_authorizer_event_is_a_request_event_with_the_method_arn() -> None:
     assert match is not None
     event = authorizer_event(incoming, match, IDENTITY)
     assert event["type"] == "REQUEST" and event["methodArn"] == PREDICT_ARN
-    assert event["headers"] == {"Authorization": "Bearer x"}
+    assert event["headers"] == {
+        "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "Authorization": "Bearer x",
+        "X-Forwarded-For": "127.0.0.1",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-Proto": "https",
+    }
     assert "body" not in event
 
 
@@ -249,6 +255,8 @@ def call(
 def test_allowed_request_reaches_the_function_with_the_context(gateway: Gateway) -> None:
     answer, body = call(gateway, "good")
     assert answer.status == 200
+    latency = body["authorizer"].pop("integrationLatency")
+    assert isinstance(latency, int) and latency >= 0  # the authorizer's latency in ms, a number
     assert body["authorizer"] == {"key_id": "key_1", "user_id": "user-1", "principalId": "user-1"}
     assert ("x-amzn-RequestId", body["request_id"]) in answer.headers
 
@@ -383,3 +391,213 @@ def test_every_gateway_response_carries_the_request_id(response_type: str, statu
     answer = gateway_error(response_type, "req-42")
     assert answer.status == status
     assert dict(answer.headers)["X-Request-ID"] == json.loads(answer.body)["request_id"] == "req-42"
+
+
+# ---------------------------------------------------------------- events as AWS sends them (tests/events)
+# The published shapes (tests/events/SOURCES.md): the emulator's events must have the same keys and
+# value types, so it cannot drift from what the deployed functions receive.
+DATA_MAPS = frozenset(
+    {
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+    }
+)
+CUSTOM_DOMAIN = "api.example.test"
+CUSTOM_IDENTITY = GatewayIdentity(
+    region="eu-west-1", account_id="123456789012", api_id="abc123", custom_domain=CUSTOM_DOMAIN
+)
+SEED_BODY = json.dumps({"inputs": {"company_size": 1000}})
+
+
+def shape(value: object, key: str | None = None) -> object:
+    """Keys and value types; the request's own maps (headers, query, path parameters) by value type."""
+    if key in DATA_MAPS:
+        assert value is None or isinstance(value, dict), key
+        return None if value is None else ("map", sorted({type(v).__name__ for v in value.values()}))
+    if isinstance(value, dict):
+        return {name: shape(item, name) for name, item in value.items()}
+    return type(value).__name__
+
+
+def aws_event(name: str) -> dict:
+    from local.handlers import load_event
+
+    return load_event(name)
+
+
+def incoming(
+    method: str, path: str, *, query: str = "", headers: tuple = (), body: bytes = b""
+) -> IncomingRequest:
+    pairs = [("Accept", "*/*"), ("Host", "127.0.0.1:8080"), ("User-Agent", "curl/8.5.0"), *headers]
+    return IncomingRequest(
+        method=method, path=path, query=query, headers=pairs, body=body, source_ip="203.0.113.10"
+    )
+
+
+def emulated_proxy_event(identity: GatewayIdentity, request: IncomingRequest, authorized: bool) -> dict:
+    match = match_route(request.method, request.path)
+    assert match is not None
+    answer = {"principalId": "acme-crm", "context": {"key_id": "key_1", "user_id": "acme-crm", "scopes": "*"}}
+    return proxy_event(request, match, identity, authorizer_context(answer, 14) if authorized else None)
+
+
+JSON_KEY_HEADERS = (("Content-Type", "application/json"), ("X-API-Key", "hk_x"))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "identity", "request_", "authorized"),
+    [
+        ("apigw_docs_health.json", IDENTITY, incoming("GET", "/health"), False),
+        (
+            "apigw_custom_domain_predict.json",
+            CUSTOM_IDENTITY,
+            incoming("POST", "/v1/models/21/predict", headers=JSON_KEY_HEADERS, body=SEED_BODY.encode()),
+            True,
+        ),
+        (
+            "apigw_encoded_path_info.json",
+            IDENTITY,
+            incoming("GET", "/v1/models/%32%31/info", headers=(("X-API-Key", "hk_x"),)),
+            True,
+        ),
+    ],
+    ids=["execute-api-health", "custom-domain-predict", "encoded-path-info"],
+)
+def test_proxy_events_have_the_keys_and_types_aws_sends(
+    fixture: str, identity: GatewayIdentity, request_: IncomingRequest, authorized: bool
+) -> None:
+    expected = aws_event(fixture)
+    event = emulated_proxy_event(identity, request_, authorized)
+    assert shape(event) == shape(expected)
+    # And the values that say which URL was called and which resource matched, as AWS sets them.
+    for key in ("resource", "path", "httpMethod", "pathParameters", "isBase64Encoded"):
+        assert event[key] == expected[key], key
+    for key in ("domainName", "domainPrefix", "path", "resourcePath", "stage", "httpMethod", "apiId"):
+        assert event["requestContext"][key] == expected["requestContext"][key], key
+    assert event["headers"]["Host"] == expected["headers"]["Host"]
+    assert event["multiValueHeaders"]["Host"] == expected["multiValueHeaders"]["Host"]
+
+
+def test_the_sam_sample_has_nothing_the_emulator_lacks() -> None:
+    """aws-sam-cli's aws-proxy sample leaves out domainName & co.; every key it has, ours has."""
+    sam = aws_event("apigw_sam_aws_proxy_predict.json")
+    request_ = incoming("POST", "/v1/models/21/predict", query="foo=bar", body=b"\xff\xfe")
+    event = emulated_proxy_event(IDENTITY, request_, authorized=True)
+    assert set(sam) == set(event)
+    assert set(sam["requestContext"]) <= set(event["requestContext"])
+    assert set(sam["requestContext"]["identity"]) <= set(event["requestContext"]["identity"])
+    for key in ("requestTimeEpoch", "requestTime", "resourceId", "path", "stage"):
+        assert type(event["requestContext"][key]) is type(sam["requestContext"][key]), key
+    assert event["isBase64Encoded"] is True and isinstance(event["body"], str)
+
+
+def test_the_authorizer_event_has_the_keys_and_types_aws_sends() -> None:
+    expected = aws_event("authorizer_request_aws_docs.json")
+    request_ = incoming("GET", "/v1/models/21/info", headers=(("X-API-Key", "hk_x"),))
+    match = match_route(request_.method, request_.path)
+    assert match is not None
+    event = authorizer_event(request_, match, IDENTITY)
+    assert shape({k: v for k, v in event.items() if k != "requestContext"}) == shape(
+        {k: v for k, v in expected.items() if k != "requestContext"}
+    )
+    # The published sample abridges requestContext ("API Gateway may add new keys"): each of its keys,
+    # with the same type; the emulator passes the proxy event's whole requestContext.
+    context, sample = event["requestContext"], expected["requestContext"]
+    for key, value in sample.items():
+        if key == "identity":
+            for name, item in value.items():
+                assert type(context["identity"][name]) is type(item), name
+        else:
+            assert type(context[key]) is type(value), key
+    assert event["methodArn"] == expected["methodArn"]
+    for key in ("resource", "path", "httpMethod", "pathParameters"):
+        assert event[key] == expected[key], key
+    assert context["path"] == sample["path"]
+
+
+@pytest.mark.parametrize("identity", [IDENTITY, CUSTOM_IDENTITY], ids=["execute-api", "custom-domain"])
+def test_url_styles_differ_where_api_gateway_differs(identity: GatewayIdentity) -> None:
+    request_ = incoming("POST", "/v1/models/21/predict", body=SEED_BODY.encode())
+    match = match_route(request_.method, request_.path)
+    assert match is not None
+    event = proxy_event(request_, match, identity)
+    authorizer = authorizer_event(request_, match, identity)
+    custom = identity.custom_domain is not None
+    domain = CUSTOM_DOMAIN if custom else "abc123.execute-api.eu-west-1.amazonaws.com"
+    path = "/api/v1/models/21/predict" if custom else "/v1/models/21/predict"
+    for built in (event, authorizer):
+        assert built["path"] == path
+        assert built["resource"] == "/v1/models/{model_id}/predict"
+        assert built["headers"]["Host"] == domain and built["multiValueHeaders"]["Host"] == [domain]
+        context = built["requestContext"]
+        assert context["domainName"] == domain
+        assert context["domainPrefix"] == domain.split(".")[0]
+        assert context["path"] == "/api/v1/models/21/predict"  # the path the client asked for
+        assert context["stage"] == STAGE_NAME
+    # The method ARN names the stage and the path relative to it, whichever URL the client called.
+    assert authorizer["methodArn"] == PREDICT_ARN
+
+
+def test_path_parameters_arrive_decoded_and_the_path_keeps_the_escapes() -> None:
+    found = match_route("GET", "/v1/models/%32%31/info")
+    assert found is not None and found.path_parameters == {"model_id": "21"}
+    spaced = match_route("POST", "/v1/models/a%20b/predict")
+    assert spaced is not None and spaced.path_parameters == {"model_id": "a b"}
+    event = proxy_event(incoming("GET", "/v1/models/%32%31/info"), found, IDENTITY)
+    assert event["path"] == "/v1/models/%32%31/info"
+    assert event["requestContext"]["path"] == "/api/v1/models/%32%31/info"
+    assert event["pathParameters"] == {"model_id": "21"}
+
+
+def test_the_gateway_sets_host_and_forwarded_headers() -> None:
+    request_ = incoming(
+        "GET", "/health", headers=(("X-Forwarded-For", "198.51.100.7"), ("X-Forwarded-Proto", "http"))
+    )
+    match = match_route("GET", "/health")
+    assert match is not None
+    headers = proxy_event(request_, match, CUSTOM_IDENTITY)["headers"]
+    assert headers["Host"] == CUSTOM_DOMAIN
+    assert headers["X-Forwarded-For"] == "198.51.100.7, 203.0.113.10"  # the client's address appended
+    assert (headers["X-Forwarded-Port"], headers["X-Forwarded-Proto"]) == ("443", "https")
+    assert headers["User-Agent"] == "curl/8.5.0"
+
+
+ECHO = """
+import json
+def lambda_handler(event, context):
+    if event.get("type") == "REQUEST":
+        return {"principalId": "u", "policyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": event["methodArn"]}]},
+            "context": {"seen_path": event["path"], "seen_arn": event["methodArn"]}}
+    return {"statusCode": 200, "body": json.dumps(event)}
+"""
+
+
+@pytest.mark.parametrize("identity", [IDENTITY, CUSTOM_IDENTITY], ids=["execute-api", "custom-domain"])
+def test_the_gateway_hands_both_functions_the_url_styles_events(
+    tmp_path: Path, identity: GatewayIdentity
+) -> None:
+    for name in ("authorizer", "predict"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "handler.py").write_text(textwrap.dedent(ECHO))
+    gateway = Gateway(FunctionHost(identity, functions_dir=tmp_path))
+    try:
+        answer = gateway.handle(
+            IncomingRequest(method="GET", path="/v1/models/%32%31/info", query="", headers=[], body=b"")
+        )
+    finally:
+        gateway.close()
+    assert answer.status == 200
+    event = json.loads(answer.body)
+    prefix = "/api" if identity.custom_domain else ""
+    assert event["path"] == f"{prefix}/v1/models/%32%31/info"
+    assert event["pathParameters"] == {"model_id": "21"}
+    assert event["requestContext"]["domainName"] == identity.domain_name
+    assert event["requestContext"]["authorizer"]["seen_path"] == event["path"]
+    assert event["requestContext"]["authorizer"]["seen_arn"] == IDENTITY.method_arn(
+        "GET", "/v1/models/%32%31/info"
+    )

@@ -1,10 +1,13 @@
 """API Gateway (REST API, Lambda proxy + REQUEST authorizer) as our functions see it, in one place.
 
 What the gateway does between a client and our functions, where our functions can tell: the route
-table (``api_contract.ROUTES``), the proxy and REQUEST-authorizer event shapes, the authorizer's policy
-enforced against the method ARN, its context passed on as strings, the gateway's own rejections
-(``api_contract.GATEWAY_RESPONSES``) and the proxy answer read back. :class:`Gateway` runs one request
-through it with an ``invoke(function, event, request_id)`` seam.
+table (``api_contract.ROUTES``), the proxy and REQUEST-authorizer event shapes (the published AWS samples
+in ``tests/events/SOURCES.md``: URL-decoded ``pathParameters`` beside the raw ``path``, ``Host`` and
+``X-Forwarded-*`` as the gateway sets them, ``requestContext.domainName`` of the URL the client called;
+through a custom domain's base path mapping ``path`` keeps the base path), the authorizer's policy
+enforced against the method ARN, its context passed on as strings (plus ``integrationLatency``), the
+gateway's own rejections (``api_contract.GATEWAY_RESPONSES``) and the proxy answer read back.
+:class:`Gateway` runs one request through it with an ``invoke(function, event, request_id)`` seam.
 
 Two users: ``make dev``'s emulator (``local/apigw.py`` puts an HTTP server and warm handlers in front
 of it) and the rollout's pre-traffic hook (``hokusai.rollout``), which sends the canary's synthetic
@@ -22,9 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from hokusai.api_contract import (
+    CUSTOM_DOMAIN_BASE_PATH,
     GATEWAY_RESPONSE_CONTEXT_HEADERS,
     METHOD_NOT_ALLOWED,
     ROUTES,
@@ -60,11 +64,14 @@ _ROUTE_PATTERNS = [(route, _route_pattern(route.path)) for route in ROUTES]
 
 
 def match_route(method: str, path: str) -> RouteMatch | None:
-    """The route for ``path`` (relative to the stage, e.g. ``/v1/models/21/predict``), or None."""
+    """The route for ``path`` (relative to the stage, e.g. ``/v1/models/21/predict``), or None.
+
+    ``path_parameters`` are URL-decoded, as API Gateway passes them (``%32%31`` -> ``21``); the
+    event's ``path`` keeps the escapes."""
     for route, pattern in _ROUTE_PATTERNS:
         found = pattern.match(path)
         if found and route.method == method.upper():
-            return RouteMatch(route, dict(found.groupdict()))
+            return RouteMatch(route, {name: unquote(value) for name, value in found.groupdict().items()})
     return None
 
 
@@ -130,12 +137,15 @@ def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
     return allowed
 
 
-def authorizer_context(answer: Mapping[str, Any]) -> dict[str, str]:
-    """``requestContext.authorizer`` as a REST API passes it: context values as strings, principalId."""
+def authorizer_context(
+    answer: Mapping[str, Any], integration_latency_ms: int | None = None
+) -> dict[str, Any]:
+    """``requestContext.authorizer`` as a REST API passes it: context values as strings, principalId,
+    and (when given) ``integrationLatency``, the authorizer's latency in ms, a number."""
     context = answer.get("context") or {}
     if not isinstance(context, Mapping):
         raise PolicyError("authorizer context is not an object")
-    passed: dict[str, str] = {}
+    passed: dict[str, Any] = {}
     for key, value in context.items():
         if isinstance(value, bool):
             passed[str(key)] = "true" if value else "false"
@@ -144,22 +154,54 @@ def authorizer_context(answer: Mapping[str, Any]) -> dict[str, str]:
         else:  # API Gateway rejects nested objects and arrays in the context
             raise PolicyError(f"authorizer context value {key!r} is not a string, number or boolean")
     passed["principalId"] = str(answer.get("principalId", ""))
+    if integration_latency_ms is not None:
+        passed["integrationLatency"] = int(integration_latency_ms)
     return passed
 
 
 # ---------------------------------------------------------------------------------------------- events
 @dataclass(frozen=True)
 class GatewayIdentity:
+    """The API and the URL its clients call: the execute-api URL (``custom_domain`` None,
+    ``https://<apiId>.execute-api.<region>.amazonaws.com/<stage>/...``) or a custom domain whose base
+    path mapping ``base_path`` leads to the stage (``https://<custom_domain>/<base_path>/...``)."""
+
     region: str = "eu-west-1"
     account_id: str = "123456789012"
     api_id: str = "hokusailoc"
     stage: str = STAGE_NAME
+    custom_domain: str | None = None
+    base_path: str = CUSTOM_DOMAIN_BASE_PATH
 
     def method_arn(self, method: str, path: str) -> str:
+        """The same whichever URL the client called: the stage and the path relative to it."""
         return (
             f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/"
             f"{self.stage}/{method.upper()}/{path.lstrip('/')}"
         )
+
+    @property
+    def domain_name(self) -> str:
+        """``requestContext.domainName`` and the ``Host`` header the function sees."""
+        return self.custom_domain or f"{self.api_id}.execute-api.{self.region}.amazonaws.com"
+
+    @property
+    def domain_prefix(self) -> str:
+        return self.domain_name.split(".", 1)[0]
+
+    @property
+    def url_prefix(self) -> str:
+        """The first path segment of the URLs clients call: the stage, or the custom domain's base path."""
+        return f"/{self.base_path if self.custom_domain else self.stage}"
+
+    def event_path(self, path: str) -> str:
+        """The proxy event's ``path`` for ``path`` relative to the stage: as is on the execute-api URL;
+        through a base path mapping API Gateway keeps the base path (``/api/v1/models/21/predict``)."""
+        return f"/{self.base_path}{path}" if self.custom_domain else path
+
+    def request_path(self, path: str) -> str:
+        """``requestContext.path``: the path the client asked for, stage or base path included."""
+        return f"{self.url_prefix}{path}"
 
 
 @dataclass
@@ -190,6 +232,23 @@ def _header_maps(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str
     return single or {}, multi or {}
 
 
+def gateway_headers(request: IncomingRequest, identity: GatewayIdentity) -> list[tuple[str, str]]:
+    """The request's headers as API Gateway passes them on: ``Host`` is the domain the client called
+    (the custom domain or the execute-api host, not the emulator's 127.0.0.1:port), and the gateway's
+    ``X-Forwarded-For`` (the client's address appended), ``X-Forwarded-Port`` and ``X-Forwarded-Proto``
+    (HTTPS on 443: API Gateway serves nothing else)."""
+    gateway_set = {"host", "x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
+    forwarded_for = [v for k, v in request.headers if k.lower() == "x-forwarded-for"]
+    headers = [(name, value) for name, value in request.headers if name.lower() not in gateway_set]
+    return [
+        ("Host", identity.domain_name),
+        *headers,
+        ("X-Forwarded-For", ", ".join([*forwarded_for, request.source_ip])),
+        ("X-Forwarded-Port", "443"),
+        ("X-Forwarded-Proto", "https"),
+    ]
+
+
 def _is_text(headers: list[tuple[str, str]], body: bytes) -> bool:
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
     if not body:
@@ -214,8 +273,8 @@ def request_context(request: IncomingRequest, identity: GatewayIdentity, resourc
     return {
         "accountId": identity.account_id,
         "apiId": identity.api_id,
-        "domainName": "127.0.0.1",
-        "domainPrefix": "127",
+        "domainName": identity.domain_name,
+        "domainPrefix": identity.domain_prefix,
         "extendedRequestId": request.request_id,
         "httpMethod": request.method,
         "identity": {
@@ -232,7 +291,7 @@ def request_context(request: IncomingRequest, identity: GatewayIdentity, resourc
             "userAgent": user_agent,
             "userArn": None,
         },
-        "path": f"/{identity.stage}{request.path}",
+        "path": identity.request_path(request.path),
         "protocol": "HTTP/1.1",
         "requestId": request.request_id,
         "requestTime": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -247,10 +306,10 @@ def proxy_event(
     request: IncomingRequest,
     match: RouteMatch,
     identity: GatewayIdentity,
-    authorizer: Mapping[str, str] | None = None,
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Lambda proxy integration event API Gateway (REST) sends to the function."""
-    headers, multi_headers = _header_maps(request.headers)
+    headers, multi_headers = _header_maps(gateway_headers(request, identity))
     query, multi_query = _multi(parse_qsl(request.query, keep_blank_values=True))
     text = _is_text(request.headers, request.body)
     body: str | None
@@ -265,7 +324,7 @@ def proxy_event(
         context["authorizer"] = dict(authorizer)
     return {
         "resource": match.route.path,
-        "path": request.path,
+        "path": identity.event_path(request.path),
         "httpMethod": request.method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
@@ -283,13 +342,13 @@ def authorizer_event(
     request: IncomingRequest, match: RouteMatch, identity: GatewayIdentity
 ) -> dict[str, Any]:
     """The REQUEST authorizer event (REST API): the request's parts plus ``methodArn``, no body."""
-    headers, multi_headers = _header_maps(request.headers)
+    headers, multi_headers = _header_maps(gateway_headers(request, identity))
     query, multi_query = _multi(parse_qsl(request.query, keep_blank_values=True))
     return {
         "type": "REQUEST",
         "methodArn": identity.method_arn(request.method, request.path),
         "resource": match.route.path,
-        "path": request.path,
+        "path": identity.event_path(request.path),
         "httpMethod": request.method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
@@ -411,7 +470,7 @@ class Gateway:
             return gateway_error("MISSING_AUTHENTICATION_TOKEN", request_id)
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return gateway_error("REQUEST_TOO_LARGE", request_id)
-        authorizer: dict[str, str] | None = None
+        authorizer: dict[str, Any] | None = None
         if match.route.authorized:
             outcome = self._authorize(request, match)
             if isinstance(outcome, GatewayAnswer):
@@ -436,9 +495,10 @@ class Gateway:
             self.log(f"{match.route.function}: invocation failed: {type(error).__name__}: {error}")
             return gateway_error("DEFAULT_5XX", request_id, default_status=502)
 
-    def _authorize(self, request: IncomingRequest, match: RouteMatch) -> dict[str, str] | GatewayAnswer:
+    def _authorize(self, request: IncomingRequest, match: RouteMatch) -> dict[str, Any] | GatewayAnswer:
         request_id = request.request_id
         event = authorizer_event(request, match, self.identity)
+        started = time.perf_counter()
         try:
             answer = self._invoke("authorizer", event, request_id)
         except TimeoutError:
@@ -453,7 +513,7 @@ class Gateway:
             if not isinstance(answer, Mapping) or not isinstance(answer.get("policyDocument"), Mapping):
                 raise PolicyError("authorizer answer has no policyDocument")
             allowed = policy_allows(answer["policyDocument"], event["methodArn"])
-            context = authorizer_context(answer)
+            context = authorizer_context(answer, round((time.perf_counter() - started) * 1000))
         except PolicyError as error:
             self.log(f"authorizer: invalid answer: {error}")
             return gateway_error("AUTHORIZER_CONFIGURATION_ERROR", request_id)
