@@ -8,10 +8,52 @@ local AWS, without touching the others.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+import uuid
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from hokusai.drift.synthetic import SEED_INPUTS  # the seed's curl body, as the canary sends it
+
+from local.stack import LocalStack
+
+# The two URLs clients call, as the emulator builds the functions' events for each: the execute-api URL
+# (path relative to the stage) and a custom domain's base path mapping (path keeps /api; make dev's
+# HOKUSAI_DEV_CUSTOM_DOMAIN). The same requests and answers through both.
+URL_STYLES: dict[str, str | None] = {"execute-api": None, "custom-domain": "api.example.test"}
+
+
+@contextlib.contextmanager
+def running_stack_as(url_style: str, **overrides: str) -> Iterator[LocalStack]:
+    """``tests.helpers.running_stack`` (unique names, its own redis-server), with the emulator building
+    events as API Gateway does for ``url_style`` (a key of :data:`URL_STYLES`)."""
+    stack = LocalStack(
+        name=f"hokusai-test-{uuid.uuid4().hex[:6]}",
+        redis_url=None,
+        overrides={"POWERTOOLS_LOG_LEVEL": "WARNING", **overrides},
+        custom_domain=URL_STYLES[url_style],
+    )
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def raw_get(base_url: str, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+    """GET ``path`` byte for byte: requests re-quotes URLs (``%32`` becomes ``2``), http.client does not."""
+    split = urlsplit(base_url)
+    connection = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=10)
+    try:
+        connection.request("GET", split.path + path, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
 
 
 class Client:

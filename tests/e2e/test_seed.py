@@ -1,24 +1,30 @@
-"""The seed's own requests, verbatim, over HTTP through the local API Gateway emulator."""
+"""The seed's own requests, verbatim, over HTTP through the local API Gateway emulator.
+
+Twice: with the functions' events built as through the execute-api URL and as through the custom
+domain's base path mapping (``path`` keeps ``/api``; ``HOKUSAI_DEV_CUSTOM_DOMAIN``), which the
+functions must answer alike.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hokusai.api_contract import BAD_REQUEST_BODY_DETAIL
 
 from local.stack import LocalStack
-from tests.e2e.conftest import SEED_INPUTS, Client, assert_error
-from tests.helpers import running_stack
+from tests.e2e.conftest import SEED_INPUTS, URL_STYLES, Client, assert_error, raw_get, running_stack_as
 
 MAX_BODY_BYTES = 262_144  # predict's default body limit (hokusai/environment.py, docs/models.md)
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with running_stack() as started:
+@pytest.fixture(scope="module", params=sorted(URL_STYLES))
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    with running_stack_as(request.param) as started:
         yield started
 
 
@@ -277,3 +283,40 @@ def test_clumsy_clients_get_a_4xx_naming_what_to_send(
         # One id per answer: the header is the body's request_id (the gateway's own answer uses its id).
         assert_error(response, status, detail)
         assert response.headers["X-Request-ID"] == response.json()["request_id"]
+
+
+def test_the_functions_see_the_events_of_the_url_style(
+    stack: LocalStack, client: Client, demo_key: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, dict[str, Any]] = {}
+    host = stack.server.gateway.host
+    invoke = host.invoke
+
+    def spy(name: str, event: dict[str, Any], request_id: str) -> Any:
+        seen[name] = copy.deepcopy(event)
+        return invoke(name, event, request_id)
+
+    monkeypatch.setattr(host, "invoke", spy)
+    response = client.get("/v1/models/21/info", headers={"X-API-Key": demo_key[0]})
+    assert response.status_code == 200, response.text
+    identity = stack.server.gateway.identity
+    custom = stack.custom_domain_url is not None
+    assert custom is (identity.custom_domain is not None)
+    domain = identity.custom_domain or f"{identity.api_id}.execute-api.{identity.region}.amazonaws.com"
+    for name in ("authorizer", "predict"):
+        event = seen[name]
+        assert event["path"] == ("/api" if custom else "") + "/v1/models/21/info", name
+        assert event["resource"] == "/v1/models/{model_id}/info"
+        assert event["headers"]["Host"] == event["requestContext"]["domainName"] == domain
+        assert event["requestContext"]["path"] == "/api/v1/models/21/info"
+    assert seen["authorizer"]["methodArn"].endswith(f"{identity.api_id}/api/GET/v1/models/21/info")
+
+
+def test_an_url_encoded_model_id_is_the_model(client: Client, demo_key: tuple[str, str]) -> None:
+    """API Gateway decodes path parameters: /v1/models/%32%31/info is model 21's info."""
+    headers = {"X-API-Key": demo_key[0], "X-Request-ID": "encoded-1"}
+    assert raw_get(client.base_url, "/v1/models/%32%31/info", headers) == raw_get(
+        client.base_url, "/v1/models/21/info", headers
+    )
+    status, body = raw_get(client.base_url, "/v1/models/%39%39/info", headers)
+    assert (status, body["detail"]) == (404, "Model '99' not found")
