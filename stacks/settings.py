@@ -29,6 +29,24 @@ LAYER_ASSETS = ("build", "placeholder")
 LAYERS = ("common", "ml")
 
 
+# Context keys that would make a function reach the internet at run time. The functions run in
+# isolated subnets (no NAT gateway, no internet gateway) and their security group allows HTTPS only to
+# the VPC endpoints and the S3/DynamoDB prefix lists, so neither would work once deployed; they are
+# refused here instead of failing on the first request. Adding a NAT and a 0.0.0.0/0:443 egress rule
+# would let any code in the functions send data anywhere, which this design rules out.
+NEEDS_INTERNET_EGRESS = {
+    "hubFallback": (
+        "predict has no route to the Hub (isolated subnets, no NAT); stage the model before deploying "
+        "with `hokusai models fetch --registry model/registry.json --model <id>`, and the deploy copies "
+        "it to the S3 cache (docs/deploy.md)"
+    ),
+    "authServiceUrl": (
+        "the authorizer has no route to an external auth service (isolated subnets, no NAT); keys are "
+        "checked against the keys table (`hokusai keys`)"
+    ),
+}
+
+
 class ContextError(ValueError):
     """A context value is missing or malformed. The message names the key."""
 
@@ -438,6 +456,9 @@ class Settings:
         if not isinstance(throttle, Mapping):
             raise ContextError("throttling", "an object with rateLimit and burstLimit", throttle)
         plans, default_plan, waf_rate_limit = _limits(get)
+        for key, needs in NEEDS_INTERNET_EGRESS.items():
+            if get(key) not in (None, False, "false", ""):
+                raise ContextError(key, f"unset (or false): {needs}", get(key))
         for url_key in ("hfEndpoint", "authServiceUrl"):
             url = get(url_key)
             if url and not re.fullmatch(r"https?://[^\s/]+.*", str(url)):

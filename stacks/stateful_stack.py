@@ -298,8 +298,7 @@ class StatefulStack(Stack):
                         f"neither {staging.published_path(ROOT, spec).relative_to(ROOT)} nor "
                         f"{staging.fetched_path(ROOT, spec).relative_to(ROOT)} exists. Run "
                         f"`hokusai models fetch --registry model/registry.json --model {model_id}` "
-                        "(reaches the Hub, checks the sha256), or set context hubFallback=true if "
-                        "predict has a route to the Hub"
+                        "(reaches the Hub, checks the sha256; the deploy then copies it to the S3 cache)"
                     )
                 staged[model_id] = False
                 continue

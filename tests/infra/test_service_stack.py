@@ -11,7 +11,8 @@ import pytest
 from aws_cdk.assertions import Match
 from hokusai import api_contract
 
-from tests.infra.conftest import ROOT, Synthesized, cdk_json_context
+from stacks.settings import ContextError, Settings
+from tests.infra.conftest import ROOT, Synthesized, cdk_json_context, context_for_tests
 
 STACK = "HokusaiService"
 FUNCTION_LOGICAL_PREFIX = {"authorizer": "Authorizer", "predict": "Predict", "health": "Health"}
@@ -425,26 +426,32 @@ def test_a_model_whose_bytes_differ_from_the_pin_stops_synth_naming_both_digests
     assert "0" * 64 in str(caught.value)
 
 
-def test_an_unstaged_model_stops_synth_unless_the_hub_fallback_is_on(tmp_path: Path) -> None:
+def test_an_unstaged_model_stops_synth_naming_the_fetch_command(tmp_path: Path) -> None:
     from tests.infra.conftest import synthesize
 
     private = {**cdk_json_context()["models"]["21"], "repo_id": "acme/private-scorer"}
     with pytest.raises(Exception, match=r"model 21 .* is not staged.*hokusai models fetch"):
         synthesize(tmp_path / "off", models={"21": private})
-    synthesized = synthesize(tmp_path / "on", models={"21": private}, hubFallback=True)
-    assert synthesized.resources("HokusaiStateful", "Custom::CDKBucketDeployment") == {}
-    (predict,) = [
-        r["Properties"]
-        for r in synthesized.resources("HokusaiService", "AWS::Lambda::Function").values()
-        if r["Properties"].get("FunctionName") == "hokusai-predict"
-    ]
-    variables = predict["Environment"]["Variables"]
-    assert variables["MODEL_HUB_FALLBACK"] == "true"
-    assert "HuggingFaceToken" in json.dumps(variables["HF_TOKEN_SECRET_ARN"])
-    from tests.infra.test_monitoring_stack import _expected_state
 
-    document, _ = _expected_state(synthesized)
-    assert document["models"] == {"hub_fallback": True, "staged": [], "hub": ["21"]}
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("hubFallback", True, r"predict has no route to the Hub \(isolated subnets, no NAT\).*models fetch"),
+        ("authServiceUrl", "https://auth.example.com", r"the authorizer has no route to an external auth"),
+    ],
+)
+def test_context_needing_internet_egress_is_refused_with_the_reason(
+    key: str, value: object, reason: str
+) -> None:
+    """The functions' subnets have no route out and their security group no egress to the internet:
+    a key that needs one would deploy and then fail on the first request. Refused at synth instead."""
+    with pytest.raises(
+        ContextError, match=rf"^Invalid CDK context: {key} must be unset \(or false\): {reason}"
+    ):
+        Settings.from_context(context_for_tests(**{key: value}).get, {})
+    for off in (None, False):
+        Settings.from_context(context_for_tests(**{key: off}).get, {})
 
 
 def test_per_key_limits_api_key_source_authorizer_and_keys_required(synthesized: Synthesized) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from hokusai import environment
@@ -27,7 +29,7 @@ from hokusai.environment import (
     variable,
 )
 
-from local.docs import readme_table
+from local.docs import concurrency_paragraph, deploy_concurrency, readme_table
 from local.stack import EMBEDDED_DEFAULTS
 
 REGISTRY = (
@@ -189,3 +191,17 @@ def test_no_secret_value_has_a_default_and_every_arn_variable_names_its_secret()
             assert declared.default is None and declared.deploy is Deploy.NEVER, declared.name
         if declared.name.endswith("_SECRET_ARN"):
             assert declared.arn_of is not None, declared.name
+
+
+def test_the_deploy_guides_concurrency_totals_are_cdk_json() -> None:
+    assert deploy_concurrency() == concurrency_paragraph(), "docs/deploy.md is stale: run `make docs`"
+
+
+def test_the_concurrency_paragraph_adds_the_reservations_and_lambdas_unreserved_100(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(
+        json.dumps({"context": {"reservedConcurrency": {"a": None, "predict": 50, "health": 10, "hook": 3}}})
+    )
+    paragraph = concurrency_paragraph(cdk_json)
+    assert "reserves **63** executions (predict 50, health 10, hook 3; a unreserved)" in paragraph
+    assert "quota must be at least **163**" in paragraph

@@ -232,7 +232,7 @@ def check_bootstrap(context: Mapping[str, Any], env: Environment, client: Client
     return ok(name, f"{parameter} is {version} (>= {MIN_BOOTSTRAP_VERSION})")
 
 
-def _reserved_total(value: Any) -> int:
+def reserved_total(value: Any) -> int:
     value = _decoded(value)
     if value is None:
         return 0
@@ -254,7 +254,7 @@ def _reserved_total(value: Any) -> int:
 def check_concurrency(context: Mapping[str, Any], env: Environment, client: ClientFactory) -> Result:
     name = "concurrency"
     try:
-        reserved = _reserved_total(context.get("reservedConcurrency"))
+        reserved = reserved_total(context.get("reservedConcurrency"))
     except ValueError as error:
         return fail(name, f"{error}; fix: correct reservedConcurrency in cdk.json (or -c)")
     required = reserved + UNRESERVED_MINIMUM
