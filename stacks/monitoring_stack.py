@@ -219,7 +219,7 @@ class MonitoringStack(Stack):
             "canary",
             powertools_values("canary", settings)
             | {
-                "API_BASE_URL": self.service.api.url,
+                "API_BASE_URL": self.service.client_base_url,
                 "CANARY_KEY_SECRET_ARN": self.stateful.canary_key_secret.secret_arn,
                 "EXPECTED_STATE_PARAMETER": self.parameter_name,
                 "ALERT_TOPIC_ARN": self.topic.topic_arn,

@@ -262,6 +262,13 @@ class ServiceStack(Stack):
         self.web_acl = self._web_acl(self.api, waf_limit) if waf_limit is not None else None
         CfnOutput(self, "ApiBaseUrl", value=self.api.url, description="Clients' base URL (ends in /api/)")
         self.domain = self._custom_domain(self.api) if settings.domain is not None else None
+        # The URL clients use: the custom domain when there is one (so the canary walks through the
+        # same mapping, certificate and DNS record as they do, and pages someone when one breaks).
+        self.client_base_url = (
+            f"https://{settings.domain.domain_name}/{api_contract.CUSTOM_DOMAIN_BASE_PATH}/"
+            if settings.domain is not None
+            else self.api.url
+        )
 
     def _custom_domain(self, api: apigateway.RestApi) -> apigateway.DomainName:
         """``https://<domainName>/api/...``: the base path ``api`` maps to the stage, whose own paths
@@ -277,7 +284,9 @@ class ServiceStack(Stack):
             endpoint_type=apigateway.EndpointType.REGIONAL,
             security_policy=apigateway.SecurityPolicy.TLS_1_2,
         )
-        name.add_base_path_mapping(api, base_path=api_contract.STAGE_NAME, stage=api.deployment_stage)
+        name.add_base_path_mapping(
+            api, base_path=api_contract.CUSTOM_DOMAIN_BASE_PATH, stage=api.deployment_stage
+        )
         if domain.hosted_zone_id:
             zone = route53.HostedZone.from_hosted_zone_attributes(
                 self, "ApiZone", hosted_zone_id=domain.hosted_zone_id, zone_name=domain.domain_name
@@ -292,7 +301,7 @@ class ServiceStack(Stack):
         CfnOutput(
             self,
             "CustomDomainBaseUrl",
-            value=f"https://{domain.domain_name}/{api_contract.STAGE_NAME}",
+            value=f"https://{domain.domain_name}/{api_contract.CUSTOM_DOMAIN_BASE_PATH}",
             description="Clients' base URL on the custom domain",
         )
         CfnOutput(

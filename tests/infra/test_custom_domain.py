@@ -76,3 +76,23 @@ def test_bad_domain_context_fails_synth_naming_the_key(tmp_path: Path, context: 
     with pytest.raises(ContextError) as refused:
         synthesize(tmp_path / "cdk.out", **context)
     assert str(refused.value).startswith(f"Invalid CDK context: {key} must be")
+
+
+def _canary_base_url(synthesized: object) -> object:
+    functions = synthesized.resources("HokusaiMonitoring", "AWS::Lambda::Function")  # type: ignore[attr-defined]
+    (canary,) = [f for f in functions.values() if f["Properties"].get("FunctionName") == "hokusai-canary"]
+    return canary["Properties"]["Environment"]["Variables"]["API_BASE_URL"]
+
+
+def test_with_a_domain_the_canary_calls_the_url_clients_use(tmp_path: Path) -> None:
+    """A broken mapping, certificate or DNS record fails the canary's synthetic checks and pages."""
+    synthesized = synthesize(tmp_path / "cdk.out", domainName=DOMAIN, certificateArn=CERTIFICATE)
+    assert _canary_base_url(synthesized) == f"https://{DOMAIN}/{api_contract.CUSTOM_DOMAIN_BASE_PATH}/"
+
+
+def test_without_a_domain_the_canary_calls_the_execute_api_url(synthesized: object) -> None:
+    url = _canary_base_url(synthesized)
+    assert isinstance(url, dict)
+    parts = url["Fn::Join"][1]
+    assert parts[0] == "https://" and ".execute-api." in parts and parts[-1] == "/"
+    assert "ApiDeploymentStage" in str(parts[-2])
