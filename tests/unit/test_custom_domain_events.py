@@ -138,8 +138,9 @@ def test_without_strip_prefixes_powertools_answers_its_own_404() -> None:
     for app in (plain, stripping):
         app.get("/health")(lambda: {"ok": True})
     event = through_custom_domain(execute_api_event(ROUTES[0]))
-    assert plain.resolve(copy.deepcopy(event), LambdaContext())["statusCode"] == 404
-    assert stripping.resolve(copy.deepcopy(event), LambdaContext())["statusCode"] == 200
+    context: Any = LambdaContext()
+    assert plain.resolve(copy.deepcopy(event), context)["statusCode"] == 404
+    assert stripping.resolve(copy.deepcopy(event), context)["statusCode"] == 200
 
 
 def test_both_handlers_strip_the_declared_prefix(predict: ModuleType, health: ModuleType) -> None:
