@@ -261,6 +261,7 @@ def deploy(
         "hf_token": "hf_" + secrets.token_urlsafe(24),
         "redis_auth": secrets.token_urlsafe(32),
         "canary_key": canary_api_key,
+        "auth_cache_key": secrets.token_urlsafe(48),
     }
     secret_arns = {
         logical: sm.create_secret(Name=f"{name}/{logical}", SecretString=value)["ARN"]
@@ -358,8 +359,7 @@ def _default_values(name: str, api_base_url: str, parameter_name: str, topic_arn
         "REDIS_TIMEOUT_MS": "50",
         "REDIS_BREAKER_FAILURES": "3",
         "REDIS_BREAKER_COOLDOWN_MS": "10000",
-        "AUTH_L1_TTL_SECONDS": "60",
-        "AUTH_L2_TTL_SECONDS": "300",
+        "AUTH_REVOCATION_BOUND_SECONDS": "10",
         "AUTH_NEGATIVE_TTL_SECONDS": "30",
         "MODEL_REGISTRY": json.dumps(registry),
         "MODEL_CACHE_DIR": "/mnt/models",

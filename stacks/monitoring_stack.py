@@ -392,6 +392,13 @@ class MonitoringStack(Stack):
                 ],
             )
         )
+        # The authorizer's signing key: checked to exist, never read (hokusai.drift.configuration).
+        canary.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:DescribeSecret"],
+                resources=[self.stateful.auth_cache_key_secret.secret_arn],
+            )
+        )
         self.topic.grant_publish(canary)
         canary.add_to_role_policy(
             iam.PolicyStatement(

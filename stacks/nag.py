@@ -165,6 +165,12 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             "revokes the old key in the keys table (docs/deploy.md). A Secrets Manager rotation "
             "Lambda would change the secret without the stack knowing the key id to revoke.",
         ),
+        (
+            "AuthCacheSigningKey",
+            "a new value only makes every Redis entry a miss (read again from the keys table, "
+            "re-signed); authorizers read the key at their cold start, so a rotation is a "
+            "put-secret-value when convenient (docs/authorizer.md) and needs no rotation Lambda.",
+        ),
     ):
         _at(
             stateful,

@@ -188,6 +188,7 @@ class ServiceStack(Stack):
             "redis": stateful.redis_secret.secret_arn,
             "hf_token": stateful.hf_token_secret.secret_arn,
             "canary_key": stateful.canary_key_secret.secret_arn,
+            "auth_cache_key": stateful.auth_cache_key_secret.secret_arn,
         }
         # SnapStart does not support EFS: with predict in snapstart mode the model loads from the S3
         # cache into the snapshot, and neither predict nor health mounts the EFS cache.
@@ -204,7 +205,11 @@ class ServiceStack(Stack):
             model_cache["MODEL_CACHE_DIR"] = EFS_MOUNT_PATH
         redis = {"REDIS_URL": stateful.redis_url, "REDIS_AUTH_SECRET_ARN": self.secret_arns["redis"]}
         keys_table = {"KEYS_TABLE_NAME": stateful.keys_table.table_name}
-        authorizer_values = {**keys_table, **redis}
+        authorizer_values = {
+            **keys_table,
+            **redis,
+            "AUTH_CACHE_KEY_SECRET_ARN": self.secret_arns["auth_cache_key"],
+        }
         if settings.auth_service_url:
             authorizer_values["AUTH_SERVICE_URL"] = settings.auth_service_url
         predict_values = {**model_cache, "MODEL_HUB_FALLBACK": "true" if settings.hub_fallback else "false"}
@@ -464,6 +469,8 @@ class ServiceStack(Stack):
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn])
         )
         stateful.redis_secret.grant_read(self.authorizer)
+        # The Redis entries' signing key: the authorizer's alone (hokusai/auth/entries.py).
+        stateful.auth_cache_key_secret.grant_read(self.authorizer)
         # Predict: the model cache prefix in S3 (read, write-through, discard a corrupt copy) and the
         # Hub token. ListBucket on the bucket (not its objects) makes a missing model a 404, which the
         # loader treats as a miss and falls through; without it S3 answers 403 and the chain stops.

@@ -116,6 +116,19 @@ class StatefulStack(Stack):
                 "CanaryKey custom resource on deploy; rotate with canaryKeyRotation: docs/deploy.md."
             ),
         )
+        # The key that signs the authorizer's Redis entries (hokusai/auth/entries.py): read by the
+        # authorizer alone, so nothing else that holds the Redis token can write an entry it accepts.
+        self.auth_cache_key_secret = secretsmanager.Secret(
+            self,
+            "AuthCacheSigningKey",
+            description=(
+                "Signs the authorizer's Redis cache entries (AUTH_CACHE_KEY_SECRET_ARN); read by the "
+                "authorizer only. Rotate: docs/authorizer.md."
+            ),
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=64
+            ),
+        )
         self.redis_url = self._redis()
         CfnOutput(self, "KeysTableName", value=self.keys_table.table_name)
         CfnOutput(self, "ModelBucketName", value=self.model_bucket.bucket_name)

@@ -1,4 +1,9 @@
-"""The validator chain's rules, with in-memory parts (the real Redis/DynamoDB runs are integration tests)."""
+"""The validator chain's rules, with in-memory parts (the real Redis/DynamoDB runs are integration tests).
+
+The revocation bound (``AUTH_REVOCATION_BOUND_SECONDS``, 10 s here as deployed): no cached allow is
+trusted longer than that after its keys-table read, in L1 or L2, whatever Redis holds; Redis entries
+are signed, and anything that does not verify is a miss, never an allow.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 import pytest
 from hokusai.auth.chain import Decision, ValidatorChain
+from hokusai.auth.entries import CachedAnswer, EntrySigner
 from hokusai.cache.breaker import CircuitBreaker
 from hokusai.cache.redis_cache import RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
@@ -14,6 +20,9 @@ from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import KeyRecord, StoreUnavailable
 
 NOW = 1_800_000_000.0
+BOUND = 10
+SIGNING_KEY = b"k" * 32
+SIGNER = EntrySigner(SIGNING_KEY)
 
 
 class Clock:
@@ -105,27 +114,44 @@ class FakeRedis:
 
 
 class Harness:
-    def __init__(self, l1_ttl: int = 60, l2_ttl: int = 300, negative_ttl: int = 30) -> None:
+    def __init__(self, l1_ttl: int | None = None, negative_ttl: int = 30, bound: int = BOUND) -> None:
         self.clock = Clock()
         self.source = Source()
         self.redis = FakeRedis()
-        self.metrics: list[str] = []
+        self.observed: list[tuple[str, float, str]] = []
+        self.warnings: list[tuple[str, dict[str, Any]]] = []
         cache = RedisCache(self.redis, CircuitBreaker(3, 10))  # type: ignore[arg-type]
         self.chain = ValidatorChain(
             self.source,
             l1=TTLCache(100, clock=self.clock),
             l2=cache,
+            signer=SIGNER,
+            revocation_bound_seconds=bound,
             l1_ttl_seconds=l1_ttl,
-            l2_ttl_seconds=l2_ttl,
             negative_ttl_seconds=negative_ttl,
-            observe=lambda name, value, unit: self.metrics.append(name),
+            observe=lambda name, value, unit: self.observed.append((name, value, unit)),
+            warn=lambda message, **fields: self.warnings.append((message, fields)),
             clock=self.clock,
         )
+
+    @property
+    def metrics(self) -> list[str]:
+        return [name for name, _, _ in self.observed]
+
+    def counts(self) -> list[tuple[str, float, str]]:
+        """Everything observed but the latency (its value varies)."""
+        return [item for item in self.observed if item[0] != "AuthValidatorLatency"]
 
     def add(self, models: tuple[str, ...] = ("21",), **fields: Any) -> str:
         key = generate_key()
         self.source.records[key_digest(key)] = KeyRecord(key_id="key_x", user_id="u", models=models, **fields)
         return key_digest(key)
+
+    def entry(self, digest: str) -> CachedAnswer | None:
+        return SIGNER.decode(digest, self.redis.data[auth_entry_key(digest)][0], self.clock.now)
+
+    def put(self, digest: str, raw: bytes, ttl: int = 300) -> None:
+        self.redis.data[auth_entry_key(digest)] = (raw, ttl)
 
 
 @pytest.fixture
@@ -133,18 +159,45 @@ def h() -> Harness:
     return Harness()
 
 
+def _signed(digest: str, record: dict[str, Any] | None, checked_at: float) -> bytes:
+    return SIGNER.encode(digest, CachedAnswer(record, checked_at))
+
+
+def _record(**changes: Any) -> dict[str, Any]:
+    return {
+        "key_id": "key_x",
+        "user_id": "u",
+        "models": ["21"],
+        "status": "active",
+        "expires_at": None,
+        "usage_key_value": "",
+        **changes,
+    }
+
+
+# ------------------------------------------------------------------------------------------- layers
 def test_source_then_l1_then_l2_layers(h: Harness) -> None:
     digest = h.add()
     assert (h.chain.validate(digest).layer, h.chain.validate(digest).layer) == ("source", "l1")
     assert h.source.calls == 1
-    value, ttl = h.redis.data[auth_entry_key(digest)]
-    assert ttl == 300 and json.loads(value)["key_id"] == "key_x"
+    raw, ttl = h.redis.data[auth_entry_key(digest)]
+    assert ttl == BOUND  # Redis drops it when the bound is reached
+    assert raw.startswith(b"v1.")
+    assert h.entry(digest) == CachedAnswer(_record(), NOW)
     # A second container (empty L1) sharing the same Redis.
     other = Harness()
     other.redis.data = h.redis.data
     verdict = other.chain.validate(digest)
     assert verdict.decision is Decision.ALLOW and verdict.layer == "l2" and other.source.calls == 0
-    assert "AuthCacheHitL2" in other.metrics and "AuthCacheHitL1" in h.metrics
+    assert other.counts() == [("AuthCacheHitL2", 1, "Count"), ("AuthAllowed", 1, "Count")]
+    assert h.counts() == [
+        ("AuthSourceLookup", 1, "Count"),
+        ("AuthAllowed", 1, "Count"),
+        ("AuthCacheHitL1", 1, "Count"),
+        ("AuthAllowed", 1, "Count"),
+    ]
+    latencies = [item for item in h.observed if item[0] == "AuthValidatorLatency"]
+    assert len(latencies) == 2 and all(unit == "Milliseconds" and value >= 0 for _, value, unit in latencies)
 
 
 def test_unknown_key_is_cached_negative_briefly(h: Harness) -> None:
@@ -153,7 +206,12 @@ def test_unknown_key_is_cached_negative_briefly(h: Harness) -> None:
     assert h.chain.validate(digest).decision is Decision.DENY
     assert h.source.calls == 1
     assert h.redis.data[auth_entry_key(digest)][1] == 30
-    h.clock.now += 31
+    assert h.entry(digest) == CachedAnswer(None, NOW)
+    assert h.counts()[:2] == [("AuthSourceLookup", 1, "Count"), ("AuthDenied", 1, "Count")]
+    h.clock.now += 29.9
+    h.chain.validate(digest)
+    assert h.source.calls == 1  # still the L1 copy
+    h.clock.now += 0.2
     h.redis.data.clear()  # Redis expired its copy too (EX 30)
     h.chain.validate(digest)
     assert h.source.calls == 2
@@ -164,49 +222,47 @@ def test_failed_l2_read_skips_write_back(h: Harness) -> None:
     h.redis.fail = True
     assert h.chain.validate(digest).decision is Decision.ALLOW
     assert h.redis.calls == ["get+pttl"]  # one Redis call per request at most
+    assert "RedisBreakerOpen" not in h.metrics  # an error is not a skip
 
 
-def test_breaker_open_skips_redis_and_is_counted(h: Harness) -> None:
+def test_breaker_open_skips_redis_and_is_counted_once_per_skip(h: Harness) -> None:
     h.redis.fail = True
     for _ in range(3):
         h.chain.validate(key_digest(generate_key()))
+    assert "RedisBreakerOpen" not in h.metrics  # three errors, no skip yet
     calls = len(h.redis.calls)
     h.chain.validate(key_digest(generate_key()))
     assert len(h.redis.calls) == calls
-    assert "RedisBreakerOpen" in h.metrics
+    assert [item for item in h.observed if item[0] == "RedisBreakerOpen"] == [
+        ("RedisBreakerOpen", 1, "Count")
+    ]
 
 
 def test_cache_ttl_capped_by_expiry_and_expiry_checked_on_hits(h: Harness) -> None:
-    digest = h.add(expires_at=int(NOW) + 20)
+    digest = h.add(expires_at=int(NOW) + 8)
     assert h.chain.validate(digest).decision is Decision.ALLOW
-    assert h.redis.data[auth_entry_key(digest)][1] == 20
-    h.clock.now += 21
+    assert h.redis.data[auth_entry_key(digest)][1] == 8
+    h.clock.now += 8
     verdict = h.chain.validate(digest)
     assert verdict.decision is Decision.DENY
 
 
 def test_expired_entry_in_l2_is_refused_even_if_redis_kept_it(h: Harness) -> None:
     digest = key_digest(generate_key())
-    entry = {
-        "key_id": "key_y",
-        "user_id": "u",
-        "models": ["21"],
-        "status": "active",
-        "expires_at": int(NOW) - 1,
-    }
-    h.redis.data[auth_entry_key(digest)] = (json.dumps(entry).encode(), 300)
+    h.put(digest, _signed(digest, _record(key_id="key_y", expires_at=int(NOW) - 1), NOW - 1))
     verdict = h.chain.validate(digest)
-    assert verdict.decision is Decision.DENY and verdict.reason == "expired key"
+    assert verdict.decision is Decision.DENY and verdict.reason == "expired key" and verdict.layer == "l2"
 
 
 @pytest.mark.parametrize("status", ["revoked", "unexpected"])
 def test_non_active_records_are_denied_and_cached_negative(h: Harness, status: str) -> None:
     digest = h.add(status=status)
-    assert h.chain.validate(digest).decision is Decision.DENY
-    assert json.loads(h.redis.data[auth_entry_key(digest)][0]) == "negative"
+    verdict = h.chain.validate(digest)
+    assert verdict.decision is Decision.DENY and verdict.reason == "revoked key"
+    assert h.entry(digest) == CachedAnswer(None, NOW)
 
 
-def test_source_down_cold_is_unavailable_warm_is_allowed(h: Harness) -> None:
+def test_source_down_cold_is_unavailable_warm_is_allowed_within_the_bound(h: Harness) -> None:
     warm = h.add()
     h.chain.validate(warm)
     h.source.down = True
@@ -214,76 +270,141 @@ def test_source_down_cold_is_unavailable_warm_is_allowed(h: Harness) -> None:
     cold = h.add()
     verdict = h.chain.validate(cold)
     assert verdict.decision is Decision.UNAVAILABLE and not verdict.allowed
-    assert "AuthorizerFailure" in h.metrics
+    assert ("AuthorizerFailure", 1, "Count") in h.observed
+    # Past the bound even a warm key needs the table: a cached allow is never trusted longer.
+    h.clock.now += BOUND
+    h.redis.data.clear()
+    assert h.chain.validate(warm).decision is Decision.UNAVAILABLE
 
 
-def test_garbage_in_l2_is_ignored_and_overwritten(h: Harness) -> None:
+# ------------------------------------------------------------------------------- L1 and the bound
+def test_l1_copy_lasts_the_bound_from_the_table_read(h: Harness) -> None:
     digest = h.add()
-    h.redis.data[auth_entry_key(digest)] = (b"{not json", 300)
     assert h.chain.validate(digest).layer == "source"
-    assert json.loads(h.redis.data[auth_entry_key(digest)][0])["key_id"] == "key_x"
+    h.clock.now += BOUND - 0.1
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 0.1
+    h.redis.data.clear()
+    assert h.chain.validate(digest).layer == "source"
 
 
-def _shared_entry(h: Harness, digest: str, remaining_ms: int) -> None:
-    """Another container cached ``digest`` in Redis earlier: ``remaining_ms`` of its TTL is left."""
-    record = h.source.records[digest]
-    h.redis.data[auth_entry_key(digest)] = (json.dumps(record.to_cache()).encode(), 300)
-    h.redis.pttl_ms[auth_entry_key(digest)] = remaining_ms
-
-
-def test_l2_hit_reads_value_and_remaining_ttl_in_one_round_trip(h: Harness) -> None:
+def test_l1_copy_of_an_l2_hit_lasts_only_what_is_left_of_the_bound(h: Harness) -> None:
     digest = h.add()
-    _shared_entry(h, digest, 120_000)
-    verdict = h.chain.validate(digest)
-    assert verdict.decision is Decision.ALLOW and verdict.layer == "l2"
-    assert h.redis.calls == ["get+pttl"] and h.source.calls == 0
+    h.put(digest, _signed(digest, _record(), NOW - 7), ttl=300)
+    h.redis.pttl_ms[auth_entry_key(digest)] = 250_000  # Redis would keep it longer: irrelevant
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 2.9
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 0.1  # 10 s since the table read
+    del h.redis.data[auth_entry_key(digest)]
+    assert h.chain.validate(digest).layer == "source"
 
 
 def test_l1_copy_of_an_l2_hit_never_outlives_the_redis_entry(h: Harness) -> None:
     digest = h.add()
-    _shared_entry(h, digest, 2_500)  # Redis keeps it 2.5 s more; L1's own TTL is 60 s
+    h.put(digest, _signed(digest, _record(), NOW))
+    h.redis.pttl_ms[auth_entry_key(digest)] = 2_500  # deleted sooner than the bound
     assert h.chain.validate(digest).layer == "l2"
     h.clock.now += 2
     assert h.chain.validate(digest).layer == "l1"
-    h.clock.now += 1  # 3 s: past the Redis entry's expiry, so past the L1 copy's too
+    h.clock.now += 1
     assert h.chain.validate(digest).layer == "l2"
-
-
-def test_l1_keeps_its_own_ttl_when_redis_keeps_the_entry_longer(h: Harness) -> None:
-    digest = h.add()
-    _shared_entry(h, digest, 250_000)
-    assert h.chain.validate(digest).layer == "l2"
-    h.clock.now += 59
-    assert h.chain.validate(digest).layer == "l1"
-    h.clock.now += 2
-    assert h.chain.validate(digest).layer == "l2"
-
-
-def test_redis_entry_without_expiry_gives_the_l1_ttl(h: Harness) -> None:
-    digest = h.add()
-    _shared_entry(h, digest, -1)
-    assert h.chain.validate(digest).layer == "l2"
-    h.clock.now += 59
-    assert h.chain.validate(digest).layer == "l1"
 
 
 def test_entry_gone_between_get_and_pttl_is_served_but_not_kept_in_l1(h: Harness) -> None:
     digest = h.add()
-    _shared_entry(h, digest, -2)
+    h.put(digest, _signed(digest, _record(), NOW))
+    h.redis.pttl_ms[auth_entry_key(digest)] = -2
     assert h.chain.validate(digest).layer == "l2"
     assert h.chain.validate(digest).layer == "l2"  # nothing was kept in L1
 
 
-def test_revoked_key_denied_once_its_redis_entry_is_deleted_and_l1_copy_expires(h: Harness) -> None:
-    """The revocation path: the keys-table stream deletes the Redis entry; a warm container's L1
-    copy, capped by the entry's remaining TTL (5 s here), then lapses and the source says revoked."""
+def test_l1_ttl_zero_keeps_nothing_in_process() -> None:
+    h = Harness(l1_ttl=0)
     digest = h.add()
-    _shared_entry(h, digest, 5_000)
+    assert [h.chain.validate(digest).layer for _ in range(2)] == ["source", "l2"]
+
+
+def test_a_shorter_l1_ttl_is_kept_and_a_longer_one_refused() -> None:
+    h = Harness(l1_ttl=3)
+    digest = h.add()
+    h.chain.validate(digest)
+    h.clock.now += 2.9
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 0.1
+    assert h.chain.validate(digest).layer == "l2"
+    with pytest.raises(ValueError, match="between 0 and revocation_bound_seconds"):
+        Harness(l1_ttl=BOUND + 1)
+    with pytest.raises(ValueError, match="must be positive"):
+        Harness(bound=0)
+
+
+# ------------------------------------------------------------------- revocation, whatever Redis does
+def test_revoked_key_refused_at_the_bound_though_its_redis_entry_survived(h: Harness) -> None:
+    """The revocation stream's delete failed (Redis paused past its retries): the entry is still in
+    Redis, yet no authorizer accepts the key once the bound has passed since the entry's table read."""
+    digest = h.add()
     assert h.chain.validate(digest).decision is Decision.ALLOW
     h.source.records[digest] = KeyRecord(key_id="key_x", user_id="u", models=("21",), status="revoked")
-    del h.redis.data[auth_entry_key(digest)]
-    h.clock.now += 4
-    assert h.chain.validate(digest).decision is Decision.ALLOW  # the L1 copy, within its 5 s
-    h.clock.now += 2
+    h.clock.now += BOUND - 1
+    assert h.chain.validate(digest).decision is Decision.ALLOW  # within the bound
+    h.clock.now += 1
+    # Redis kept the entry (its EX has not been honoured: a restore, a paused server, a failover).
+    h.redis.pttl_ms[auth_entry_key(digest)] = 250_000
+    other = Harness()
+    other.clock.now = h.clock.now
+    other.redis.data = h.redis.data
+    other.source.records = h.source.records
+    other_first = other.chain.validate(digest)  # empty L1: reads the surviving entry, too old
+    assert other_first.decision is Decision.DENY and other_first.layer == "source"
+    assert other.warnings[0][1]["reason"] == "stale"
+    verdict = h.chain.validate(digest)  # L1 copy lapsed at the bound; Redis now says negative
+    assert verdict.decision is Decision.DENY and verdict.layer == "l2"
+
+
+def test_an_allow_restored_from_an_old_snapshot_is_stale_logged_and_replaced(h: Harness) -> None:
+    digest = h.add(status="revoked")
+    h.put(digest, _signed(digest, _record(), NOW - 3600))
     verdict = h.chain.validate(digest)
     assert verdict.decision is Decision.DENY and verdict.layer == "source"
+    assert h.counts()[0] == ("AuthL2EntryRefused", 1, "Count")
+    assert h.warnings == [
+        (
+            "Redis cache entry older than the revocation bound: read again from the keys table",
+            {"reason": "stale", "key_id": "key_x", "age_seconds": 3600.0, "bound_seconds": BOUND},
+        )
+    ]
+    assert h.entry(digest) == CachedAnswer(None, NOW)  # overwritten with what the table says now
+
+
+def test_an_old_negative_entry_still_denies_without_a_table_read(h: Harness) -> None:
+    digest = key_digest(generate_key())
+    h.put(digest, _signed(digest, None, NOW - 3600), ttl=30)
+    verdict = h.chain.validate(digest)
+    assert verdict.decision is Decision.DENY and verdict.layer == "l2" and h.source.calls == 0
+
+
+# ------------------------------------------------------------------------ entries nobody signed
+FORGED = {
+    "old unsigned format": lambda d: json.dumps(_record()).encode(),
+    "garbage": lambda d: b"{not json",
+    "another signing key": lambda d: EntrySigner(b"z" * 32).encode(d, CachedAnswer(_record(), NOW)),
+    "another key's entry": lambda d: _signed("0" * 64, _record(), NOW),
+    "another version": lambda d: b"v2" + _signed(d, _record(), NOW)[2:],
+    "payload changed after signing": lambda d: _signed(d, _record(), NOW).replace(b'"u"', b'"v"'),
+}
+
+
+@pytest.mark.parametrize("forge", sorted(FORGED))
+def test_an_entry_that_does_not_verify_is_a_miss_counted_logged_and_overwritten(
+    h: Harness, forge: str
+) -> None:
+    digest = h.add(status="revoked")  # the table says no: a forged allow must not say yes
+    h.put(digest, FORGED[forge](digest))
+    verdict = h.chain.validate(digest)
+    assert verdict.decision is Decision.DENY and verdict.layer == "source"
+    assert h.counts()[0] == ("AuthL2EntryRefused", 1, "Count")
+    assert h.warnings == [
+        ("Redis cache entry refused: not signed by this deployment's authorizers", {"reason": "unsigned"})
+    ]
+    assert h.entry(digest) == CachedAnswer(None, NOW)

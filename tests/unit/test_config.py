@@ -11,8 +11,8 @@ def test_defaults_are_the_documented_budgets() -> None:
     assert settings.redis.url is None
     assert settings.redis.connect_timeout_ms == 50
     assert settings.redis.timeout_ms == 50
-    assert settings.l1_ttl_seconds == 60
-    assert settings.l2_ttl_seconds == 300
+    assert settings.revocation_bound_seconds == 10
+    assert settings.l1_ttl_seconds is None
     assert settings.negative_ttl_seconds == 30
 
 
@@ -66,8 +66,8 @@ def test_auth_service_url_must_be_http() -> None:
 
 
 def test_ttls_are_validated() -> None:
-    with pytest.raises(ConfigError, match="AUTH_L2_TTL_SECONDS"):
-        AuthorizerSettings.from_env({**BASE, "AUTH_L2_TTL_SECONDS": "0"})
+    with pytest.raises(ConfigError, match="AUTH_REVOCATION_BOUND_SECONDS"):
+        AuthorizerSettings.from_env({**BASE, "AUTH_REVOCATION_BOUND_SECONDS": "0"})
     with pytest.raises(ConfigError, match="AUTH_L1_TTL_SECONDS"):
         AuthorizerSettings.from_env({**BASE, "AUTH_L1_TTL_SECONDS": "-1"})
     assert AuthorizerSettings.from_env({**BASE, "AUTH_L1_TTL_SECONDS": "0"}).l1_ttl_seconds == 0

@@ -95,7 +95,7 @@ def test_dataclass_defaults_are_the_declared_defaults() -> None:
     assert KeysTableSettings(table_name="t").max_attempts == 2
     from_env = AuthorizerSettings.from_env(MINIMAL["authorizer"])
     assert from_env.redis == RedisSettings(url=None)
-    assert from_env.l1_ttl_seconds == 60 and from_env.l2_ttl_seconds == 300
+    assert from_env.revocation_bound_seconds == 10 and from_env.l1_ttl_seconds is None
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_the_drift_check_expects_what_the_stack_sets() -> None:
     # The ALLOW_PICKLE disagreement (set by the stack, missing from the expectation) cannot recur.
     assert "ALLOW_PICKLE" in FUNCTION_ENV["predict"]
     assert FUNCTION_SECRETS == {
-        "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
+        "authorizer": {"REDIS_AUTH_SECRET_ARN": "redis_auth", "AUTH_CACHE_KEY_SECRET_ARN": "auth_cache_key"},
         "predict": {"HF_TOKEN_SECRET_ARN": "hf_token"},
         "health": {"REDIS_AUTH_SECRET_ARN": "redis_auth"},
         "canary": {"CANARY_KEY_SECRET_ARN": "canary_key"},

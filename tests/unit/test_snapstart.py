@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 import snapshot_restore_py
 from hokusai import snapstart
 from hokusai.auth.chain import ValidatorChain
+from hokusai.auth.entries import CachedAnswer, EntrySigner
 from hokusai.cache.breaker import BreakerState, CircuitBreaker
 from hokusai.cache.redis_cache import RedisCache
 from hokusai.cache.ttl import TTLCache
@@ -97,10 +99,15 @@ def test_l1_breaker_and_redis_client_are_dropped_at_restore() -> None:
     settings = RedisSettings.from_env({"REDIS_URL": "redis://127.0.0.1:6399/0"})
     cache = RedisCache.from_settings(settings)
     chain = ValidatorChain(
-        _NoSource(), l1=TTLCache(10), l2=cache, l1_ttl_seconds=60, l2_ttl_seconds=300, negative_ttl_seconds=30
+        _NoSource(),
+        l1=TTLCache(10),
+        l2=cache,
+        signer=EntrySigner(b"k" * 32),
+        revocation_bound_seconds=10,
+        negative_ttl_seconds=30,
     )
     record = KeyRecord(key_id="key_1", user_id="u", models=("21",))
-    chain._remember_l1("digest", record.to_cache(), 0.0)
+    chain._remember_l1("digest", CachedAnswer(record.to_cache(), time.time()), time.time())
     assert chain.validate("digest").layer == "l1"
     for _ in range(settings.breaker_failure_threshold):
         cache.breaker.record_failure()

@@ -124,12 +124,22 @@ class KeysTableSettings(FromEnvironment):
 class AuthorizerSettings(FromEnvironment):
     redis: RedisSettings = part(RedisSettings)
     keys_table: KeysTableSettings = part(KeysTableSettings)
-    l1_ttl_seconds: int = setting("AUTH_L1_TTL_SECONDS")
-    l2_ttl_seconds: int = setting("AUTH_L2_TTL_SECONDS")
+    revocation_bound_seconds: int = setting("AUTH_REVOCATION_BOUND_SECONDS")
+    l1_ttl_seconds: int | None = setting("AUTH_L1_TTL_SECONDS")
+    cache_key_secret_arn: str | None = setting("AUTH_CACHE_KEY_SECRET_ARN")
     negative_ttl_seconds: int = setting("AUTH_NEGATIVE_TTL_SECONDS")
     l1_max_entries: int = setting("AUTH_L1_MAX_ENTRIES")
     auth_service_url: str | None = setting("AUTH_SERVICE_URL")
     auth_service_timeout_ms: int = setting("AUTH_SERVICE_TIMEOUT_MS")
+
+    def __post_init__(self) -> None:
+        # Checked once, at start-up, naming the variable: an in-process copy must not outlive the bound.
+        if self.l1_ttl_seconds is not None and self.l1_ttl_seconds > self.revocation_bound_seconds:
+            raise ConfigError(
+                "AUTH_L1_TTL_SECONDS",
+                f"at most AUTH_REVOCATION_BOUND_SECONDS ({self.revocation_bound_seconds} s)",
+                str(self.l1_ttl_seconds),
+            )
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ class Kind(enum.Enum):
     NON_NEGATIVE_INT = "non-negative integer"
     BOOL = "boolean"
     HTTP_URL = "http(s) URL"
+    SECURE_URL = "https URL"
     REDIS_URL = "redis(s) URL"
     JSON_OBJECT = "JSON object"
     ABSOLUTE_PATH = "absolute path"
@@ -110,6 +111,9 @@ class Variable:
     sensitive: bool = False  # the value itself is a secret: never logged, never in a template
     deploy: Deploy = Deploy.DEFAULT
     expected: str | None = None  # what a bad value is told to be, when the kind's wording is too vague
+    # False: the secret's value is for the function that reads it alone (the authorizer's Redis signing
+    # key); the canary and `hokusai doctor` check it exists, never read it.
+    value_checked: bool = True
 
     def parse(self, environ: Environ) -> Any:
         """The typed value, the parsed default, or None for an unset optional variable.
@@ -166,6 +170,15 @@ def _http_url(variable: Variable, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _secure_url(variable: Variable, raw: str) -> str:
+    """https://, or http:// to a loopback address only (a service on the same machine)."""
+    parts = urlsplit(raw)
+    loopback = parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+    if not (parts.scheme == "https" and parts.hostname) and not loopback:
+        raise variable._fail("an https:// URL (http:// only to 127.0.0.1 or localhost)", redact_url(raw))
+    return raw.rstrip("/")
+
+
 def _json_object(variable: Variable, raw: str) -> str:
     """Checked to be a non-empty JSON object, kept as text (its owner parses the fields)."""
     try:
@@ -217,6 +230,7 @@ _CONVERTERS = {
     Kind.NON_NEGATIVE_INT: _as_int,
     Kind.BOOL: _as_bool,
     Kind.HTTP_URL: _http_url,
+    Kind.SECURE_URL: _secure_url,
     Kind.REDIS_URL: _redis_url,
     Kind.JSON_OBJECT: _json_object,
     Kind.ABSOLUTE_PATH: _absolute_path,
@@ -259,15 +273,21 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("REDIS_BREAKER_COOLDOWN_MS", Kind.POSITIVE_INT, "open breaker's cool-down before one probe",
              _REDIS_READERS, default="10000", unit="ms"),
     # The authorizer.
-    Variable("AUTH_L1_TTL_SECONDS", Kind.NON_NEGATIVE_INT, "in-process cache TTL (bounds revocation delay)",
-             (AUTHORIZER,), default="60", unit="s"),
-    Variable("AUTH_L2_TTL_SECONDS", Kind.POSITIVE_INT, "Redis cache TTL", (AUTHORIZER,), default="300",
-             unit="s"),
+    Variable("AUTH_REVOCATION_BOUND_SECONDS", Kind.POSITIVE_INT,
+             "a revoked key is refused by every authorizer within this, whatever Redis does: no cached "
+             "allow is trusted longer after its keys-table read", (AUTHORIZER, CLI), default="10", unit="s"),
+    Variable("AUTH_L1_TTL_SECONDS", Kind.NON_NEGATIVE_INT,
+             "in-process cache TTL, at most the revocation bound (0: no in-process cache; unset: the bound)",
+             (AUTHORIZER,), optional=True, unit="s"),
+    Variable("AUTH_CACHE_KEY_SECRET_ARN", Kind.ARN,
+             "secret holding the key that signs the authorizer's Redis entries; unset: no Redis cache",
+             (AUTHORIZER,), optional=True, arn_of="auth_cache_key", deploy=Deploy.VALUE,
+             expected="a Secrets Manager secret ARN", value_checked=False),
     Variable("AUTH_NEGATIVE_TTL_SECONDS", Kind.NON_NEGATIVE_INT,
              "how long an unknown key's rejection is cached", (AUTHORIZER,), default="30", unit="s"),
     Variable("AUTH_L1_MAX_ENTRIES", Kind.POSITIVE_INT, "in-process cache size", (AUTHORIZER,),
              default="10000"),
-    Variable("AUTH_SERVICE_URL", Kind.HTTP_URL, "HTTP auth service instead of the keys table",
+    Variable("AUTH_SERVICE_URL", Kind.SECURE_URL, "HTTPS auth service instead of the keys table",
              (AUTHORIZER,), optional=True, deploy=Deploy.WHEN_GIVEN),
     Variable("AUTH_SERVICE_TIMEOUT_MS", Kind.POSITIVE_INT, "auth service budget per call", (AUTHORIZER,),
              default="500", unit="ms"),

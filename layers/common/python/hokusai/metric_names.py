@@ -39,6 +39,8 @@ AUTHORIZER_FAILURE = "AuthorizerFailure"  # 1 per 503 answer: key store unreacha
 AUTH_MALFORMED = "AuthMalformed"
 AUTH_CACHE_HIT_L1 = "AuthCacheHitL1"
 AUTH_CACHE_HIT_L2 = "AuthCacheHitL2"
+# 1 per Redis entry refused: unsigned, mistyped, or an allow older than the revocation bound.
+AUTH_L2_ENTRY_REFUSED = "AuthL2EntryRefused"
 AUTH_SOURCE_LOOKUP = "AuthSourceLookup"
 AUTH_VALIDATOR_LATENCY = "AuthValidatorLatency"
 REDIS_BREAKER_OPEN = "RedisBreakerOpen"  # 1 per request that skipped Redis, breaker open (alarmed)
@@ -47,6 +49,7 @@ REDIS_BREAKER_STATE_CHANGE = "RedisBreakerStateChange"
 REDIS_TIMEOUT = "RedisTimeout"
 REDIS_ERROR = "RedisError"
 REDIS_AUTH_TOKEN_UNAVAILABLE = "RedisAuthTokenUnavailable"  # noqa: S105 - a metric name, no secret
+AUTH_CACHE_KEY_UNAVAILABLE = "AuthCacheKeyUnavailable"  # the L2 signing key: no L2 without it
 # Not published by code: the monitoring stack's metric filter on the authorizer's ERROR log lines.
 AUTHORIZER_ERROR_LOGS = "AuthorizerErrorLogs"
 

@@ -2,15 +2,19 @@
 
 Everything is keyed by the key's SHA-256 digest; the key itself never enters this module.
 
-Budget rules (INCIDENTS.md section 1):
+Budget rules (docs/incidents.md, the Redis outage):
 * L2 costs at most one Redis call per request on the read side. A failed or skipped L2 read skips the
   L2 write-back, so a dead Redis costs at most one timeout (~50 ms) per request, and nothing once the
   breaker is open.
-* Expiry is checked on every hit: cached entries carry ``expires_at`` and their TTLs are capped by it.
-* L1 never keeps an entry longer than Redis does: an L2 hit reads the entry's remaining TTL in the same
-  round trip (GET + PTTL pipelined) and caps the L1 TTL by it, so a Redis entry deleted at revocation
-  (``hokusai.keys.revocation``, the keys-table stream) is not re-armed for a full L1 TTL by a late hit.
 * Source unreachable and nothing cached -> ``Verdict.unavailable`` (503 upstream), never an Allow.
+
+The revocation bound (``AUTH_REVOCATION_BOUND_SECONDS``, docs/authorizer.md): every cached answer
+carries the time of the keys-table read it came from (:class:`hokusai.auth.entries.CachedAnswer`),
+and a positive answer is trusted only while younger than the bound, in L1 and in L2 alike. A key
+revoked in the table is therefore refused by every authorizer within the bound whatever Redis does
+(paused, killed, failed over, restored with old data): the revocation stream's delete of the Redis
+entry makes it faster, never correct. Redis entries are signed (``hokusai.auth.entries``): an entry
+that does not verify, lacks a field or is too old is a miss, never an allow.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from hokusai import metric_names, snapstart
+from hokusai.auth.entries import CachedAnswer, EntrySigner
 from hokusai.cache.redis_cache import DEFAULT_KEY_PREFIX, CacheOutcome, RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
 from hokusai.keys.store import KeyRecord, StoreUnavailable
@@ -59,22 +64,41 @@ class Validator(Protocol):
 
 # What the chain tells its observer: (metric name, value, unit) with unit "Count" or "Milliseconds".
 Observer = Callable[[str, float, str], None]
-
-_NEGATIVE = "negative"
+# A warning worth a log line (a Redis entry refused): message and fields, never a key.
+Warn = Callable[..., None]
 
 
 def _ignore(_name: str, _value: float, _unit: str) -> None:
     return None
 
 
+def _no_warning(_message: str, **_fields: object) -> None:
+    return None
+
+
+def is_secure_auth_service_url(url: str) -> bool:
+    """``https://``, or ``http://`` to a loopback address (a service on the same machine: the digest
+    never crosses a network). The service's answer decides Allow, so a plain-HTTP answer from
+    elsewhere could be forged on the way, and the digest would travel in clear."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+
+
 class HttpAuthService:
     """Source of truth behind an HTTP auth service: ``GET {base}/v1/keys/{digest}``.
 
-    200 + JSON record -> the record; 404 -> unknown; anything else or a timeout -> StoreUnavailable.
-    Only the digest travels; the request is bounded by ``timeout_ms`` (one attempt, no retries).
+    200 + JSON record -> the record; 404 -> unknown; anything else, a record with a field missing, or
+    a timeout -> StoreUnavailable (never an Allow). Only the digest travels; the request is bounded by
+    ``timeout_ms`` (one attempt, no retries).
     """
 
     def __init__(self, base_url: str, timeout_ms: int) -> None:
+        if not is_secure_auth_service_url(base_url):
+            raise ValueError("the auth service URL must be https:// (or http:// to a loopback address)")
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout_ms / 1000
 
@@ -82,11 +106,11 @@ class HttpAuthService:
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(  # noqa: S310 (AUTH_SERVICE_URL is checked to be http(s))
+        request = urllib.request.Request(  # noqa: S310 (https, or http to loopback: checked above)
             f"{self._base_url}/v1/keys/{digest}", headers={"Accept": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (http(s) checked by config)
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (checked above)
                 body = json.loads(response.read(65536))
             return KeyRecord.from_cache(body)
         except urllib.error.HTTPError as error:
@@ -102,29 +126,43 @@ class ValidatorChain:
         self,
         source: SourceOfTruth,
         *,
-        l1: TTLCache[Any],
+        l1: TTLCache[CachedAnswer],
         l2: RedisCache | None,
-        l1_ttl_seconds: int,
-        l2_ttl_seconds: int,
+        signer: EntrySigner | None,
+        revocation_bound_seconds: int,
         negative_ttl_seconds: int,
+        l1_ttl_seconds: int | None = None,
         l2_prefix: str = DEFAULT_KEY_PREFIX,
         observe: Observer = _ignore,
+        warn: Warn = _no_warning,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``signer`` None: no L2 at all (an unsigned Redis entry is never trusted nor written).
+        ``l1_ttl_seconds``: a shorter in-process TTL than the bound (0: no L1); never longer."""
+        if revocation_bound_seconds <= 0:
+            raise ValueError("revocation_bound_seconds must be positive")
         self._source = source
         self._l1 = l1
-        self._l2 = l2
-        self._l1_ttl = l1_ttl_seconds
-        self._l2_ttl = l2_ttl_seconds
+        self._l2 = l2 if signer is not None else None
+        self._signer = signer
+        self._bound = revocation_bound_seconds
+        self._l1_ttl = revocation_bound_seconds if l1_ttl_seconds is None else l1_ttl_seconds
+        if not 0 <= self._l1_ttl <= revocation_bound_seconds:
+            raise ValueError("l1_ttl_seconds must be between 0 and revocation_bound_seconds")
         self._negative_ttl = negative_ttl_seconds
         self._l2_prefix = l2_prefix
         self._observe = observe
+        self._warn = warn
         self._clock = clock
         _chains.add(self)
 
     @property
     def l2(self) -> RedisCache | None:
         return self._l2
+
+    @property
+    def revocation_bound_seconds(self) -> int:
+        return self._bound
 
     def forget_cached_keys(self) -> None:
         """Empty L1 (SnapStart restore: its expiries are on the snapshot's monotonic clock, and a key
@@ -160,13 +198,13 @@ class ValidatorChain:
         if self._l2 is not None and self._l2.enabled:
             result = self._l2.get_with_ttl(auth_entry_key(digest, self._l2_prefix))
             if result.outcome is CacheOutcome.HIT and result.value is not None:
-                entry = self._decode(result.value)
-                if entry is not None:
+                answer = self._trusted_l2_answer(digest, result.value, now)
+                if answer is not None:
                     self._observe(metric_names.AUTH_CACHE_HIT_L2, 1, "Count")
                     remaining = None if result.ttl_ms is None else result.ttl_ms / 1000
-                    self._remember_l1(digest, entry, now, remaining)
-                    return self._from_cache(entry, "l2", now)
-                write_back_l2 = True  # unreadable entry: overwrite it
+                    self._remember_l1(digest, answer, now, remaining)
+                    return self._from_cache(answer, "l2", now)
+                write_back_l2 = True  # refused entry: overwrite it with what the table says now
             elif result.outcome is CacheOutcome.MISS:
                 write_back_l2 = True
             elif result.outcome is CacheOutcome.SKIPPED:
@@ -179,49 +217,70 @@ class ValidatorChain:
             return Verdict(Decision.UNAVAILABLE, "none", reason=f"source unavailable: {error}")
         self._observe(metric_names.AUTH_SOURCE_LOOKUP, 1, "Count")
 
-        fresh: Any = record.to_cache() if record is not None and record.is_usable(now) else _NEGATIVE
+        usable = record is not None and record.is_usable(now)
+        fresh = CachedAnswer(record.to_cache() if usable and record is not None else None, now)
         self._remember_l1(digest, fresh, now)
-        if write_back_l2 and self._l2 is not None:
-            ttl = self._ttl(fresh, self._l2_ttl, now)
+        if write_back_l2 and self._l2 is not None and self._signer is not None:
+            ttl = self._ttl(fresh, self._bound, now)
             if ttl > 0:
-                self._l2.set(auth_entry_key(digest, self._l2_prefix), json.dumps(fresh).encode(), ttl)
+                # Whole seconds for Redis, rounded down: never later than the bound.
+                self._l2.set(
+                    auth_entry_key(digest, self._l2_prefix), self._signer.encode(digest, fresh), int(ttl)
+                )
         if record is None:
             return Verdict(Decision.DENY, "source", reason="unknown key")
         return self._judge(record, "source", now)
 
-    def _remember_l1(self, digest: str, entry: Any, now: float, l2_remaining: float | None = None) -> None:
+    def _trusted_l2_answer(self, digest: str, raw: bytes, now: float) -> CachedAnswer | None:
+        """The entry's answer if this deployment's authorizers wrote it whole and, for an allow, it is
+        younger than the bound; None (a miss, logged and counted) otherwise."""
+        assert self._signer is not None
+        answer = self._signer.decode(digest, raw, now)
+        if answer is None:
+            self._observe(metric_names.AUTH_L2_ENTRY_REFUSED, 1, "Count")
+            self._warn(
+                "Redis cache entry refused: not signed by this deployment's authorizers", reason="unsigned"
+            )
+            return None
+        if not answer.negative and answer.age(now) >= self._bound:
+            # Redis kept it past its TTL: a failed delete, a failover, a restore from an old snapshot.
+            self._observe(metric_names.AUTH_L2_ENTRY_REFUSED, 1, "Count")
+            self._warn(
+                "Redis cache entry older than the revocation bound: read again from the keys table",
+                reason="stale",
+                key_id=(answer.record or {}).get("key_id"),
+                age_seconds=round(answer.age(now), 1),
+                bound_seconds=self._bound,
+            )
+            return None
+        return answer
+
+    def _remember_l1(
+        self, digest: str, answer: CachedAnswer, now: float, l2_remaining: float | None = None
+    ) -> None:
         """``l2_remaining``: the seconds Redis still keeps the entry this copy came from (None: from
         the source of truth, or a Redis entry without expiry); the copy never outlives it."""
-        ttl: float = self._ttl(entry, self._l1_ttl, now)
+        ttl = self._ttl(answer, self._l1_ttl, now)
         if l2_remaining is not None:
             ttl = min(ttl, l2_remaining)
         if ttl > 0:
-            self._l1.set(digest, entry, ttl)
+            self._l1.set(digest, answer, ttl)
 
-    def _ttl(self, entry: Any, positive_ttl: int, now: float) -> int:
-        if entry == _NEGATIVE:
+    def _ttl(self, answer: CachedAnswer, positive_ttl: int, now: float) -> float:
+        """How long ``answer`` may still be kept: a negative one for the negative TTL; a positive one
+        never past the bound since its table read, nor past the key's own expiry."""
+        if answer.record is None:
             return self._negative_ttl
-        expires_at = entry.get("expires_at")
-        if expires_at is None:
-            return positive_ttl
-        # A cached entry never outlives the key.
-        return max(0, min(positive_ttl, int(expires_at - now)))
+        ttl = min(float(positive_ttl), self._bound - answer.age(now))
+        expires_at = answer.record.get("expires_at")
+        if expires_at is not None:
+            ttl = min(ttl, expires_at - now)
+        return max(0.0, ttl)
 
-    @staticmethod
-    def _decode(raw: bytes) -> Any:
-        try:
-            entry = json.loads(raw)
-            if entry == _NEGATIVE:
-                return entry
-            KeyRecord.from_cache(entry)
-            return entry
-        except Exception:
-            return None
-
-    def _from_cache(self, entry: Any, layer: str, now: float) -> Verdict:
-        if entry == _NEGATIVE:
+    def _from_cache(self, answer: CachedAnswer, layer: str, now: float) -> Verdict:
+        if answer.record is None:
             return Verdict(Decision.DENY, layer, reason="unknown, revoked or expired key (cached)")
-        return self._judge(KeyRecord.from_cache(entry), layer, now)
+        return self._judge(answer.key_record(), layer, now)
 
     @staticmethod
     def _judge(record: KeyRecord, layer: str, now: float) -> Verdict:
@@ -244,6 +303,7 @@ snapstart.on_restore("auth.l1", _forget_cached_keys)
 
 
 __all__ = [
+    "CachedAnswer",
     "Decision",
     "HttpAuthService",
     "SourceOfTruth",

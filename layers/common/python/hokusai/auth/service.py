@@ -14,6 +14,7 @@ from typing import Any
 
 from hokusai import metric_names
 from hokusai.auth.chain import HttpAuthService, SourceOfTruth, ValidatorChain, Verdict
+from hokusai.auth.entries import EntrySigner
 from hokusai.auth.headers import extract_key
 from hokusai.auth.policy import allow_policy
 from hokusai.aws import SecretUnreadable
@@ -76,6 +77,32 @@ def bounded_secrets_client() -> Any:
     return client("secretsmanager", SECRET_AT_COLD_START)
 
 
+def _entry_signer(
+    settings: AuthorizerSettings,
+    secrets_client_factory: Callable[[], Any],
+    observe: Observer,
+    log_warning: Log,
+) -> EntrySigner | None:
+    """The Redis entries' signer, from ``AUTH_CACHE_KEY_SECRET_ARN``; None (no L2, logged and
+    counted once) when it is unset or cannot be read."""
+    arn = settings.cache_key_secret_arn
+    reason = "AUTH_CACHE_KEY_SECRET_ARN is not set"
+    if arn is not None:
+        from hokusai.aws import read_secret
+
+        try:
+            return EntrySigner(read_secret(secrets_client_factory(), arn).encode())
+        except SecretUnreadable as error:
+            reason = error.reason
+        except ValueError as error:  # too short to be a signing key
+            reason = str(error)
+        except Exception as error:  # no region, no endpoint: the same answer as a failed read
+            reason = f"could not be read ({type(error).__name__})"
+    observe(metric_names.AUTH_CACHE_KEY_UNAVAILABLE, 1, "Count")
+    log_warning("Redis cache signing key unavailable: running without L2 cache", error=reason)
+    return None
+
+
 def build_authorizer(
     settings: AuthorizerSettings,
     *,
@@ -97,21 +124,26 @@ def build_authorizer(
         log_warning("Redis circuit breaker changed state", old=old.value, new=new.value)
 
     l2: RedisCache | None = None
+    signer: EntrySigner | None = None
     started = time.perf_counter()
-    try:
-        l2 = connect(
-            settings.redis,
-            secrets_client_factory,
-            on_error=on_redis_error,
-            on_state_change=on_breaker_change,
-        )
-    except SecretUnreadable as error:
-        observe(metric_names.REDIS_AUTH_TOKEN_UNAVAILABLE, 1, "Count")
-        log_warning(
-            "Redis auth token unavailable: running without L2 cache",
-            error=error.reason,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+    if settings.redis.url is not None:
+        # No Redis cache without the signing key: an unsigned entry is never trusted nor written.
+        signer = _entry_signer(settings, secrets_client_factory, observe, log_warning)
+    if signer is not None:
+        try:
+            l2 = connect(
+                settings.redis,
+                secrets_client_factory,
+                on_error=on_redis_error,
+                on_state_change=on_breaker_change,
+            )
+        except SecretUnreadable as error:
+            observe(metric_names.REDIS_AUTH_TOKEN_UNAVAILABLE, 1, "Count")
+            log_warning(
+                "Redis auth token unavailable: running without L2 cache",
+                error=error.reason,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
     if source is None:
         if settings.auth_service_url:
             source = HttpAuthService(settings.auth_service_url, settings.auth_service_timeout_ms)
@@ -121,10 +153,12 @@ def build_authorizer(
         source,
         l1=TTLCache(settings.l1_max_entries),
         l2=l2,
+        signer=signer,
+        revocation_bound_seconds=settings.revocation_bound_seconds,
         l1_ttl_seconds=settings.l1_ttl_seconds,
-        l2_ttl_seconds=settings.l2_ttl_seconds,
         negative_ttl_seconds=settings.negative_ttl_seconds,
         l2_prefix=settings.redis.key_prefix,
         observe=observe,
+        warn=log_warning,
     )
     return Authorizer(chain, l2_enabled=l2 is not None, observe=observe)

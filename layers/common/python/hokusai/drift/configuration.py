@@ -92,6 +92,15 @@ def check_functions(
     return findings
 
 
+def _value_checked(declared_by: str) -> bool:
+    """Whether the canary may read the secret's value to check it is not empty. A secret only its
+    own function may read (the authorizer's Redis signing key) is checked to exist, never read."""
+    from hokusai.environment import VARIABLES
+
+    name = declared_by.rsplit(maxsplit=1)[-1]
+    return all(v.value_checked for v in VARIABLES if v.name == name)
+
+
 def _environment_findings(
     function_name: str, declared: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[Finding]:
@@ -232,6 +241,8 @@ def _secret_findings(secretsmanager: BaseClient, arn: str, declared_by: str) -> 
                 restore,
             )
         ]
+    if not _value_checked(declared_by):
+        return []
     try:
         value = secretsmanager.get_secret_value(SecretId=arn)
     except Exception as error:

@@ -90,7 +90,8 @@ class KeyRecord:
             key_id=str(data["key_id"]),
             user_id=str(data["user_id"]),
             models=tuple(str(m) for m in data["models"]),
-            status=str(data.get("status", ACTIVE)),
+            # Required: a record that does not say it is active is not (never default to an allow).
+            status=str(data["status"]),
             expires_at=int(expires) if expires is not None else None,
             usage_key_value=str(data.get("usage_key_value") or ""),
         )
