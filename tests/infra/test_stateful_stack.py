@@ -234,12 +234,24 @@ def test_efs_encrypted_with_an_access_point_in_the_efs_group(synthesized: Synthe
         assert mount_target["Properties"]["SecurityGroups"] == [{"Fn::GetAtt": [ids["efs"], "GroupId"]}]
 
 
-def test_three_secrets_redis_token_generated(synthesized: Synthesized) -> None:
+def test_four_secrets_redis_token_and_signing_key_generated(synthesized: Synthesized) -> None:
     secrets = synthesized.resources(STACK, "AWS::SecretsManager::Secret")
-    assert len(secrets) == 3
+    assert len(secrets) == 4
     descriptions = " ".join(secret["Properties"]["Description"] for secret in secrets.values())
-    for variable in ("REDIS_AUTH_SECRET_ARN", "HF_TOKEN_SECRET_ARN", "CANARY_KEY_SECRET_ARN"):
+    for variable in (
+        "REDIS_AUTH_SECRET_ARN",
+        "HF_TOKEN_SECRET_ARN",
+        "CANARY_KEY_SECRET_ARN",
+        "AUTH_CACHE_KEY_SECRET_ARN",
+    ):
         assert variable in descriptions
+    synthesized.templates[STACK].has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "Description": Match.string_like_regexp("AUTH_CACHE_KEY_SECRET_ARN"),
+            "GenerateSecretString": {"ExcludePunctuation": True, "PasswordLength": 64},
+        },
+    )
     synthesized.templates[STACK].has_resource_properties(
         "AWS::SecretsManager::Secret",
         {

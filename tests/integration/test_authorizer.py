@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 import redis
+from hokusai.auth.entries import EntrySigner
 from hokusai.cache.redis_cache import auth_entry_key
 from hokusai.keys import schema
 from hokusai.keys.format import generate_key, key_digest
@@ -53,10 +54,15 @@ class Env:
         self.table = f"keys-{uuid.uuid4().hex[:8]}"
         create_table(self.table)
         self.store = KeyStore(boto3.client("dynamodb"), self.table)
+        # The Redis entries' signing key, as the stack makes it (the authorizer alone reads it).
+        self.signing_key = generate_key()[3:]
+        self.signing_secret_arn = boto3.client("secretsmanager").create_secret(
+            Name=f"auth-cache-key-{uuid.uuid4().hex[:6]}", SecretString=self.signing_key
+        )["ARN"]
         self.values: dict[str, str] = {
             "KEYS_TABLE_NAME": self.table,
-            "AUTH_L1_TTL_SECONDS": "60",
-            "AUTH_L2_TTL_SECONDS": "300",
+            "AUTH_REVOCATION_BOUND_SECONDS": "10",
+            "AUTH_CACHE_KEY_SECRET_ARN": self.signing_secret_arn,
             "AUTH_NEGATIVE_TTL_SECONDS": "30",
             "REDIS_CONNECT_TIMEOUT_MS": "50",
             "REDIS_TIMEOUT_MS": "50",
@@ -80,8 +86,9 @@ class Env:
         return load_handler("authorizer")
 
     def table_down(self) -> None:
-        # DynamoDB "unreachable": point boto3 at a refused port (new clients read it at build time).
-        self.monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_refused()}")
+        # DynamoDB "unreachable" (Secrets Manager still answers, as it would in AWS): point boto3's
+        # DynamoDB clients at a refused port (new clients read it at build time).
+        self.monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{_refused()}")
 
 
 def _refused() -> int:
@@ -143,7 +150,11 @@ def test_allow_policy_scopes_context_and_layers(env: Env, redis_server: RedisSer
 
     client = redis.Redis.from_url(redis_server.url)
     cached = client.get(auth_entry_key(key_digest(key)))
-    assert cached is not None and json.loads(cached)["key_id"] == answer["context"]["key_id"]
+    assert cached is not None
+    entry = EntrySigner(env.signing_key.encode()).decode(key_digest(key), cached, time.time())
+    assert entry is not None and entry.record is not None
+    assert entry.record["key_id"] == answer["context"]["key_id"]
+    assert 9 <= client.ttl(auth_entry_key(key_digest(key))) <= 10  # the revocation bound
     assert all(key not in str(k) for k in client.keys("*"))
     # X-API-Key (lower-case header name) and the list route work too.
     assert invoke(handler, key, "authorizer_info_x_api_key.json")[0] == "allow"
@@ -301,17 +312,35 @@ def test_dynamodb_down_warm_cache_allows_cold_is_unavailable(env: Env) -> None:
     assert invoke(cold, "not-a-key")[0] == "unauthorized"
 
 
-def test_revoked_key_stops_within_l1_ttl(env: Env, redis_server: RedisServer) -> None:
+def test_revoked_key_stops_within_the_bound(env: Env, redis_server: RedisServer) -> None:
     from hokusai.keys.cli import main as keys_main
 
     key = env.key()
-    handler = env.handler(REDIS_URL=redis_server.url, AUTH_L1_TTL_SECONDS="1")
+    handler = env.handler(REDIS_URL=redis_server.url, AUTH_REVOCATION_BOUND_SECONDS="1")
     assert invoke(handler, key)[0] == "allow"
     key_id = env.store.get(key_digest(key)).key_id  # type: ignore[union-attr]
-    env.monkeypatch.setenv("REDIS_URL", redis_server.url)
+    env.monkeypatch.delenv("REDIS_URL", raising=False)  # an operator's machine cannot reach Redis
     assert keys_main(["revoke", key_id, "--table", env.table]) == 0
     time.sleep(1.2)
     assert invoke(handler, key)[0] == "unauthorized"
+
+
+def test_an_entry_written_with_the_redis_token_alone_is_never_an_allow(
+    env: Env, redis_server: RedisServer
+) -> None:
+    """Health, the revocation function, the canary and operators hold the Redis token, not the signing
+    key: an allow they write for a key nobody issued (old plain format or a made-up signature) is a
+    miss, and the table says unknown."""
+    made_up = generate_key()
+    client = redis.Redis.from_url(redis_server.url)
+    record = {"key_id": "key_forged", "user_id": "mallory", "models": ["*"], "status": "active"}
+    for forged in (json.dumps(record).encode(), b"v1." + b"0" * 64 + b"." + json.dumps(record).encode()):
+        client.set(auth_entry_key(key_digest(made_up)), forged, ex=300)
+        handler = env.handler(REDIS_URL=redis_server.url)
+        assert invoke(handler, made_up)[0] == "unauthorized"
+        # ...and the refused entry was replaced by the table's answer, signed.
+        replaced = client.get(auth_entry_key(key_digest(made_up)))
+        assert replaced is not None and replaced != forged and replaced.startswith(b"v1.")
 
 
 def test_bad_configuration_is_503_naming_the_variable(env: Env, caplog: pytest.LogCaptureFixture) -> None:

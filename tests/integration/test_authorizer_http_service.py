@@ -55,7 +55,12 @@ class AuthService:
 
     def add(self, models: list[str]) -> str:
         key = generate_key()
-        self.records[key_digest(key)] = {"key_id": "key_svc", "user_id": "svc-user", "models": models}
+        self.records[key_digest(key)] = {
+            "key_id": "key_svc",
+            "user_id": "svc-user",
+            "models": models,
+            "status": "active",
+        }
         return key
 
     def close(self) -> None:
@@ -114,3 +119,32 @@ def test_handler_uses_the_service_and_caches_it(
     with pytest.raises(Exception) as unavailable:
         handler.lambda_handler(event_with(generate_key()), LambdaContext())
     assert str(unavailable.value) != "Unauthorized"
+
+
+def test_a_record_without_a_status_is_unavailable_never_an_allow(service: AuthService) -> None:
+    key = service.add(["21"])
+    del service.records[key_digest(key)]["status"]
+    with pytest.raises(StoreUnavailable, match=r"^KeyError$"):
+        HttpAuthService(service.url, 500).get(key_digest(key))
+
+
+def test_the_base_url_may_end_in_a_slash_and_only_the_digest_is_in_the_path(service: AuthService) -> None:
+    key = service.add(["21"])
+    record = HttpAuthService(service.url + "/", 500).get(key_digest(key))
+    assert record is not None and record.status == "active"
+    assert service.paths == [f"/v1/keys/{key_digest(key)}"]
+
+
+@pytest.mark.parametrize("status", [401, 403, 429, 500, 503])
+def test_every_other_status_is_unavailable_naming_it(service: AuthService, status: int) -> None:
+    service.status_override = status
+    with pytest.raises(StoreUnavailable, match=rf"^HTTP {status}$"):
+        HttpAuthService(service.url, 500).get(key_digest(service.add(["21"])))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://auth.internal", "http://10.0.0.5:8080", "ftp://auth.internal", "https://"]
+)
+def test_a_service_a_network_away_must_be_https(url: str) -> None:
+    with pytest.raises(ValueError, match=r"must be https:// \(or http:// to a loopback address\)"):
+        HttpAuthService(url, 500)

@@ -102,6 +102,9 @@ def test_authorizer_restored_copy_drops_l1_breaker_and_redis_client(
             "KEYS_TABLE_NAME": keys_table,
             "REDIS_URL": redis_server.url,
             "REDIS_AUTH_SECRET_ARN": None,
+            "AUTH_CACHE_KEY_SECRET_ARN": boto3.client("secretsmanager").create_secret(
+                Name=f"auth-cache-key-{uuid.uuid4().hex[:6]}", SecretString="k" * 64
+            )["ARN"],
             "AUTH_SERVICE_URL": None,
             "REDIS_CONNECT_TIMEOUT_MS": "50",
             "REDIS_TIMEOUT_MS": "50",

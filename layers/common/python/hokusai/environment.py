@@ -278,7 +278,7 @@ VARIABLES: tuple[Variable, ...] = (
              "allow is trusted longer after its keys-table read", (AUTHORIZER, CLI), default="10", unit="s"),
     Variable("AUTH_L1_TTL_SECONDS", Kind.NON_NEGATIVE_INT,
              "in-process cache TTL, at most the revocation bound (0: no in-process cache; unset: the bound)",
-             (AUTHORIZER,), optional=True, unit="s"),
+             (AUTHORIZER,), optional=True, unit="s", deploy=Deploy.WHEN_GIVEN),
     Variable("AUTH_CACHE_KEY_SECRET_ARN", Kind.ARN,
              "secret holding the key that signs the authorizer's Redis entries; unset: no Redis cache",
              (AUTHORIZER,), optional=True, arn_of="auth_cache_key", deploy=Deploy.VALUE,
