@@ -5,9 +5,10 @@ A deployment feeds the stream to ``functions/revocation`` through an event sourc
 :class:`StreamPoller` reads moto's stream (``dynamodbstreams`` DescribeStream, GetShardIterator,
 GetRecords), gives the same handler the records in the Lambda event's shape (``eventSourceARN`` added,
 ``ApproximateCreationDateTime`` in epoch seconds, as ``tests/events/dynamodb_stream_revoke.json``), and
-retries from the first failed record (``batchItemFailures``) a bounded number of times, as the mapping
-does. So ``make dev`` revokes like a deployment: ``hokusai keys revoke`` without ``REDIS_URL`` still
-deletes the Redis entry, within about a poll interval.
+retries from the first failed record (``batchItemFailures``) until it is accepted, as the mapping does
+(``MaximumRetryAttempts`` -1: a delete is never dropped while Redis is down), saying so once per
+``STALLED_LOG_EVERY`` failed attempts. So ``make dev`` revokes like a deployment: ``hokusai keys
+revoke`` without ``REDIS_URL`` still deletes the Redis entry, within about a poll interval.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from local.handlers import LambdaContext
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 POLL_SECONDS = 0.2
-MAX_ATTEMPTS = 10  # the mapping's MaximumRetryAttempts: then the batch is dropped (logged)
+STALLED_LOG_EVERY = 10  # failed attempts between two "still retrying" lines (never silent, never a flood)
+MAX_BACKOFF_SECONDS = 2.0
 BATCH_SIZE = 100
 
 
@@ -112,9 +114,10 @@ class StreamPoller:
 
     def _deliver(self, shard: str, records: list[dict[str, Any]]) -> None:
         """Invoke until every record is accepted; after a failure, retry from the first failed record
-        (the mapping's partial-batch semantics), at most MAX_ATTEMPTS times."""
+        (the mapping's partial-batch semantics), until accepted or the poller stops."""
         pending = records
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 0
+        while True:
             try:
                 response = self._handler({"Records": pending}, LambdaContext())
                 failures = [item["itemIdentifier"] for item in response.get("batchItemFailures") or []]
@@ -123,14 +126,16 @@ class StreamPoller:
             if not failures:
                 self.delivered += len(pending)
                 return
+            attempt += 1
             self.failed_attempts += 1
             first = min(failures, key=int)
             accepted = [r for r in pending if int(r["dynamodb"]["SequenceNumber"]) < int(first)]
             self.delivered += len(accepted)
             pending = pending[len(accepted) :]
-            if self._stop.wait(min(2.0, 0.1 * 2**attempt)):
+            if attempt % STALLED_LOG_EVERY == 0:
+                self._log(
+                    f"keys stream: {len(pending)} record(s) not handled after {attempt} attempts, retrying "
+                    "until Redis answers (a deployment's revocation-stalled alarm fires after 5 minutes)"
+                )
+            if self._stop.wait(min(MAX_BACKOFF_SECONDS, 0.1 * 2**attempt)):
                 return
-        self._log(
-            f"keys stream: {len(pending)} record(s) dropped after {MAX_ATTEMPTS} attempts "
-            "(a deployment sends the batch to the revocation-failures queue)"
-        )

@@ -116,6 +116,10 @@ IMPAIRING = (
 )
 
 
+# A stream record retried this long means Redis has been unreachable from the revocation function.
+REVOCATION_STALLED_MS = 5 * 60 * 1000
+
+
 class MonitoringStack(Stack):
     """Watches one service stack: its settings and stateful stack are the service's own."""
 
@@ -550,16 +554,34 @@ class MonitoringStack(Stack):
                 doctor,
             ),
             AlarmSpec(
+                "revocation-stalled",
+                # By the function's declared name (no cross-stack reference to the function).
+                cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="IteratorAge",
+                    dimensions_map={"FunctionName": settings.function_name("revocation")},
+                    statistic="Maximum",
+                    period=PERIOD,
+                ),
+                at_least(REVOCATION_STALLED_MS),
+                "The revocation function has been retrying a keys-table stream record for more than "
+                f"{REVOCATION_STALLED_MS // 60000} minutes: it cannot delete a revoked key's Redis "
+                "entry (Redis unreachable from the function, its token unreadable). Revoked keys are "
+                "still refused within AUTH_REVOCATION_BOUND_SECONDS (the authorizers re-read the keys "
+                "table); the record is retried until Redis answers.",
+                f"aws logs tail /aws/lambda/{settings.function_name('revocation')} --since 1h "
+                f"--filter-pattern WARNING (then: {doctor})",
+            ),
+            AlarmSpec(
                 "revocation-failed",
                 self.service.revocation_failures.metric_approximate_number_of_messages_visible(
                     statistic="Maximum", period=PERIOD
                 ),
                 at_least(1),
-                "Keys-table stream records reached the revocation function's on-failure queue after "
-                "their retries: a revoked (or changed) key's Redis entry may not have been deleted, so "
-                "the key can keep working until that entry expires (AUTH_L2_TTL_SECONDS) plus the "
-                "authorizer's in-process TTL. Usually Redis was unreachable from the function (its "
-                "breaker, the functions -> redis rule) or the Redis token unreadable.",
+                "Keys-table stream records reached the revocation function's on-failure queue: they "
+                "were retried for the stream's whole 24 h retention without Redis answering. Revoked "
+                "keys are still refused within AUTH_REVOCATION_BOUND_SECONDS; Redis has been "
+                "unreachable from the function for a day (its rule, its token).",
                 f"aws logs tail /aws/lambda/{settings.function_name('revocation')} --since 1h "
                 f"--filter-pattern WARNING (then: {doctor})",
             ),

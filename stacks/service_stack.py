@@ -72,9 +72,9 @@ LAYER_DIRS = {
 # Test-only: a tiny directory standing in for both layers so `make test` synthesizes without
 # building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
 PLACEHOLDER_LAYER_DIR = ROOT / "layers" / "placeholder"
-# The revocation stream's retries: bounded, then the on-failure queue (docs/authorizer.md).
-REVOCATION_RETRY_ATTEMPTS = 10
-REVOCATION_MAX_RECORD_AGE = Duration.minutes(15)
+# The revocation stream's retries: until Redis answers (-1: Lambda's "infinite"), within the stream's
+# 24 h retention (docs/authorizer.md).
+REVOCATION_RETRY_ATTEMPTS = -1
 
 
 def powertools_values(function: str, settings: Settings) -> dict[str, str]:
@@ -402,12 +402,17 @@ class ServiceStack(Stack):
         return hook
 
     def _revocation_stream(self) -> sqs.Queue:
-        """The keys table's stream -> the revocation function; the on-failure queue (alarmed in the
-        monitoring stack). A record whose Redis entry could not be deleted is reported in
-        ``batchItemFailures`` and retried from there (bisecting the batch), at most
-        ``REVOCATION_RETRY_ATTEMPTS`` times or ``REVOCATION_MAX_RECORD_AGE``; then the batch's metadata
-        (shard, sequence numbers: never an item) goes to the queue. By then the Redis entry has expired
-        on its own (AUTH_L2_TTL_SECONDS) unless Redis was down all along."""
+        """The keys table's stream -> the revocation function, which deletes a revoked (or changed)
+        key's Redis entry at once. It is the fast path: the guarantee is the revocation bound
+        (AUTH_REVOCATION_BOUND_SECONDS, hokusai/auth/chain.py), which holds without it.
+
+        A record whose entry could not be deleted (Redis unreachable) is reported in
+        ``batchItemFailures`` and retried until Redis answers (``retry_attempts=-1``, no maximum
+        record age: the stream's 24 h retention is the only limit), so no delete is dropped while
+        Redis is down; the mapping's IteratorAge then grows, and the monitoring stack's
+        ``revocation-stalled`` alarm says so. Only a record older than the stream's retention reaches
+        the on-failure queue (its metadata: shard and sequence numbers, never an item), which is
+        alarmed too (``revocation-failed``)."""
         failures = sqs.Queue(
             self,
             "RevocationFailures",
@@ -425,7 +430,6 @@ class ServiceStack(Stack):
                 batch_size=100,
                 bisect_batch_on_error=True,
                 retry_attempts=REVOCATION_RETRY_ATTEMPTS,
-                max_record_age=REVOCATION_MAX_RECORD_AGE,
                 report_batch_item_failures=True,
                 on_failure=event_sources.SqsDlq(failures),
             )

@@ -252,6 +252,7 @@ def test_every_alarm_says_what_it_means_and_the_first_command(synthesized: Synth
         "api-5xx-rate",
         "api-latency-p95",
         "revocation-failed",
+        "revocation-stalled",
     } <= names
     for name in names:
         alarm = _alarm(synthesized, name)

@@ -54,7 +54,7 @@ def test_keys_table_streams_old_and_new_images(synthesized: Synthesized) -> None
     assert table["KeySchema"] == [{"AttributeName": "key_hash", "KeyType": "HASH"}]
 
 
-def test_the_mapping_reports_item_failures_bisects_bounds_retries_and_queues_failures(
+def test_the_mapping_reports_item_failures_bisects_retries_until_redis_answers_and_queues_failures(
     synthesized: Synthesized,
 ) -> None:
     _, mapping = _one(synthesized, SERVICE, "AWS::Lambda::EventSourceMapping")
@@ -64,8 +64,10 @@ def test_the_mapping_reports_item_failures_bisects_bounds_retries_and_queues_fai
     assert "StreamArn" in _exported(synthesized, mapping["EventSourceArn"])
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BisectBatchOnFunctionError"] is True
-    assert 1 <= mapping["MaximumRetryAttempts"] <= 10
-    assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 3600
+    # A failed delete is retried until Redis answers (-1), within the stream's 24 h retention: no
+    # record is dropped after a few retries while Redis is paused.
+    assert mapping["MaximumRetryAttempts"] == -1
+    assert "MaximumRecordAgeInSeconds" not in mapping
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     queue_id, queue = _one(synthesized, SERVICE, "AWS::SQS::Queue")
     assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}}
@@ -82,6 +84,26 @@ def test_the_failure_queue_is_alarmed_with_a_first_command(synthesized: Synthesi
     assert alarm["Namespace"] == "AWS/SQS"
     assert "RevocationFailures" in json.dumps(alarm["Dimensions"])
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert "First command: aws logs tail /aws/lambda/hokusai-revocation" in alarm["AlarmDescription"]
+
+
+def test_a_stalled_stream_is_alarmed_after_five_minutes_with_a_first_command(
+    synthesized: Synthesized,
+) -> None:
+    (alarm,) = [
+        resource["Properties"]
+        for resource in synthesized.resources("HokusaiMonitoring", "AWS::CloudWatch::Alarm").values()
+        if resource["Properties"]["AlarmName"] == "hokusai-revocation-stalled"
+    ]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Lambda",
+        "IteratorAge",
+        "Maximum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": "hokusai-revocation"}]
+    assert alarm["Threshold"] == 300_000 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Period"] == 300
+    assert "still refused within AUTH_REVOCATION_BOUND_SECONDS" in alarm["AlarmDescription"]
     assert "First command: aws logs tail /aws/lambda/hokusai-revocation" in alarm["AlarmDescription"]
 
 

@@ -69,19 +69,35 @@ def test_a_failed_record_is_retried_from_itself_and_earlier_ones_are_not_resent(
     assert poller.delivered == 3 and poller.failed_attempts == 1
 
 
-def test_a_batch_failing_every_attempt_is_dropped_and_logged_without_records() -> None:
+def test_a_batch_failing_is_retried_until_accepted_and_said_every_ten_attempts_without_records() -> None:
     lines: list[str] = []
     streams = FakeStreams([get_records_record("7")])
+    answers = iter([{"batchItemFailures": [{"itemIdentifier": "7"}]}] * 25 + [{"batchItemFailures": []}])
     poller = StreamPoller(
-        FakeDynamoDB(),
-        streams,
-        "t",
-        lambda _event, _context: {"batchItemFailures": [{"itemIdentifier": "7"}]},
-        log=lines.append,
+        FakeDynamoDB(), streams, "t", lambda _event, _context: next(answers), log=lines.append
     )
     poller._stop.wait = lambda _timeout=None: False  # type: ignore[method-assign]  # no back-off sleeps
     poller._iterators["shard-1"] = "it-0"
     poller._poll("shard-1")
-    assert poller.failed_attempts == 10 and poller.delivered == 0
-    assert len(lines) == 1 and "dropped after 10 attempts" in lines[0]
-    assert "aed7248e" not in lines[0]
+    assert poller.failed_attempts == 25 and poller.delivered == 1
+    assert lines == [
+        f"keys stream: 1 record(s) not handled after {attempts} attempts, retrying until Redis answers "
+        "(a deployment's revocation-stalled alarm fires after 5 minutes)"
+        for attempts in (10, 20)
+    ]
+    assert "aed7248e" not in "".join(lines)
+
+
+def test_a_stopping_poller_stops_retrying() -> None:
+    streams = FakeStreams([get_records_record("7")])
+    calls: list[int] = []
+
+    def failing(_event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        calls.append(1)
+        return {"batchItemFailures": [{"itemIdentifier": "7"}]}
+
+    poller = StreamPoller(FakeDynamoDB(), streams, "t", failing)
+    poller._stop.wait = lambda _timeout=None: len(calls) >= 3  # type: ignore[method-assign]
+    poller._iterators["shard-1"] = "it-0"
+    poller._poll("shard-1")
+    assert len(calls) == 3 and poller.delivered == 0
