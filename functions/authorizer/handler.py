@@ -58,7 +58,7 @@ snapstart.before_snapshot("authorizer", warm_up)
 
 
 # capture_response=False: the policy names the caller's scopes; keep it out of traces.
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)

@@ -54,7 +54,7 @@ def record_handler(record: DynamoDBRecord) -> None:
         raise
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A TypedDict ({"batchItemFailures": [...]}), the partial batch response Lambda reads.
     response = process_partial_response(

@@ -424,3 +424,44 @@ def test_metrics_per_layer_redis_faults_and_breaker(
     env.table_down()
     invoke(env.handler(), key)
     assert "AuthorizerFailure" in emf_metric_names(capsys.readouterr().out)
+
+
+def test_no_key_in_any_log_line_even_with_powertools_log_event_on(
+    env: Env, redis_server: RedisServer
+) -> None:
+    """POWERTOOLS_LOGGER_LOG_EVENT=true is Powertools' standard switch to log every event; an
+    authorizer event carries the key in its headers. The handlers pin log_event=False, and the
+    logger's formatter masks a key wherever it is in a line (message, dict, extra, exception)."""
+    import io
+
+    from hokusai.observability import logger
+
+    env.monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    env.monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    good, revoked, unknown, never_seen = env.key(), env.key(), generate_key(), generate_key()
+    env.store.revoke(env.store.get(key_digest(revoked)).key_id)  # type: ignore[union-attr]
+    handler = env.handler(REDIS_URL=redis_server.url)
+    lines = io.StringIO()
+    stream = logger.registered_handler.setStream(lines)  # the logger's own handler, its own formatter
+    try:
+        outcomes = [
+            invoke(handler, good)[0],
+            invoke(handler, good, "authorizer_info_x_api_key.json")[0],
+            invoke(handler, revoked)[0],
+            invoke(handler, unknown)[0],
+            invoke(handler, good[:25])[0],
+        ]
+        env.table_down()
+        outcomes.append(invoke(env.handler(), never_seen)[0])
+        logger.info({"headers": {"Authorization": f"Bearer {good}"}}, extra={"deep": [{"key": good}]})
+        try:
+            raise ValueError(f"a library put the key in its message: {good}")
+        except ValueError:
+            logger.exception("Unexpected error")
+    finally:
+        logger.registered_handler.setStream(stream)
+    assert outcomes == ["allow", "allow", "unauthorized", "unauthorized", "unauthorized", "unavailable"]
+    out = lines.getvalue()
+    assert out.count('"level":') >= 9 and out.count("hk_***") >= 3
+    for key in (good, revoked, unknown, never_seen):
+        assert key not in out and key[3:] not in out

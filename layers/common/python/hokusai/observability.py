@@ -3,9 +3,12 @@
 The service name comes from ``POWERTOOLS_SERVICE_NAME`` (one per function, set by the stack), the
 metrics namespace from ``POWERTOOLS_METRICS_NAMESPACE`` (default ``Hokusai``).
 
-Defence in depth for secrets: every log record passes through :class:`RedactApiKeys`, which masks
-anything shaped like an API key, so a future ``logger.info(headers)`` cannot leak one. Code must still
-never log a key: tests capture the logs of every auth path and assert the raw key is absent.
+Defence in depth for secrets: every line the logger writes passes through :class:`RedactingFormatter`,
+which masks anything shaped like an API key in the finished JSON line: the message (a string, or a
+dict or list as Powertools' ``log_event`` writes the whole event), ``extra`` fields at any depth, keys
+appended with ``append_keys`` and exception text alike, so a future ``logger.info(headers)`` cannot
+leak one. Handlers also pin ``log_event=False``. Code must still never log a key: tests capture the
+logs of every auth path, with ``POWERTOOLS_LOGGER_LOG_EVENT=true``, and assert the raw key is absent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import sys
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from hokusai import metric_names, snapstart
 
@@ -23,6 +27,7 @@ __all__ = [
     "API_KEY_PATTERN",
     "NAMESPACE",
     "RedactApiKeys",
+    "RedactingFormatter",
     "logger",
     "metrics",
     "redact",
@@ -40,7 +45,18 @@ def redact(text: str) -> str:
     return API_KEY_PATTERN.sub("hk_***", text)
 
 
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, with every API key in the finished line masked (key characters
+    need no JSON escaping, so the key appears verbatim wherever it was)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class RedactApiKeys(logging.Filter):
+    """Masks keys in plain-string messages, arguments and string attributes of a record, for handlers
+    other than the logger's own (whose :class:`RedactingFormatter` masks the whole line)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
@@ -52,7 +68,7 @@ class RedactApiKeys(logging.Filter):
         return True
 
 
-logger = Logger(log_uncaught_exceptions=False)
+logger = Logger(log_uncaught_exceptions=False, logger_formatter=RedactingFormatter())
 logger.addFilter(RedactApiKeys())
 tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
