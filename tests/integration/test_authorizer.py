@@ -139,8 +139,9 @@ def test_allow_policy_scopes_context_and_layers(env: Env, redis_server: RedisSer
     prefix = "arn:aws:execute-api:eu-west-1:123456789012:abc123/api"
     assert set(resources) == {
         f"{prefix}/GET/v1/models",
-        f"{prefix}/*/v1/models/21/*",
-        f"{prefix}/*/v1/models/7/*",
+        *(f"{prefix}/GET/v1/models/{model}/{route}" for model in ("21", "7") for route in ("info", "health")),
+        f"{prefix}/POST/v1/models/21/predict",
+        f"{prefix}/POST/v1/models/7/predict",
     }
     assert answer["context"]["scopes"] == "21,7"
     assert answer["context"]["key_id"].startswith("key_")

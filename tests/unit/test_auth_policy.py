@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 import pytest
-from hokusai.auth.policy import allow_policy, model_resources
+from hokusai.auth.policy import allow_policy, route_resources
 from hokusai.keys.store import KeyRecord
 
 ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/21/predict"
@@ -44,9 +44,35 @@ def test_all_models_key() -> None:
     assert policy["context"]["scopes"] == "*"
 
 
-@pytest.mark.parametrize("bad", ["*/x", "21/../22", "a b", "21*"])
+def test_resources_are_the_declared_routes_method_by_method() -> None:
+    assert route_resources(("21",)) == [
+        ("GET", "v1/models"),
+        ("GET", "v1/models/21/info"),
+        ("GET", "v1/models/21/health"),
+        ("POST", "v1/models/21/predict"),
+    ]
+    assert route_resources(("*",)) == [
+        ("GET", "v1/models"),
+        ("GET", "v1/models/*/info"),
+        ("GET", "v1/models/*/health"),
+        ("POST", "v1/models/*/predict"),
+    ]
+
+
+@pytest.mark.parametrize("models", [("21",), ("*",)])
+def test_a_route_not_declared_under_a_model_is_allowed_to_no_key(models: tuple[str, ...]) -> None:
+    """Before: every method on v1/models/<id>/*: a future admin DELETE would have been open."""
+    policy = allow_policy(ARN, record(*models))
+    assert not allows(policy, "DELETE", "/v1/models/21/admin")
+    assert not allows(policy, "DELETE", "/v1/models/21/predict")
+    assert not allows(policy, "GET", "/v1/models/21/predict")
+    assert not allows(policy, "PUT", "/v1/models/21/info")
+    assert allows(policy, "GET", "/v1/models/21/info")
+
+
+@pytest.mark.parametrize("bad", ["*/x", "21/../22", "a b", "21*", "21\n", "\n21"])
 def test_model_ids_outside_the_path_alphabet_never_widen_the_policy(bad: str) -> None:
-    assert model_resources((bad,)) == []
+    assert route_resources((bad,)) == [("GET", "v1/models")]
     policy = allow_policy(ARN, record(bad))
     assert not allows(policy, "POST", "/v1/models/22/predict")
 

@@ -32,6 +32,11 @@ def test_committed_registry_parses_and_pins_model_21() -> None:
         ({"repo_id": "no-owner"}, "owner/name"),
         ({"format": "onnx"}, "format one of"),
         ({"version": ""}, "version"),
+        # A trailing newline: re.match with ^...$ accepted each of these.
+        ({"revision": "a" * 40 + "\n"}, "40-hex commit"),
+        ({"sha256": "b" * 64 + "\n"}, "sha256"),
+        ({"filename": "lead_scorer.skops\n"}, "filename without a path"),
+        ({"repo_id": "hokusai/lead-scorer\n"}, "owner/name"),
     ],
 )
 def test_bad_entries_name_the_variable_and_the_problem(change: dict[str, str], expected: str) -> None:
@@ -39,6 +44,11 @@ def test_bad_entries_name_the_variable_and_the_problem(change: dict[str, str], e
         parse_registry({"21": {**GOOD, **change}})
     assert caught.value.variable == "MODEL_REGISTRY"
     assert expected in str(caught.value)
+
+
+def test_a_model_id_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(ConfigError, match="model ids made of letters"):
+        parse_registry({"21\n": GOOD})
 
 
 @pytest.mark.parametrize("raw", ["", "not json", "[]", "{}", '{"21": "x"}'])

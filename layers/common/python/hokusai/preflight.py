@@ -344,7 +344,7 @@ def check_cloudtrail(env: Environment, client: ClientFactory) -> Result:
     return fail(name, text)
 
 
-_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+_ACM_ARN = re.compile(r"arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}")
 
 
 def covers(certificate_names: Sequence[str], domain: str) -> bool:

@@ -47,17 +47,17 @@ def _spec(model_id: str, entry: Any, variable: str) -> ModelSpec:
     ]
     if missing:
         raise ConfigError(variable, f"model {model_id!r} to have string fields {', '.join(missing)}")
-    if not _SAFE_NAME.match(model_id):
+    if not _SAFE_NAME.fullmatch(model_id):
         raise ConfigError(variable, "model ids made of letters, digits, '.', '_' or '-'", model_id)
-    if not _REPO_ID.match(entry["repo_id"]):
+    if not _REPO_ID.fullmatch(entry["repo_id"]):
         raise ConfigError(variable, f"model {model_id!r} repo_id as 'owner/name'", entry["repo_id"])
-    if not _COMMIT.match(entry["revision"]):
+    if not _COMMIT.fullmatch(entry["revision"]):
         raise ConfigError(
             variable, f"model {model_id!r} revision pinned to a 40-hex commit sha", entry["revision"]
         )
-    if not _SHA256.match(entry["sha256"]):
+    if not _SHA256.fullmatch(entry["sha256"]):
         raise ConfigError(variable, f"model {model_id!r} sha256 as 64 lowercase hex digits", entry["sha256"])
-    if not _SAFE_NAME.match(entry["filename"]):
+    if not _SAFE_NAME.fullmatch(entry["filename"]):
         raise ConfigError(variable, f"model {model_id!r} filename without a path", entry["filename"])
     model_format = entry.get("format", "skops")
     if model_format not in SUPPORTED_FORMATS:
