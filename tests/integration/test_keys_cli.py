@@ -324,3 +324,14 @@ def test_set_plan_refuses_a_revoked_key_and_an_unknown_plan_and_leaves_no_compan
     assert plan_key_ids(plans["gold"]) == []
     names = {key["name"] for key in boto3.client("apigateway").get_api_keys()["items"]}
     assert not names & {record.key_id, active.key_id}
+
+
+def test_create_without_models_is_refused_naming_the_flag_and_stores_nothing(
+    table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key for every model is written "*" explicitly; it used to be the silent default."""
+    with pytest.raises(SystemExit) as refused:
+        main(["keys", "create", "--user", "acme"])
+    assert refused.value.code == 2
+    assert "the following arguments are required: --models" in capsys.readouterr().err
+    assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []

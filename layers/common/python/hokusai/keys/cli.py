@@ -57,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create a key; prints it once")
     create.add_argument("--user", required=True, help="user id the key belongs to")
-    create.add_argument("--models", default="*", help='comma-separated model ids, or "*" (default)')
+    # Required: a key scoped to every model is a decision to write down, never a default.
+    create.add_argument(
+        "--models", required=True, help='comma-separated model ids, or "*" for every model (say so explicitly)'
+    )
     create.add_argument(
         "--expires-in-days", type=int, help=f"expiry in days, 1-{MAX_EXPIRY_DAYS} (default: never)"
     )
