@@ -227,8 +227,9 @@ def forbidden_model(error: ForbiddenModelError) -> Response[str]:
 @app.exception_handler(ModelUnavailableError)
 def model_unavailable(error: ModelUnavailableError) -> Response[str]:
     metrics.add_metric(name=metric_names.MODEL_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+    # The operators' detail (cache locations, AWS codes, the fill command) goes to the log only.
     logger.error("Model unavailable", extra={"detail": error.detail})
-    response = _error(503, error.detail)
+    response = _error(503, error.client_detail)
     response.headers["Retry-After"] = "5"
     return response
 
@@ -244,7 +245,7 @@ def unexpected(error: Exception) -> Response[str]:
 
     if isinstance(error, UntrustedModelError):
         logger.error("Model refused", extra={"detail": str(error)})
-        return _error(503, f"Model refused: {error}")
+        return _error(503, "The model failed its safety check; retry later (the operators are alerted)")
     logger.exception("Predict failed")
     return _error(503, "Prediction failed, retry shortly")
 

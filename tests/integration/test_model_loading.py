@@ -3,6 +3,7 @@ huggingface_hub client talking to a local Hub stand-in, Secrets Manager in moto 
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import time
@@ -299,14 +300,24 @@ def test_handler_with_cold_caches_loads_from_the_hub_and_answers_in_the_seed_sha
     assert [f["name"] for f in info["features"]][:2] == ["company_size", "industry"]
 
 
-def test_handler_without_token_or_cache_answers_503_naming_the_secret(
+def test_handler_without_token_or_cache_answers_503_and_logs_the_secret(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world["secrets"].put_secret_value(SecretId=world["arn"], SecretString="\n")
     handler = predict_handler(world, monkeypatch)
-    status, body, _ = invoke(handler)
+    lines = io.StringIO()
+    stream = handler.logger.registered_handler.setStream(lines)
+    try:
+        status, body, _ = invoke(handler)
+    finally:
+        handler.logger.registered_handler.setStream(stream)
     assert status == 503
-    assert world["arn"] in body["detail"]
-    assert "HuggingFace token not configured" in body["detail"]
+    # The client learns what to do, never an ARN, a bucket, a path or an AWS code (issue 20 h) ...
+    assert body["detail"] == "Model 21 is temporarily unavailable; retry shortly (the operators are alerted)"
     assert body["request_id"]
     assert "Traceback" not in json.dumps(body)
+    for internal in (world["arn"], world["bucket"], str(world["efs"]), "s3://"):
+        assert internal not in json.dumps(body)
+    # ... the operators' log line has it all.
+    log = lines.getvalue()
+    assert world["arn"] in log and "HuggingFace token not configured" in log

@@ -247,7 +247,7 @@ def test_bad_configuration_answers_503_naming_the_variable(
     assert body["request_id"] == answer["headers"]["X-Request-ID"] == "client-req-0001"
 
 
-def test_artifact_with_an_untrusted_type_answers_503_naming_it(
+def test_artifact_with_an_untrusted_type_answers_503_and_logs_the_type(
     demo_model: tuple[bytes, ModelSpec], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dataclasses
@@ -271,9 +271,17 @@ def test_artifact_with_an_untrusted_type_answers_503_naming_it(
     monkeypatch.setenv("MODEL_REGISTRY", json.dumps({"21": bad.to_dict()}))
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
     module = load_handler("predict")
-    answer = module.lambda_handler(load_event("predict_seed.json"), LambdaContext())
+    lines = io.StringIO()
+    stream = module.logger.registered_handler.setStream(lines)
+    try:
+        answer = module.lambda_handler(load_event("predict_seed.json"), LambdaContext())
+    finally:
+        module.logger.registered_handler.setStream(stream)
     assert answer["statusCode"] == 503
-    assert "untrusted types: os.system" in json.loads(answer["body"])["detail"]
+    detail = json.loads(answer["body"])["detail"]
+    # The client is told what to do; the operators' log names the refused type and the file.
+    assert detail == "The model failed its safety check; retry later (the operators are alerted)"
+    assert "untrusted types: os.system" in lines.getvalue()
 
 
 LEAD = json.dumps({"inputs": {"industry": "Technology"}})

@@ -21,12 +21,22 @@ from hokusai.models.registry import ModelSpec, efs_path, s3_key
 
 
 class ModelUnavailableError(Exception):
-    """No layer could provide a verified artifact. ``detail`` is safe to show to clients."""
+    """No layer could provide a verified artifact.
 
-    def __init__(self, detail: str, attempts: Sequence[Attempt] = ()) -> None:
+    ``detail`` is for operators (the log line): cache locations, error codes, the fill command.
+    ``client_detail`` is what a client is told: the model and what to do, never a bucket, a path or
+    an AWS error code."""
+
+    def __init__(self, detail: str, attempts: Sequence[Attempt] = (), model_id: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.attempts = list(attempts)
+        self.model_id = model_id
+
+    @property
+    def client_detail(self) -> str:
+        model = f"Model {self.model_id}" if self.model_id is not None else "The model"
+        return f"{model} is temporarily unavailable; retry shortly (the operators are alerted)"
 
 
 class SourceError(Exception):
@@ -200,7 +210,9 @@ class ArtifactChain:
                         spec, attempts, Attempt(faster.name, "write_failed", 0.0, type(error).__name__)
                     )
             return LoadResult(data=data, source=source.name, attempts=attempts)
-        raise ModelUnavailableError(_unavailable_detail(spec, attempts, self.sources), attempts)
+        raise ModelUnavailableError(
+            _unavailable_detail(spec, attempts, self.sources), attempts, spec.model_id
+        )
 
     def _record(self, spec: ModelSpec, attempts: list[Attempt], attempt: Attempt) -> None:
         attempts.append(attempt)
