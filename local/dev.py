@@ -15,14 +15,12 @@ kept, ``requestContext.domainName`` and ``Host`` the custom domain (docs/local.m
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from hokusai.config import ConfigError
 
@@ -78,13 +76,29 @@ def acquire_lock(lock_file: Path) -> None:
         text = lock_file.read_text() if lock_file.exists() else ""
         pid = int(text.split()[0]) if text.split() and text.split()[0].isdigit() else 0
         if pid and _pid_alive(pid):
-            raise AlreadyRunning(
-                f"make dev is already running (pid {pid}, {' '.join(text.split()[1:])}). "
-                f"Use that one, or stop it with Ctrl-C in its terminal (or kill {pid})."
-            ) from None
+            raise AlreadyRunning(already_running(pid, text.split()[1:], lock_file.parent)) from None
         lock_file.unlink(missing_ok=True)  # left behind by a process that died: take it over
         descriptor = os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     os.close(descriptor)
+
+
+def already_running(pid: int, owned: list[str], state_dir: Path) -> str:
+    """What a second ``make dev`` says: whose ports are taken, by which variable each moves, and the
+    command that runs a second copy beside the first (its own ports and state directory)."""
+    variables = {"api": "HOKUSAI_DEV_PORT", "aws": "HOKUSAI_DEV_AWS_PORT"}
+    ports = dict(part.split("=", 1) for part in owned if "=" in part)
+    taken = [f"port {ports[name]} ({variable})" for name, variable in variables.items() if name in ports]
+    moved = " ".join(
+        f"{variable}={int(ports[name]) + 1 if ports.get(name, '').isdigit() else '<port>'}"
+        for name, variable in variables.items()
+    )
+    return (
+        f"make dev is already running (pid {pid}, {' '.join(owned)}): "
+        f"{' and '.join(taken) or 'its ports'} {'are' if len(taken) > 1 else 'is'} taken. "
+        f"Use that one, or stop it with Ctrl-C in its terminal (or kill {pid}); "
+        f"or run a second copy beside it with other ports and its own state directory: "
+        f"{moved} HOKUSAI_DEV_STATE={state_dir}-2 make dev"
+    )
 
 
 def doctor_command() -> str:
@@ -153,6 +167,62 @@ def banner(stack: LocalStack, api_key: str, key_id: str, out: TextIO) -> None:
     print("\n".join(lines), file=out, flush=True)
 
 
+class StopRequested(BaseException):
+    """Ctrl-C or SIGTERM arrived while the stack was starting."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM, handled without taking a lock in the handler.
+
+    A handler runs in the main thread between two bytecodes, possibly while that thread holds a lock
+    (``threading.Event.wait`` holds its condition's lock for a moment on each wake-up): the old handler's
+    ``Event.set()`` then waited on that same lock forever, about one stop in fifteen (issue 22). Here
+    the handler only raises :class:`StopRequested` while the stack starts (unwinding the start, whose
+    ``finally`` blocks stop what was started), and does nothing at all once it runs: the signal's
+    number reaches the main thread through ``signal.set_wakeup_fd``'s pipe, written by the interpreter's
+    C-level handler, and the main thread sleeps on that pipe's read end. While the stack stops, a second
+    signal is ignored rather than interrupting the stop half-way.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._phase = "starting"
+        self._previous: dict[int, Any] = {}
+        self._previous_wakeup = -1
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self._phase == "starting":
+            self._phase = "stopping"
+            raise StopRequested(signal.Signals(signum).name)
+
+    def install(self) -> StopSignals:
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        self._previous_wakeup = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        return self
+
+    def running(self) -> None:
+        self._phase = "running"
+
+    def wait(self) -> None:
+        """Sleep until SIGINT or SIGTERM (their numbers arrive on the wake-up pipe)."""
+        while self._phase == "running":
+            if {int(byte) for byte in os.read(self._read, 64)} & {int(s) for s in self.SIGNALS}:
+                return
+
+    def stopping(self) -> None:
+        self._phase = "stopping"
+
+    def restore(self) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        os.close(self._read)
+        os.close(self._write)
+
+
 def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
     environ = dict(os.environ if environ is None else environ)
     api_port = _port(environ, "HOKUSAI_DEV_PORT", 8080)
@@ -174,8 +244,7 @@ def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> 
                 )
                 return 1
         lock_file.write_text(f"{os.getpid()} api={api_port} aws={aws_port}\n")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signals = StopSignals().install()
         stack = LocalStack(
             api_port=api_port,
             aws_port=aws_port,
@@ -188,18 +257,22 @@ def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> 
         try:
             try:
                 stack.start()
+                api_key, key_id = stack.create_demo_key()
             except ConfigError as error:  # a bad variable: named once, no traceback
                 print(f"make dev: {error}", file=sys.stderr)
                 return 1
-            api_key, key_id = stack.create_demo_key()
+            except StopRequested:  # Ctrl-C or SIGTERM while starting
+                print("\nStopping...", file=sys.stderr)
+                return 0
+            signals.running()
             banner(stack, api_key, key_id, out)
             del api_key
-            with contextlib.suppress(KeyboardInterrupt):
-                while not stop.wait(0.5):
-                    pass
+            signals.wait()
             print("\nStopping...", file=sys.stderr)
         finally:
+            signals.stopping()
             stack.stop()
+            signals.restore()
         print("Stopped.", file=sys.stderr)
         return 0
     finally:

@@ -57,6 +57,8 @@ def parse(body: bytes) -> Any:
         return json.loads(body.decode("utf-8"), parse_constant=refuse)
     except (UnicodeDecodeError, ValueError) as error:
         raise InvalidJson(str(error)) from None
+    except RecursionError:  # nested past the interpreter's limit (~1,000; Jackson's default is 1,000 too)
+        raise InvalidJson("nested too deeply") from None
 
 
 def check(schema: Mapping[str, Any], where: str = "/") -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import subprocess
 import threading
 import time
@@ -96,6 +97,15 @@ class InitError(RuntimeError):
     """The function's init phase failed (Lambda would answer every invocation with this)."""
 
 
+class WorkerDied(RuntimeError):
+    """The worker process exited, or its pipe broke, before answering (a crashed runtime)."""
+
+
+class WorkerTimedOut(RuntimeError):
+    """No answer within the deadline; the worker was killed. Deliberately not a ``TimeoutError``:
+    a function's own timeout is a function error (502), unlike API Gateway's integration timeout."""
+
+
 class FunctionError(Exception):
     """The handler raised; ``str()`` is its message, as Lambda reports it (``Unauthorized`` ...)."""
 
@@ -131,9 +141,13 @@ class LambdaWorker:
     init_ms: float = 0.0  # from spawning the interpreter to the handler imported (a cold start)
     import_ms: float = 0.0  # measured inside: the init phase proper
     peak_kb: int = 0
+    invocations: int = 0
+    number: int = 0  # the instance's number in its function's pool (local.lambda_pool), for log lines
+    stdout: int | None = None  # where the function's output goes (a file descriptor); None: log_path
     _process: subprocess.Popen[bytes] | None = None
     _events: IO[str] | None = None
-    _answers: IO[str] | None = None
+    _answers_fd: int | None = None
+    _buffer: bytearray = field(default_factory=bytearray)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> LambdaWorker:
@@ -149,24 +163,36 @@ class LambdaWorker:
             "function_arn": f"arn:aws:lambda:{self.environment.get('AWS_REGION', 'eu-west-1')}:"
             f"123456789012:function:{self.environment.get('AWS_LAMBDA_FUNCTION_NAME', self.artifact.name)}",
         }
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log: IO[bytes] | None = None
+        if self.stdout is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = self.log_path.open("ab")
+        output = log if log is not None else self.stdout
         started = time.perf_counter()
-        self._process = subprocess.Popen(
-            [self.python, "-I", "-S", "-B", "-c", BOOTSTRAP, json.dumps(config)],
-            cwd=self.artifact.task_dir,
-            env=dict(self.environment),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(events_read, answers_write),
-        )
-        log.close()
-        os.close(events_read)
-        os.close(answers_write)
+        try:
+            self._process = subprocess.Popen(
+                [self.python, "-I", "-S", "-B", "-c", BOOTSTRAP, json.dumps(config)],
+                cwd=self.artifact.task_dir,
+                env=dict(self.environment),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                pass_fds=(events_read, answers_write),
+                # Its own session: a Ctrl-C in make dev's terminal reaches make dev, which ends its
+                # workers itself, not every worker with a KeyboardInterrupt traceback of its own.
+                start_new_session=True,
+            )
+        finally:
+            if log is not None:
+                log.close()
+            os.close(events_read)
+            os.close(answers_write)
         self._events = os.fdopen(events_write, "w", encoding="utf-8")
-        self._answers = os.fdopen(answers_read, "r", encoding="utf-8")
-        ready = self._read(timeout=max(self.artifact.timeout_seconds, 30.0))
+        self._answers_fd = answers_read
+        try:
+            ready = self._read(timeout=max(self.artifact.timeout_seconds, 30.0))
+        except (WorkerDied, WorkerTimedOut) as error:
+            raise InitError(str(error)) from None
         self.init_ms = (time.perf_counter() - started) * 1000
         if not ready.get("ready"):
             self.stop()
@@ -179,57 +205,87 @@ class LambdaWorker:
         return self
 
     def _read(self, timeout: float) -> dict[str, Any]:
-        assert self._answers is not None
-        outcome: dict[str, Any] = {}
+        """The worker's next answer (one JSON line), waiting at most ``timeout`` seconds.
 
-        def read() -> None:
-            assert self._answers is not None
-            outcome["line"] = self._answers.readline()
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout)
-        line = outcome.get("line")
-        if not line:
-            code = self._process.poll() if self._process else None
-            self.stop()
-            raise InitError(
-                f"{self.artifact.name}: no answer within {timeout:.0f} s "
-                f"(exit status {code}; log: {self.log_path})"
-            )
+        Read from the raw pipe with ``select``, so no thread is started per invocation. A worker that
+        exits (a crash, ``os._exit``, the kernel's OOM killer) raises :class:`WorkerDied`; one that does
+        not answer in time is killed, as Lambda ends an environment whose invocation timed out, and
+        raises :class:`WorkerTimedOut`.
+        """
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            fd = self._answers_fd
+            remaining = deadline - time.monotonic()
+            if fd is None:
+                raise WorkerDied(f"{self.artifact.name}: not running")
+            if remaining <= 0:
+                self.stop(kill=True)
+                raise WorkerTimedOut(f"{self.artifact.name}: no answer within {timeout:g} s")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                code = self._process.poll() if self._process else None
+                self.stop(kill=True)
+                raise WorkerDied(
+                    f"{self.artifact.name}: the worker exited (status {code}; log: {self.log_path})"
+                )
+            self._buffer += chunk
+        line, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
         message: dict[str, Any] = json.loads(line)
         return message
 
-    def invoke(self, event: Mapping[str, Any], request_id: str | None = None) -> Any:
+    def invoke(
+        self, event: Mapping[str, Any], request_id: str | None = None, timeout: float | None = None
+    ) -> Any:
+        """One invocation; ``timeout`` (default: the function's) bounds the wait for its answer."""
         with self._lock:
             if self._process is None or self._events is None:
-                raise InitError(f"{self.artifact.name}: not running")
+                raise WorkerDied(f"{self.artifact.name}: not running")
             request = {
                 "event": event,
                 "request_id": request_id or str(uuid.uuid4()),
                 "timeout_seconds": self.artifact.timeout_seconds,
             }
-            self._events.write(json.dumps(request) + "\n")
-            self._events.flush()
-            answer = self._read(timeout=self.artifact.timeout_seconds + 5)
+            try:
+                self._events.write(json.dumps(request) + "\n")
+                self._events.flush()
+            except (BrokenPipeError, ValueError):  # ValueError: the stream was closed under us
+                self.stop(kill=True)
+                raise WorkerDied(f"{self.artifact.name}: the worker exited (log: {self.log_path})") from None
+            answer = self._read(timeout=self.artifact.timeout_seconds if timeout is None else timeout)
             self.peak_kb = max(self.peak_kb, int(answer.get("peak_kb", 0)))
+            self.invocations += 1
             if not answer["ok"]:
                 raise FunctionError(answer["errorType"], answer["errorMessage"])
             return answer["result"]
 
-    def stop(self) -> None:
-        for stream in (self._events, self._answers):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        self._events = self._answers = None
-        if self._process is not None:
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def stop(self, *, kill: bool = False, wait_seconds: float = 5.0) -> None:
+        """End the worker: closing its events pipe makes it exit; ``kill`` (or no exit within
+        ``wait_seconds``) sends SIGKILL, as for an environment Lambda abandons."""
+        if self._events is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._events.close()
+        if self._answers_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._answers_fd)
+        self._events = None
+        self._answers_fd = None
+        process, self._process = self._process, None
+        if process is not None:
+            if kill:
+                process.kill()
             try:
-                self._process.wait(timeout=5)
+                process.wait(timeout=wait_seconds)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+                process.kill()
+                process.wait()
 
 
 @dataclass

@@ -3,11 +3,11 @@
 Used by ``make dev`` (``local/dev.py``) and by the e2e tests, which start it in-process on free ports
 with their own redis-server so they can kill, pause and restart it.
 
-All the functions run in this process (one warm "container" each, see ``local/apigw.py``), so they
-share one environment: :func:`local_environment` builds it from the caller's environment (the same
-variables the functions read, see ``hokusai.config``) with embedded defaults for what is unset.
-The keys table's stream reaches the revocation function through a poller thread (``local/streams.py``),
-as the deployed event source mapping does.
+Each function instance runs in a process of its own, as Lambda runs it (``local/lambda_pool.py``: a pool
+per function, up to its reserved concurrency in cdk.json); they all get one environment, built from the
+caller's environment (the same variables the functions read, see ``hokusai.config``) with embedded
+defaults for what is unset. The keys table's stream reaches the revocation function through a poller
+thread (``local/streams.py``), as the deployed event source mapping does.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,10 +35,18 @@ from hokusai.keys import schema
 from hokusai.keys.provisioner import provision_canary_key
 
 from local import usage_plans as local_plans
-from local.apigw import FunctionHost, Gateway, GatewayIdentity, GatewayServer
+from local.apigw import (
+    IDLE_TIMEOUT_SECONDS,
+    READ_TIMEOUT_SECONDS,
+    FunctionHost,
+    Gateway,
+    GatewayIdentity,
+    GatewayServer,
+)
 from local.aws import LocalAws, Provisioned, create_keys_table, create_model_bucket, provision, upload_model
 from local.deployment import ACCOUNT_ID, REGION
 from local.faults import free_port
+from local.lambda_pool import ProcessFunctionHost
 from local.redis_server import RedisServer
 from local.streams import StreamPoller
 
@@ -173,8 +182,16 @@ class LocalStack:
     overrides: Mapping[str, str] = field(default_factory=dict)  # win over environ and defaults
     log: Callable[[str], None] = lambda _line: None
     # `make verify`: the functions run from their synthesized assets (local.lambda_runtime) instead of
-    # in this process, and the model is staged from the synthesized bucket deployment, not by us.
+    # the source tree, and the model is staged from the synthesized bucket deployment, not by us.
+    # None: local.lambda_pool.ProcessFunctionHost (a process per function instance).
     function_host: Any = None
+    # Per-function reserved concurrency overriding cdk.json's (e.g. a test's small limit).
+    reserved_concurrency: Mapping[str, int | None] = field(default_factory=dict)
+    # Where the functions' own output goes (a file descriptor; Lambda's would go to CloudWatch Logs).
+    function_output: int | None = 2
+    # The emulator's HTTP timeouts (local/apigw.py): a request's head and body, an idle connection.
+    read_timeout: float | None = None
+    idle_timeout: float | None = None
     stage_models: bool = True
     # Plan name -> stacks.settings.UsagePlan; None: cdk.json's usagePlans (local.usage_plans).
     usage_plans: Mapping[str, Any] | None = None
@@ -188,6 +205,7 @@ class LocalStack:
     # The keys table's stream -> functions/revocation, as the deployed event source mapping does.
     stream_poller: StreamPoller | None = field(init=False, default=None)
     server: GatewayServer = field(init=False)
+    host: Any = field(init=False, default=None)  # the functions: ProcessFunctionHost, or function_host
     default_plan: str = field(init=False, default="")
     usage_plan_ids: dict[str, str] = field(init=False, default_factory=dict)  # plan name -> moto id
     provisioned: Provisioned = field(init=False)
@@ -226,9 +244,13 @@ class LocalStack:
             api_id=self.name.replace("-", ""),
             custom_domain=self.custom_domain,
         )
-        host = self.function_host or FunctionHost(identity)
-        host.identity = identity
-        self.server = GatewayServer(Gateway(host, log=self.log, limiter=self._usage_limiter()), self.api_port)
+        host = self._function_host(identity)
+        self.server = GatewayServer(
+            Gateway(host, log=self.log, limiter=self._usage_limiter()),
+            self.api_port,
+            read_timeout=self.read_timeout or READ_TIMEOUT_SECONDS,
+            idle_timeout=self.idle_timeout or IDLE_TIMEOUT_SECONDS,
+        )
 
         environment = dict(EMBEDDED_DEFAULTS)
         environment.update(
@@ -250,7 +272,7 @@ class LocalStack:
         create_keys_table(self.aws, environment["KEYS_TABLE_NAME"])
         create_model_bucket(self.aws, environment["MODEL_BUCKET"])
         self.demo_model = build_demo_model()
-        if self.demo_model is not None and self.function_host is None:
+        if self.demo_model is not None and isinstance(host, FunctionHost):
             warm_model_libraries(self.demo_model)
         if self.demo_model is not None and "MODEL_REGISTRY" not in settings:
             entry = self.demo_model.registry_entry
@@ -289,10 +311,27 @@ class LocalStack:
         self.provisioned.deployment.canary_api_key = str(
             secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"]
         )
+        if isinstance(host, ProcessFunctionHost):
+            # One warm instance of each function clients call (the first request does not pay its init).
+            host.prewarm(["authorizer", "predict", "health"])
         self.server.start()
         self.log(f"API Gateway emulator at {self.server.base_url}")
         if self.custom_domain_url:
             self.log(f"  events as through the custom domain {self.custom_domain_url} (base path mapping)")
+
+    def _function_host(self, identity: GatewayIdentity) -> Any:
+        """``function_host`` if given, else a process per function instance (local/lambda_pool.py)."""
+        assert self.state_dir is not None
+        host = self.function_host or ProcessFunctionHost(
+            identity,
+            reserved=self.reserved_concurrency,
+            log=self.log,
+            stdout=self.function_output,
+            log_dir=self.state_dir / "logs",
+        )
+        host.identity = identity
+        self.host = host
+        return host
 
     def _usage_limiter(self) -> local_plans.UsageLimiter:
         """cdk.json's usage plans (or :attr:`usage_plans`) in moto, enforced by the emulator."""
@@ -312,12 +351,20 @@ class LocalStack:
         deletes the key's Redis entry (``local/streams.py``)."""
         from local.handlers import load_handler
 
-        handler = load_handler("revocation")
+        host = self.host
+        if isinstance(host, ProcessFunctionHost):  # a process of its own, as the other functions
+
+            def revocation(event: dict[str, Any], _context: Any) -> Any:
+                return host.invoke("revocation", event, str(uuid.uuid4()))
+
+            handler = revocation
+        else:
+            handler = load_handler("revocation").lambda_handler
         return StreamPoller(
             self.aws.client("dynamodb"),
             self.aws.client("dynamodbstreams"),
             self.environment["KEYS_TABLE_NAME"],
-            handler.lambda_handler,
+            handler,
             log=self.log,
         ).start()
 
@@ -334,6 +381,9 @@ class LocalStack:
         if self.stream_poller is not None:
             self.stream_poller.stop()
             self.stream_poller = None
+        if self.host is not None and hasattr(self.host, "stop"):
+            with contextlib.suppress(Exception):
+                self.host.stop()  # every function instance's process
         if self.redis_server is not None:
             self.redis_server.stop()
             self.redis_server = None
@@ -387,11 +437,11 @@ class LocalStack:
         store = self.key_store()
         if store is not None and plan is not None:
             from hokusai.keys.format import new_key_id
-            from hokusai.keys.usage import create_usage_key
+            from hokusai.keys.usage import CLI_CREATOR, create_usage_key
 
             key_id = new_key_id()
             usage_key = create_usage_key(
-                self.aws.client("apigateway"), plan, self.usage_plan_ids[plan], key_id
+                self.aws.client("apigateway"), plan, self.usage_plan_ids[plan], key_id, created_by=CLI_CREATOR
             )
             api_key, record = store.create(
                 user_id, models or [schema.ALL_MODELS], usage_key=usage_key, key_id=key_id

@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import time
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 from local.apigw import FunctionHost, Gateway, GatewayIdentity, GatewayServer
 from local.aws import port_is_free
@@ -106,6 +106,20 @@ def test_the_emulator_accepts_50_parallel_connections_before_serving_any() -> No
     assert [answer.split(b" ", 2)[1] for answer in answers] == [b"404"] * PARALLEL_CLIENTS
 
 
-def test_the_emulator_is_a_threading_server_whose_threads_do_not_hold_up_ctrl_c() -> None:
-    assert issubclass(GatewayServer, ThreadingHTTPServer)
-    assert GatewayServer.daemon_threads is True  # an idle keep-alive client must not block the exit
+def test_a_keep_alive_client_still_connected_does_not_hold_up_stop() -> None:
+    """Ctrl-C with a browser tab or benchmark connected: the server closes its connections and stops."""
+    server = gateway_server().start()
+    client = socket.create_connection(("127.0.0.1", server.port), timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        client.sendall(NOT_THE_STAGE.replace(b"Connection: close", b"Connection: keep-alive"))
+        answer = b""
+        while not answer.endswith(b"}"):  # the JSON body's end: answered, the connection kept open
+            answer += client.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 404 ")
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 5
+        client.settimeout(CONNECT_TIMEOUT_SECONDS)
+        assert client.recv(65536) == b""  # the server closed it
+    finally:
+        client.close()

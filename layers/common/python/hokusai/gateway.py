@@ -45,6 +45,17 @@ class Unauthorized(Exception):
     """What the authorizer raised to say 401 (Lambda's error message is exactly "Unauthorized")."""
 
 
+class InvocationRejected(Exception):
+    """Lambda's Invoke API refused the invocation and the function never ran: 429
+    TooManyRequestsException ("Rate Exceeded") when the function's reserved concurrency is all in use.
+
+    API Gateway treats it as an internal error: "If the Lambda API rejects the invocation request, API
+    Gateway returns a 500 error code" (AWS Lambda developer guide, "Handling Lambda errors with an API
+    Gateway API"; a function that runs and fails is a 502). A REST API has no gateway response type of
+    its own for it: the client gets DEFAULT_5XX with status 500, never the 429 of the gateway's own
+    THROTTLED. For the authorizer it is an authorizer failure (AUTHORIZER_FAILURE)."""
+
+
 # ---------------------------------------------------------------------------------------------- routes
 @dataclass(frozen=True)
 class RouteMatch:
@@ -485,6 +496,9 @@ class Gateway:
         try:
             result = self._invoke(match.route.function, event, request_id)
             return proxy_answer(result, request_id)
+        except InvocationRejected as error:  # throttled: the function never ran
+            self.log(f"{match.route.function}: invocation rejected: {error}")
+            return gateway_error("DEFAULT_5XX", request_id, default_status=500)
         except TimeoutError:
             self.log(f"{match.route.function}: integration timeout")
             return gateway_error("INTEGRATION_TIMEOUT", request_id)

@@ -1,0 +1,434 @@
+"""Functions as Lambda runs them behind ``make dev``: one process per execution environment, a pool per
+function, scaled out up to the function's reserved concurrency and throttled past it.
+
+Each instance is a :class:`local.lambda_runtime.LambdaWorker`: its own Python process (isolated,
+``sys.path`` = the function's directory, ``layers/common/python`` and this venv's site-packages, the
+way the deployed function gets its code, layers and the runtime's packages), which imports the handler
+once (the init phase) and then answers one event at a time. Nothing is shared between functions or
+between instances of one function: not Powertools' class-level state, not caches, not connections.
+
+:class:`FunctionPool` keeps one function's instances:
+
+* an invocation takes the most recently used idle instance (warm reuse, as Lambda reuses
+  environments); when every instance is busy it starts a new one (scale-out) and that invocation
+  waits for its init, a cold start, logged as Lambda logs one (``INIT_START`` and a ``REPORT`` line
+  with ``Init Duration``);
+* ``reservedConcurrency`` from cdk.json is both the most instances and the throttle: an invocation
+  arriving while that many are in flight is refused with :class:`hokusai.gateway.InvocationRejected`
+  (Lambda's 429 TooManyRequestsException), which the gateway answers as API Gateway does
+  (``hokusai.gateway.Gateway.handle``). A function without one (null) draws on the account's
+  unreserved concurrency (1,000 by default), which no local load reaches: it is never throttled here,
+  and its instances are capped at :data:`UNRESERVED_LOCAL_INSTANCES`, past which invocations wait for
+  the first instance to free up. See docs/local.md for why that number;
+* an instance that crashes (its process exits) or overruns its timeout is killed and dropped: the
+  invocation fails (502, or 504 past API Gateway's integration timeout) and the next invocation that
+  needs an instance starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sysconfig
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hokusai.gateway import INTEGRATION_TIMEOUT_SECONDS, InvocationRejected
+
+from local.lambda_runtime import FunctionArtifact, InitError, LambdaWorker, WorkerDied, WorkerTimedOut
+
+ROOT = Path(__file__).resolve().parents[1]
+CDK_JSON = ROOT / "cdk.json"
+
+# The instance cap of a function without reserved concurrency. Every instance is a Python process with
+# its own imports (the authorizer ~60 MB and ~1 s of CPU to start); on this project's 2-core machines,
+# more instances than a few per core add memory and cold starts, not throughput. 8 holds the e2e tests'
+# and the benchmark's parallel clients in warm instances after the first seconds.
+UNRESERVED_LOCAL_INSTANCES = 8
+# The account's unreserved concurrency (Lambda's default quota): the throttle of a function with none.
+ACCOUNT_CONCURRENCY = 1000
+
+
+class FunctionTimedOut(Exception):
+    """The function ran past its own timeout ("Task timed out after N seconds"): a function error, which
+    API Gateway answers 502 (and an authorizer's, AUTHORIZER_FAILURE)."""
+
+
+def declared_settings(
+    cdk_json: Path = CDK_JSON,
+) -> tuple[dict[str, int | None], dict[str, float], dict[str, int]]:
+    """cdk.json's ``reservedConcurrency``, ``timeoutSeconds`` and ``memoryMb`` per function."""
+    import json
+
+    context = json.loads(cdk_json.read_text())["context"]
+    reserved = {
+        name: (None if value is None else int(value))
+        for name, value in context["reservedConcurrency"].items()
+    }
+    timeouts = {name: float(value) for name, value in context["timeoutSeconds"].items()}
+    memory = {name: int(value) for name, value in context["memoryMb"].items()}
+    return reserved, timeouts, memory
+
+
+def runtime_paths() -> list[Path]:
+    """What the worker needs beside the function's directory: the common layer's sources and this venv's
+    site-packages (the ML layer's packages, Powertools, boto3 as the managed runtime ships it)."""
+    return [ROOT / "layers" / "common" / "python", Path(sysconfig.get_paths()["purelib"])]
+
+
+@dataclass
+class PoolStats:
+    instances: int
+    busy: int
+    in_flight: int
+    cold_starts: int
+    throttles: int
+    replaced: int
+    init_ms: list[float]
+
+
+@dataclass
+class FunctionPool:
+    """One function's execution environments (see the module docstring)."""
+
+    name: str
+    artifact: FunctionArtifact
+    environment: Mapping[str, str]
+    reserved: int | None  # cdk.json's reservedConcurrency (None: unreserved)
+    python: str
+    runtime_sdk: Sequence[Path]
+    log: Callable[[str], None] = lambda _line: None
+    local_cap: int = UNRESERVED_LOCAL_INSTANCES
+    stdout: int | None = None  # the functions' own output (file descriptor); None: a log file each
+    log_dir: Path = ROOT / ".dev" / "logs"
+    report_every_invocation: bool = False
+
+    _idle: list[LambdaWorker] = field(default_factory=list)
+    _all: set[int] = field(default_factory=set)  # ids of live workers (idle or busy)
+    _starting: int = 0
+    _in_flight: int = 0
+    _cold_starts: int = 0
+    _throttles: int = 0
+    _replaced: int = 0
+    _init_ms: list[float] = field(default_factory=list)
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _workers: dict[int, LambdaWorker] = field(default_factory=dict)
+    _condition: threading.Condition = field(default_factory=threading.Condition)
+    _closed: bool = False
+
+    @property
+    def throttle_limit(self) -> int:
+        return self.reserved if self.reserved is not None else ACCOUNT_CONCURRENCY
+
+    @property
+    def instance_cap(self) -> int:
+        return self.reserved if self.reserved is not None else self.local_cap
+
+    # ------------------------------------------------------------------ invocations
+    def invoke(
+        self, event: Mapping[str, Any], request_id: str, integration_timeout: float | None = None
+    ) -> Any:
+        """Run ``event`` on an instance. Raises :class:`InvocationRejected` past the reserved concurrency,
+        :class:`FunctionTimedOut` past the function's timeout, ``TimeoutError`` past
+        ``integration_timeout`` (API Gateway's, when it is the shorter), ``WorkerDied`` for a crash,
+        ``InitError`` when a new instance cannot init, ``FunctionError`` for an exception raised by the
+        handler (the instance stays warm, as Lambda keeps it)."""
+        worker, cold = self._acquire(request_id)
+        started = time.perf_counter()
+        function_timeout = self.artifact.timeout_seconds
+        gateway_first = integration_timeout is not None and integration_timeout <= function_timeout
+        timeout = (
+            integration_timeout if gateway_first and integration_timeout is not None else function_timeout
+        )
+        healthy = False
+        status = "ok"
+        try:
+            result = worker.invoke(event, request_id, timeout=timeout)
+            healthy = True
+            return result
+        except WorkerTimedOut:
+            status = "timeout"
+            if gateway_first:
+                raise TimeoutError(f"{self.name}: no answer within {timeout:g} s") from None
+            raise FunctionTimedOut(f"Task timed out after {function_timeout:.2f} seconds") from None
+        except WorkerDied:
+            status = "crashed"
+            raise
+        except Exception:
+            healthy = True  # the handler raised: the runtime reported it, the environment lives on
+            status = "error"
+            raise
+        finally:
+            self._release(worker, healthy)
+            self._report(worker, request_id, started, cold, status)
+
+    def _acquire(self, request_id: str) -> tuple[LambdaWorker, bool]:
+        with self._condition:
+            if self._closed:
+                raise WorkerDied(f"{self.name}: the local stack is stopping")
+            if self._in_flight >= self.throttle_limit:
+                self._throttles += 1
+                self.log(
+                    f"{self.name}: throttled: {self._in_flight} invocations in flight, reserved concurrency "
+                    f"{self.throttle_limit} (Lambda's 429 TooManyRequestsException, request {request_id})"
+                )
+                raise InvocationRejected(
+                    f"{self.name}: Rate Exceeded (reserved concurrency {self.throttle_limit})"
+                )
+            self._in_flight += 1
+            try:
+                while True:
+                    if self._idle:
+                        return self._idle.pop(), False  # the most recently used: warm reuse
+                    if len(self._all) + self._starting < self.instance_cap:
+                        self._starting += 1
+                        break
+                    self._condition.wait(1.0)  # unreserved and at the local cap: the first free one
+                    if self._closed:
+                        raise WorkerDied(f"{self.name}: the local stack is stopping")
+            except BaseException:
+                self._in_flight -= 1
+                raise
+        try:
+            worker = self._start_instance()
+        except BaseException:
+            with self._condition:
+                self._starting -= 1
+                self._in_flight -= 1
+                self._condition.notify()
+            raise
+        with self._condition:
+            self._starting -= 1
+            self._all.add(id(worker))
+            self._workers[id(worker)] = worker
+        return worker, True
+
+    def _release(self, worker: LambdaWorker, healthy: bool) -> None:
+        with self._condition:
+            self._in_flight -= 1
+            if healthy and not self._closed:
+                self._idle.append(worker)
+            else:
+                self._all.discard(id(worker))
+                self._workers.pop(id(worker), None)
+                if not self._closed:
+                    self._replaced += 1
+            self._condition.notify()
+        if not healthy:
+            worker.stop(kill=True)
+        elif self._closed:
+            worker.stop(wait_seconds=1.0)
+
+    def _start_instance(self) -> LambdaWorker:
+        number = next(self._numbers)
+        environment = {
+            **self.environment,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.artifact.memory_mb),
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
+        }
+        worker = LambdaWorker(
+            self.artifact,
+            self.python,
+            self.runtime_sdk,
+            environment,
+            self.log_dir / f"{self.name}-{number}.log",
+            stdout=self.stdout,
+        )
+        worker.number = number
+        self.log(f"INIT_START {self.name} instance {number}")
+        try:
+            worker.start()
+        except InitError as error:
+            self.log(f"INIT_REPORT {self.name} instance {number}: init failed: {error}")
+            raise
+        with self._condition:
+            self._cold_starts += 1
+            self._init_ms.append(worker.init_ms)
+        return worker
+
+    def _report(self, worker: LambdaWorker, request_id: str, started: float, cold: bool, status: str) -> None:
+        if not (cold or status in ("timeout", "crashed") or self.report_every_invocation):
+            return
+        duration = (time.perf_counter() - started) * 1000
+        parts = [
+            f"REPORT {self.name} instance {worker.number} RequestId: {request_id}",
+            f"Duration: {duration:.2f} ms",
+            f"Memory Size: {self.artifact.memory_mb} MB",
+            f"Max Memory Used: {worker.peak_kb // 1024} MB",
+        ]
+        if cold:
+            parts.append(f"Init Duration: {worker.init_ms:.2f} ms")
+        if status == "timeout":
+            parts.append("Status: timeout (instance killed and replaced)")
+        elif status == "crashed":
+            parts.append("Status: error, Error Type: Runtime.ExitError (instance replaced)")
+        self.log("\t".join(parts))
+
+    # ------------------------------------------------------------------ lifecycle
+    def prewarm(self) -> None:
+        """One warm instance now (as the first invocation would start it), so the first request does
+        not pay the function's init."""
+        worker, _ = self._acquire(f"prewarm-{uuid.uuid4()}")
+        self._release(worker, healthy=True)
+
+    def stats(self) -> PoolStats:
+        with self._condition:
+            return PoolStats(
+                instances=len(self._all),
+                busy=len(self._all) - len(self._idle),
+                in_flight=self._in_flight,
+                cold_starts=self._cold_starts,
+                throttles=self._throttles,
+                replaced=self._replaced,
+                init_ms=list(self._init_ms),
+            )
+
+    def pids(self) -> list[int]:
+        with self._condition:
+            return [pid for worker in self._workers.values() if (pid := worker.pid) is not None]
+
+    def stop(self) -> None:
+        """End every instance: idle ones at once; busy ones are killed (their invocations fail)."""
+        with self._condition:
+            self._closed = True
+            workers = list(self._workers.values())
+            self._idle.clear()
+            self._all.clear()
+            self._workers.clear()
+            self._condition.notify_all()
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                worker.stop(kill=True, wait_seconds=1.0)
+
+
+@dataclass
+class ProcessFunctionHost:
+    """``local.apigw.FunctionHost``'s interface over one :class:`FunctionPool` per function.
+
+    ``functions``: which functions to serve (directories under ``functions/``); reserved concurrency,
+    timeout and memory come from cdk.json (``reserved`` overrides, e.g. a test's small limit).
+    """
+
+    identity: Any
+    functions: Sequence[str] = ("authorizer", "predict", "health", "canary", "revocation")
+    reserved: Mapping[str, int | None] = field(default_factory=dict)
+    timeouts: Mapping[str, float] = field(default_factory=dict)
+    functions_dir: Path = ROOT / "functions"
+    log: Callable[[str], None] = lambda _line: None
+    stdout: int | None = None
+    log_dir: Path = ROOT / ".dev" / "logs"
+    local_cap: int = UNRESERVED_LOCAL_INSTANCES
+    function_names: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS  # API Gateway's integration timeout
+    environment: dict[str, str] = field(default_factory=dict)
+    pools: dict[str, FunctionPool] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    # The gateway leaves timeouts to the pools (no thread per invocation).
+    enforces_timeouts = True
+
+    def configure(self, environment: Mapping[str, str]) -> None:
+        """The functions' environment: this process's (the local AWS endpoint and credentials) and the
+        local stack's resolved variables."""
+        self.environment = {**os.environ, **environment}
+
+    def pool(self, name: str) -> FunctionPool:
+        with self._guard:
+            pool = self.pools.get(name)
+            if pool is not None:
+                return pool
+            if name not in self.functions or not (self.functions_dir / name / "handler.py").is_file():
+                raise WorkerDied(f"{name}: no function {name} in {self.functions_dir}")
+            reserved, timeouts, memory = declared_settings()
+            function_name = self.function_names.get(name, f"hokusai-local-{name}")
+            artifact = FunctionArtifact(
+                name=name,
+                task_dir=self.functions_dir / name,
+                handler="handler.lambda_handler",
+                layer_dirs=(),
+                memory_mb=memory.get(name, 128),
+                timeout_seconds=self.timeouts.get(name, timeouts.get(name, 30.0)),
+            )
+            environment = {
+                **self.environment,
+                "AWS_LAMBDA_FUNCTION_NAME": function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+                "LAMBDA_TASK_ROOT": str(artifact.task_dir),
+                "PYTHONUNBUFFERED": "1",  # ignored under -I, kept for a reader of the environment
+                # One event at a time per instance: BLAS threads per process would only oversubscribe
+                # the cores many instances share.
+                "OPENBLAS_NUM_THREADS": self.environment.get("OPENBLAS_NUM_THREADS", "1"),
+            }
+            pool = FunctionPool(
+                name=name,
+                artifact=artifact,
+                environment=environment,
+                reserved=self.reserved[name] if name in self.reserved else reserved.get(name),
+                python=os.environ.get("HOKUSAI_LOCAL_PYTHON", _python()),
+                runtime_sdk=runtime_paths(),
+                log=self.log,
+                local_cap=self.local_cap,
+                stdout=self.stdout,
+                log_dir=self.log_dir,
+            )
+            self.pools[name] = pool
+            return pool
+
+    def load(self, name: str) -> FunctionPool:
+        pool = self.pool(name)
+        pool.prewarm()
+        return pool
+
+    def prewarm(self, names: Sequence[str]) -> None:
+        """One warm instance of each, started side by side."""
+        errors: list[BaseException] = []
+
+        def warm(name: str) -> None:
+            try:
+                self.load(name)
+            except BaseException as error:  # reported by the caller, after every other one started
+                errors.append(error)
+
+        threads = [threading.Thread(target=warm, args=(name,), daemon=True) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def invoke(self, name: str, event: dict[str, Any], request_id: str) -> Any:
+        return self.pool(name).invoke(event, request_id, integration_timeout=self.timeout_seconds)
+
+    def reload(self, name: str | None = None) -> None:
+        """Forget instances (cold starts next time), e.g. after changing the environment."""
+        with self._guard:
+            pools = [self.pools.pop(name)] if name and name in self.pools else []
+            if name is None:
+                pools = list(self.pools.values())
+                self.pools.clear()
+        for pool in pools:
+            pool.stop()
+
+    def stats(self) -> dict[str, PoolStats]:
+        return {name: pool.stats() for name, pool in list(self.pools.items())}
+
+    def pids(self) -> list[int]:
+        return [pid for pool in list(self.pools.values()) for pid in pool.pids()]
+
+    def stop(self) -> None:
+        self.reload()
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
