@@ -58,6 +58,7 @@ from hokusai.drift import trigger
 from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_section
 from hokusai.environment import function_environment
 from hokusai.keys import schema
+from hokusai.keys.usage import CREATED_BY_TAG, canary_key_creator
 
 from stacks.function import hokusai_function
 from stacks.service_stack import ServiceStack, layer_version, powertools_values
@@ -118,6 +119,13 @@ IMPAIRING = (
 
 # A stream record retried this long means Redis has been unreachable from the revocation function.
 REVOCATION_STALLED_MS = 5 * 60 * 1000
+
+
+def api_key_tags_arn(stack: Stack) -> str:
+    """The tags of every API key of the stack's region, as API Gateway names them in a TagResource
+    (``/tags/<URL-encoded key ARN>``)."""
+    encoded_keys = f"arn%3A{stack.partition}%3Aapigateway%3A{stack.region}%3A%3A%2Fapikeys%2F*"
+    return f"arn:{stack.partition}:apigateway:{stack.region}::/tags/{encoded_keys}"
 
 
 class MonitoringStack(Stack):
@@ -291,21 +299,48 @@ class MonitoringStack(Stack):
             iam.PolicyStatement(actions=["secretsmanager:PutSecretValue"], resources=[secret.secret_arn])
         )
         # The canary's companion API Gateway key on the default usage plan (hokusai.keys.usage):
-        # create it (POST /apikeys), add it to the plan, delete it on revocation.
+        # create it (POST /apikeys) tagged as the provisioner's, add it to the plan, delete it on
+        # revocation: only keys carrying that tag (aws:ResourceTag), never a customer's key.
         plan = self.service.usage_plans[settings.default_plan]
         apigateway_arn = f"arn:{self.partition}:apigateway:{self.region}::"
+        created_by = {f"aws:RequestTag/{CREATED_BY_TAG}": canary_key_creator(plan.usage_plan_id)}
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["apigateway:POST"],
-                resources=[
-                    f"{apigateway_arn}/apikeys",
-                    f"{apigateway_arn}/usageplans/{plan.usage_plan_id}/keys",
-                ],
+                resources=[f"{apigateway_arn}/apikeys"],
+                conditions={"StringEquals": created_by},
             )
         )
         function.add_to_role_policy(
-            # API key ids are made by API Gateway at run time: no narrower resource can be named.
-            iam.PolicyStatement(actions=["apigateway:DELETE"], resources=[f"{apigateway_arn}/apikeys/*"])
+            iam.PolicyStatement(
+                actions=["apigateway:POST"],
+                resources=[f"{apigateway_arn}/usageplans/{plan.usage_plan_id}/keys"],
+            )
+        )
+        function.add_to_role_policy(
+            # Tag on create (API Gateway authorizes the tags of a new key as a PUT on /tags/<its ARN>):
+            # only with the provisioner's own tag, and only on a key that has none yet, so it cannot
+            # mark a customer's key (tagged keys-cli by `hokusai keys create`) as its own.
+            iam.PolicyStatement(
+                actions=["apigateway:PUT"],
+                resources=[api_key_tags_arn(self)],
+                conditions={
+                    "StringEquals": created_by,
+                    "Null": {f"aws:ResourceTag/{CREATED_BY_TAG}": "true"},
+                },
+            )
+        )
+        function.add_to_role_policy(
+            # API key ids are made by API Gateway at run time: the tag names the keys it made.
+            iam.PolicyStatement(
+                actions=["apigateway:DELETE"],
+                resources=[f"{apigateway_arn}/apikeys/*"],
+                conditions={
+                    "StringEquals": {
+                        f"aws:ResourceTag/{CREATED_BY_TAG}": canary_key_creator(plan.usage_plan_id)
+                    }
+                },
+            )
         )
         resource = CustomResource(
             self,

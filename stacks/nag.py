@@ -128,6 +128,13 @@ def api_keys(stack: Stack) -> str:
     return f"Resource::arn:<AWS::Partition>:apigateway:{region}::/apikeys/*"
 
 
+def api_key_tags(stack: Stack) -> str:
+    """The tags of every API key of the stack's region (``/tags/<URL-encoded /apikeys/* ARN>``)."""
+    region = _spelled(stack, stack.region, "AWS::Region")
+    encoded = f"arn%3A<AWS::Partition>%3Aapigateway%3A{region}%3A%3A%2Fapikeys%2F*"
+    return f"Resource::arn:<AWS::Partition>:apigateway:{region}::/tags/{encoded}"
+
+
 def _at(stack: Stack, path: str, suppressions: list[NagPackSuppression]) -> None:
     """Suppress on the construct at ``/<stack>/<path>`` (its construct path)."""
     NagSuppressions.add_resource_suppressions_by_path(stack, f"/{stack.stack_name}/{path}", suppressions)
@@ -318,10 +325,13 @@ def suppress(stateful: Stack, service: Stack, monitoring: Stack) -> None:
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
                 reason=(
-                    "apigateway:DELETE on /apikeys/*: revoking the canary's key deletes its companion "
-                    "usage plan key, whose id API Gateway generates at run time (no narrower resource)."
+                    "apigateway:DELETE on /apikeys/* and PUT on their /tags: the canary's companion usage "
+                    "plan key gets an id from API Gateway at run time (no narrower resource); both are "
+                    "conditioned on the hokusai:created-by tag of this deployment's canary key (DELETE: "
+                    "the key carries it; tag on create: the request carries it and the key had none), "
+                    "so no customer's key can be deleted or re-tagged."
                 ),
-                applies_to=[api_keys(monitoring)],
+                applies_to=[api_keys(monitoring), api_key_tags(monitoring)],
             )
         ],
     )

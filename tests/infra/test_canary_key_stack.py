@@ -22,6 +22,15 @@ def _function(synthesized: Synthesized, name: str) -> tuple[str, dict[str, Any]]
     raise AssertionError(f"no function {name}")
 
 
+def _plan_import(synthesized: Synthesized) -> str:
+    """The export name under which the monitoring stack imports the default usage plan's id."""
+    text = json.dumps(synthesized.raw[STACK])
+    (name,) = {
+        part for part in text.split('"') if part.startswith("HokusaiService:ExportsOutputRefApiUsagePlan")
+    }
+    return name
+
+
 def _custom_resource(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
     ((logical_id, resource),) = synthesized.resources(STACK, "Custom::CanaryKey").items()
     return logical_id, resource
@@ -105,12 +114,17 @@ def test_its_role_may_only_write_keys_and_put_the_canary_secret(synthesized: Syn
         if {"Ref": role} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    granted = {}
+    granted: dict[str, Any] = {}
+    conditions: dict[str, list[Any]] = {}
     for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         for action in actions:
-            granted[action] = statement["Resource"]
+            granted.setdefault(action, []).append(statement["Resource"])
+            conditions.setdefault(action, []).append(statement.get("Condition"))
+    granted = {
+        action: resources[0] if len(resources) == 1 else resources for action, resources in granted.items()
+    }
     assert set(granted) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -118,12 +132,29 @@ def test_its_role_may_only_write_keys_and_put_the_canary_secret(synthesized: Syn
         "dynamodb:Query",
         "secretsmanager:PutSecretValue",
         "apigateway:POST",
+        "apigateway:PUT",
         "apigateway:DELETE",
     }
-    # The companion usage plan key: created (POST /apikeys), put on the plan, deleted on revocation.
+    # The companion usage plan key: created (POST /apikeys) with the provisioner's tag, put on the plan,
+    # deleted on revocation only when it carries that tag (issue 20 e: it could delete every key).
     posted = json.dumps(granted["apigateway:POST"])
     assert "::/apikeys" in posted and "/usageplans/" in posted and "UsagePlan" in posted
+    plan_id = {"Fn::ImportValue": _plan_import(synthesized)}
+    own_tag = {"Fn::Join": ["", ["canary-key:", plan_id]]}
+    assert {"StringEquals": {"aws:RequestTag/hokusai:created-by": own_tag}} in conditions["apigateway:POST"]
     assert json.dumps(granted["apigateway:DELETE"]).endswith('::/apikeys/*"]]}')
+    assert conditions["apigateway:DELETE"] == [
+        {"StringEquals": {"aws:ResourceTag/hokusai:created-by": own_tag}}
+    ]
+    assert "/tags/arn%3A" in json.dumps(granted["apigateway:PUT"]) and "%2Fapikeys%2F*" in json.dumps(
+        granted["apigateway:PUT"]
+    )
+    assert conditions["apigateway:PUT"] == [
+        {
+            "StringEquals": {"aws:RequestTag/hokusai:created-by": own_tag},
+            "Null": {"aws:ResourceTag/hokusai:created-by": "true"},
+        }
+    ]
     table_arn = granted["dynamodb:PutItem"]
     assert "KeysTable" in _export(synthesized, table_arn) and "Arn" in _export(synthesized, table_arn)
     assert granted["dynamodb:GetItem"] == granted["dynamodb:UpdateItem"] == table_arn

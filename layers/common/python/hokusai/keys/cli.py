@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--user", required=True, help="user id the key belongs to")
     # Required: a key scoped to every model is a decision to write down, never a default.
     create.add_argument(
-        "--models", required=True, help='comma-separated model ids, or "*" for every model (say so explicitly)'
+        "--models",
+        required=True,
+        help='comma-separated model ids, or "*" for every model (say so explicitly)',
     )
     create.add_argument(
         "--expires-in-days", type=int, help=f"expiry in days, 1-{MAX_EXPIRY_DAYS} (default: never)"
@@ -177,7 +179,13 @@ def _apigateway(region: str) -> Any:
 
 def _create(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     from hokusai.keys.format import new_key_id
-    from hokusai.keys.usage import PlanNotFound, create_usage_key, delete_usage_key, find_plan_id
+    from hokusai.keys.usage import (
+        CLI_CREATOR,
+        PlanNotFound,
+        create_usage_key,
+        delete_usage_key,
+        find_plan_id,
+    )
 
     user = _printable("--user", args.user, MAX_USER_CHARS)
     description = _printable("--description", args.description, MAX_DESCRIPTION_CHARS, empty_ok=True)
@@ -190,7 +198,7 @@ def _create(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     except PlanNotFound as error:
         raise UsageError(str(error)) from None
     key_id = new_key_id()
-    usage_key = create_usage_key(apigateway, plan, plan_id, key_id)
+    usage_key = create_usage_key(apigateway, plan, plan_id, key_id, created_by=CLI_CREATOR)
     try:
         api_key, record = store.create(
             user, models, expires_at=expires_at, description=description, usage_key=usage_key, key_id=key_id
@@ -215,7 +223,13 @@ def _set_plan(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     the key's Redis entry; each authorizer's in-process copy expires within AUTH_L1_TTL_SECONDS). A
     previous companion key is left in place for that long: deleting it at once would answer the
     key's requests 403 from authorizers that still hold it."""
-    from hokusai.keys.usage import PlanNotFound, create_usage_key, delete_usage_key, find_plan_id
+    from hokusai.keys.usage import (
+        CLI_CREATOR,
+        PlanNotFound,
+        create_usage_key,
+        delete_usage_key,
+        find_plan_id,
+    )
 
     plan = _plan(args.plan)
     record = store.find_by_key_id(args.key_id)
@@ -231,7 +245,7 @@ def _set_plan(args: argparse.Namespace, store: KeyStore, region: str) -> int:
         plan_id = find_plan_id(apigateway, _prefix(args.prefix), plan)
     except PlanNotFound as error:
         raise UsageError(str(error)) from None
-    usage_key = create_usage_key(apigateway, plan, plan_id, record.key_id)
+    usage_key = create_usage_key(apigateway, plan, plan_id, record.key_id, created_by=CLI_CREATOR)
     try:
         previous = store.set_usage_key(record.key_id, usage_key)
     except KeyNotActive as error:

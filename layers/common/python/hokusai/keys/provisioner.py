@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 from hokusai.keys.format import new_key_id
 from hokusai.keys.store import KeyNotFound, KeyStore
-from hokusai.keys.usage import create_usage_key, delete_usage_key
+from hokusai.keys.usage import canary_key_creator, create_usage_key, delete_usage_key
 from hokusai.observability import redact
 
 CANARY_USER = "canary"
@@ -121,7 +121,13 @@ def provision_canary_key(
     """
     key_id = new_key_id()
     usage_key = (
-        create_usage_key(apigateway, usage_plan or usage_plan_id, usage_plan_id, key_id)
+        create_usage_key(
+            apigateway,
+            usage_plan or usage_plan_id,
+            usage_plan_id,
+            key_id,
+            created_by=canary_key_creator(usage_plan_id),
+        )
         if usage_plan_id
         else None
     )

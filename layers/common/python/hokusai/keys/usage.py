@@ -8,6 +8,10 @@ by API Gateway, stored on the key's item as ``usage_key_value`` and never printe
 
 Usage plans are found by name: the stack names each declared plan ``<prefix>-<plan>`` (cdk.json
 ``prefix`` and ``usagePlans``).
+
+Every companion key is tagged ``hokusai:created-by`` with who made it (:data:`CLI_CREATOR`, or the
+canary-key provisioner's :func:`canary_key_creator` of its plan): the provisioner's IAM role may
+delete only the keys carrying its own tag (``stacks/monitoring_stack.py``), never a customer's.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ from __future__ import annotations
 from typing import Any
 
 from hokusai.keys.store import UsageKey
+
+CREATED_BY_TAG = "hokusai:created-by"
+CLI_CREATOR = "keys-cli"
+
+
+def canary_key_creator(usage_plan_id: str) -> str:
+    """The tag value of the canary's companion keys: per deployment (its plan id), so one prefix's
+    provisioner cannot delete another's canary key either."""
+    return f"canary-key:{usage_plan_id}"
 
 
 class PlanNotFound(LookupError):
@@ -37,10 +50,14 @@ def find_plan_id(apigateway: Any, prefix: str, plan: str) -> str:
     raise PlanNotFound(f"no usage plan named {wanted} (plans of prefix {prefix}: {there})")
 
 
-def create_usage_key(apigateway: Any, plan: str, plan_id: str, key_id: str) -> UsageKey:
-    """A new API Gateway API key named after ``key_id``, on the plan. Removed again if that fails."""
+def create_usage_key(apigateway: Any, plan: str, plan_id: str, key_id: str, *, created_by: str) -> UsageKey:
+    """A new API Gateway API key named after ``key_id``, tagged with ``created_by``, on the plan.
+    Removed again if joining the plan fails."""
     created = apigateway.create_api_key(
-        name=key_id, description=f"usage plan key of hokusai key {key_id}", enabled=True
+        name=key_id,
+        description=f"usage plan key of hokusai key {key_id}",
+        enabled=True,
+        tags={CREATED_BY_TAG: created_by},
     )
     try:
         apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=created["id"], keyType="API_KEY")
