@@ -90,7 +90,12 @@ def test_revoke_marks_revoked_and_deletes_the_redis_entry(
     client.set(auth_entry_key(key_digest(api_key)), b"{}", ex=300)
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     assert main(["keys", "revoke", record.key_id]) == 0
-    assert "Redis entry deleted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Redis entry deleted" in out
+    # The bound the deployment declares, read from the one declaration (and the environment).
+    assert out.splitlines()[-1] == (
+        "every authorizer refuses it within 10 s (AUTH_REVOCATION_BOUND_SECONDS), whatever its Redis cache does"
+    )
     assert client.get(auth_entry_key(key_digest(api_key))) is None
     assert store.get(key_digest(api_key)).status == "revoked"  # type: ignore[union-attr]
 
@@ -102,8 +107,11 @@ def test_revoke_with_redis_down_still_revokes_and_says_so(
     api_key, record = store.create("acme", ["21"])
     with refused_port() as port:
         monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+        monkeypatch.setenv("AUTH_REVOCATION_BOUND_SECONDS", "7")
         assert main(["keys", "revoke", record.key_id]) == 0
-    assert "NOT deleted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NOT deleted" in out
+    assert "every authorizer refuses it within 7 s (AUTH_REVOCATION_BOUND_SECONDS)" in out
     assert store.get(key_digest(api_key)).status == "revoked"  # type: ignore[union-attr]
 
 

@@ -220,7 +220,7 @@ def _create(args: argparse.Namespace, store: KeyStore, region: str) -> int:
 
 def _set_plan(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     """A new companion key on the plan, recorded on the key's item (the keys table's stream then drops
-    the key's Redis entry; each authorizer's in-process copy expires within AUTH_L1_TTL_SECONDS). A
+    the key's Redis entry; no authorizer keeps a copy longer than AUTH_REVOCATION_BOUND_SECONDS). A
     previous companion key is left in place for that long: deleting it at once would answer the
     key's requests 403 from authorizers that still hold it."""
     from hokusai.keys.usage import (
@@ -256,12 +256,12 @@ def _set_plan(args: argparse.Namespace, store: KeyStore, region: str) -> int:
         raise
     print(
         f"key_id {record.key_id} (user {record.user_id}) is on plan {plan} (was: {previous.plan or 'none'}); "
-        "authorizers apply it within AUTH_L1_TTL_SECONDS (60 s by default)"
+        + _bound_sentence("authorizers apply it")
     )
     if previous.usage_key_id:
         print(
             f"its previous usage plan key {previous.usage_key_id} is left in place until no authorizer "
-            f"names it; after AUTH_L1_TTL_SECONDS: aws apigateway delete-api-key --api-key "
+            f"names it; after AUTH_REVOCATION_BOUND_SECONDS: aws apigateway delete-api-key --api-key "
             f"{previous.usage_key_id}"
         )
     return EXIT_OK
@@ -286,7 +286,16 @@ def _revoke(args: argparse.Namespace, store: KeyStore, region: str) -> int:
                 f"({error_code(error) or type(error).__name__}): the key is revoked all the same"
             )
     print(f"revoked {record.key_id} (user {record.user_id}); {problem or revocation.message}{usage}")
+    print(_bound_sentence("every authorizer refuses it"))
     return EXIT_OK
+
+
+def _bound_sentence(what: str) -> str:
+    """The revocation bound as the deployment declares it (hokusai/environment.py), in one line."""
+    from hokusai.environment import read
+
+    bound = read("AUTH_REVOCATION_BOUND_SECONDS")
+    return f"{what} within {bound} s (AUTH_REVOCATION_BOUND_SECONDS), whatever its Redis cache does"
 
 
 def _public(record: KeyRecord) -> dict[str, Any]:
@@ -321,7 +330,7 @@ def _redis_for_operator() -> tuple[RedisSettings | None, str]:
     try:
         settings = RedisSettings.from_env()
     except ConfigError as error:
-        return None, f"Redis entry not deleted ({error}); it expires within the L2 TTL"
+        return None, f"Redis entry not deleted ({error}); no authorizer trusts it past the revocation bound"
     if not settings.url:
         return None, ""
     return dataclasses.replace(settings, connect_timeout_ms=1000, timeout_ms=1000), ""

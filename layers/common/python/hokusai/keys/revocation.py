@@ -5,9 +5,9 @@ deployment it cannot (Redis is in the VPC), so the keys table's DynamoDB stream 
 that makes a cached entry stale (the key revoked or otherwise not active, removed, or a cached field
 changed) reaches ``functions/revocation`` (in the VPC, the functions security group), which deletes
 ``auth_entry_key(digest, prefix)`` with :class:`StaleEntryPurger`; a Redis failure fails that record,
-and Lambda retries it (partial batch response). After that, only warm authorizer containers' L1 copies
-can still accept the key, for at most ``AUTH_L1_TTL_SECONDS`` and never longer than the Redis entry
-had left (``hokusai.auth.chain``).
+and Lambda retries it until Redis answers (partial batch response). This is the fast path: whether or
+not the delete happens, no authorizer trusts a cached allow longer than ``AUTH_REVOCATION_BOUND_SECONDS``
+after its keys-table read (``hokusai.auth.chain``), so the key is refused within the bound anyway.
 """
 
 from __future__ import annotations
