@@ -1,8 +1,9 @@
 """``hokusai keys create|revoke|list|show|set-plan``: key management against the keys table.
 
 create prints the new key once, on stdout, and stores only its SHA-256 digest. revoke marks the item
-revoked and deletes the L2 Redis entry (REDIS_URL, if set), so only the L1 TTL (per container)
-bounds how long a revoked key keeps working. list/show never print keys or full digests.
+revoked (and deletes the L2 Redis entry when REDIS_URL is set; the keys table's stream does it
+otherwise); every authorizer refuses the key within AUTH_REVOCATION_BOUND_SECONDS whatever Redis does.
+list/show never print keys or full digests.
 
 Input is checked before any AWS call, and a mistake gets one line and exit 2: ``--user`` (1 to
 128 printable characters), ``--models`` (ids in the model registry, ``MODEL_REGISTRY`` when set, else
