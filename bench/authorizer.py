@@ -99,7 +99,7 @@ def malformed() -> Iterator[str]:
 
 
 class SeedAuth:
-    """The seed middleware's cache path (INCIDENTS.md section 1), faithfully slow."""
+    """The seed middleware's cache path (docs/incidents.md section 1), faithfully slow."""
 
     def __init__(self, redis_url: str, table: str) -> None:
         import redis
@@ -194,7 +194,14 @@ def main() -> None:
         boto3.client("dynamodb").create_table(**schema.create_table_arguments(table))
         store = KeyStore(boto3.client("dynamodb"), table)
         key = store.create("bench", ["21"])[0]
-        base = {"KEYS_TABLE_NAME": table, "REDIS_BREAKER_COOLDOWN_MS": "10000"}
+        signing_key = boto3.client("secretsmanager").create_secret(
+            Name=f"bench-auth-cache-key-{uuid.uuid4().hex[:6]}", SecretString=uuid.uuid4().hex * 2
+        )["ARN"]
+        base = {
+            "KEYS_TABLE_NAME": table,
+            "REDIS_BREAKER_COOLDOWN_MS": "10000",
+            "AUTH_CACHE_KEY_SECRET_ARN": signing_key,  # no signed entries, no L2
+        }
         with Quiet():
             h = handler_with({**base, "REDIS_URL": server.url})
             answer(h, key)
@@ -202,6 +209,8 @@ def main() -> None:
             h = handler_with({**base, "REDIS_URL": server.url, "AUTH_L1_TTL_SECONDS": "0"})
             answer(h, key)
             l2 = run(same(key), lambda k: answer(h, k), "allow", REPEAT)
+            # The scenario is what it says: L2 on and answering (not the table under another name).
+            assert h.dependencies.get().l2_enabled, "L2 hit scenario without L2"
             h = handler_with({**base, "REDIS_URL": server.url})
             answer(h, generate_key())  # first-call set-up (clients) outside the samples
         miss_keys = fresh(store, REPEAT)

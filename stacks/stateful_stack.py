@@ -2,7 +2,7 @@
 
 Security groups and every one of their rules come from ``hokusai.declared`` (SECURITY_GROUPS, RULES),
 the same declaration the canary reads back from the expected-state parameter, so what is deployed and
-what is checked cannot disagree (INCIDENTS.md section 3: a Redis ingress rule declared but never
+what is checked cannot disagree (docs/incidents.md section 3: a Redis ingress rule declared but never
 applied). Each rule is its own CloudFormation resource, so a failed rule fails the deployment loudly.
 """
 

@@ -1,6 +1,6 @@
 """Faults while the local stack runs: Redis stopped, silenced, restarted; the keys table gone; a revoke.
 
-The cache is an optimisation (INCIDENTS.md 1 and 2): with Redis dead or silent, predictions keep
+The cache is an optimisation (docs/incidents.md sections 1 and 2): with Redis dead or silent, predictions keep
 working at a few milliseconds' cost and health says "degraded" (HTTP 200) naming Redis, within its
 deadline; with the source of truth unreachable, keys already cached are still served.
 """

@@ -179,7 +179,7 @@ def test_a_malformed_redis_url_is_named_once_before_anything_starts(tmp_path: Pa
             "HOKUSAI_DEV_PORT": str(free_port()),
             "HOKUSAI_DEV_AWS_PORT": str(free_port()),
             "HOKUSAI_DEV_STATE": str(tmp_path),
-            "REDIS_URL": "localhost:6379",  # no scheme: refused, not "fixed" (INCIDENTS.md section 4)
+            "REDIS_URL": "localhost:6379",  # no scheme: refused, not "fixed" (docs/incidents.md section 4)
         },
         capture_output=True,
         text=True,

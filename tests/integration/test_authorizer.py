@@ -1,6 +1,6 @@
 """The authorizer handler against real parts: moto (DynamoDB, Secrets Manager) and real redis-server.
 
-Fault matrix (INCIDENTS.md section 1): Redis refused, silent, never connecting, killed and restarted,
+Fault matrix (docs/incidents.md section 1): Redis refused, silent, never connecting, killed and restarted,
 wrong password; DynamoDB down with a warm and a cold cache; revocation within the L1 TTL; one
 redis-py attempt per call. Each test checks the answer AND that Redis cost little extra time.
 """

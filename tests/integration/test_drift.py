@@ -1,6 +1,6 @@
 """Drift detection against a deploy-like moto environment (server mode, boto3 over HTTP).
 
-Reproduces INCIDENTS.md section 3: the Redis ingress rule never applied, the HuggingFace token
+Reproduces docs/incidents.md section 3: the Redis ingress rule never applied, the HuggingFace token
 secret missing from the deployment, plus a world-open Redis port. Every finding must name the
 resource and carry the command that fixes it; the fix commands are run with the real AWS CLI
 against moto to prove they do.

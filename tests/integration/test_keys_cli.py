@@ -94,7 +94,8 @@ def test_revoke_marks_revoked_and_deletes_the_redis_entry(
     assert "Redis entry deleted" in out
     # The bound the deployment declares, read from the one declaration (and the environment).
     assert out.splitlines()[-1] == (
-        "every authorizer refuses it within 10 s (AUTH_REVOCATION_BOUND_SECONDS), whatever its Redis cache does"
+        "every authorizer refuses it within 10 s (AUTH_REVOCATION_BOUND_SECONDS), "
+        "whatever its Redis cache does"
     )
     assert client.get(auth_entry_key(key_digest(api_key))) is None
     assert store.get(key_digest(api_key)).status == "revoked"  # type: ignore[union-attr]

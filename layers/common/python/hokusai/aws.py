@@ -1,7 +1,7 @@
 """AWS access for every function and command: bounded clients and secrets, in one place.
 
 **Budgets.** botocore's defaults (60 s connect and read timeouts, 3 to 5 attempts) turn one slow
-dependency into a stuck request (INCIDENTS.md section 1), so no client is built without a
+dependency into a stuck request (docs/incidents.md section 1), so no client is built without a
 :class:`Budget`, and each caller picks the budget of its path: :data:`SECRET_AT_COLD_START`,
 :data:`MODEL_CACHE`, :data:`OPERATOR`, :data:`DEPLOYMENT`, or :meth:`Budget.deadline` for health.
 ``AWS_ENDPOINT_URL`` (moto, the local stack), ``AWS_PROFILE`` and the region are honoured by botocore.

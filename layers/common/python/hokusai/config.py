@@ -3,7 +3,7 @@
 Each function's settings are a frozen dataclass read from the environment through the declarations
 in :mod:`hokusai.environment` (name, type, default, unit: written there once). A bad value raises
 :class:`ConfigError` naming the variable and the expected form, so a misconfigured deployment fails
-once, loudly, instead of guessing (INCIDENTS.md section 4: a ``REDIS_URL`` without a scheme was
+once, loudly, instead of guessing (docs/incidents.md section 4: a ``REDIS_URL`` without a scheme was
 silently "fixed" on every start). ``hokusai.startup`` turns that error into a clear answer.
 
 Plain dataclasses, not pydantic: the authorizer and health functions must cold-start without it.
@@ -198,7 +198,7 @@ class CanarySettings(FromEnvironment):
     """See docs/operations.md.
 
     ``api_base_url`` is the stage URL (ends in ``/api``). ``timeout_ms`` bounds each synthetic request
-    and is also its latency budget: an answer slower than that fails the check (INCIDENTS.md section 5:
+    and is also its latency budget: an answer slower than that fails the check (docs/incidents.md section 5:
     every endpoint answers within 2 s).
     """
 

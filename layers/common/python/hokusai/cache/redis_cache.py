@@ -1,6 +1,6 @@
 """L2: Redis behind a tiny timeout budget, one attempt per call and a circuit breaker.
 
-Why each choice (INCIDENTS.md section 1): the seed's client waited 2 s to connect and 2 s to read,
+Why each choice (docs/incidents.md section 1): the seed's client waited 2 s to connect and 2 s to read,
 pinged at start-up and read *and* wrote on every request, so a silent Redis cost 4+ s per request.
 Here a call costs at most one connect or read timeout (~50 ms), redis-py's own retries are switched
 off (its default policy retries with backoff and multiplies the timeout), there is no ping, and after

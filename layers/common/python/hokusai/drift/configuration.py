@@ -1,6 +1,6 @@
 """Configuration drift: each function's environment, secrets and VPC security groups as declared.
 
-INCIDENTS.md section 3: the HuggingFace token secret was declared but missing from the deployed task
+docs/incidents.md section 3: the HuggingFace token secret was declared but missing from the deployed task
 definition, and predictions failed with HTTP 500. Here every declared variable and secret reference
 is checked on the deployed function (``lambda:GetFunctionConfiguration``), every referenced secret
 must exist and hold a non-empty value, and each function must sit in its declared security groups.

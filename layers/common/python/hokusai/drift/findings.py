@@ -1,7 +1,7 @@
 """Findings: what the canary and ``hokusai doctor`` report, and how they are rendered.
 
 A finding names the resource, says what is missing or extra, and carries the exact AWS CLI command
-that fixes it (INCIDENTS.md section 3: the missing Redis rule took 40+ minutes of manual
+that fixes it (docs/incidents.md section 3: the missing Redis rule took 40+ minutes of manual
 ``describe-security-groups`` to find). Findings never contain secret values or API keys.
 """
 

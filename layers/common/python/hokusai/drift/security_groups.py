@@ -1,6 +1,6 @@
 """Security-group drift: the declared rules (expected-state document) versus the deployed ones.
 
-- a declared rule that is not deployed is critical (INCIDENTS.md section 3: the Redis ingress rule
+- a declared rule that is not deployed is critical (docs/incidents.md section 3: the Redis ingress rule
   had never been applied, and Redis connections hung);
 - an undeclared rule open to the world (0.0.0.0/0, ::/0) is critical;
 - any other undeclared rule in a declared group is a warning.

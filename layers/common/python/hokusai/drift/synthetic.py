@@ -1,8 +1,8 @@
 """Synthetic checks: call the API over real HTTP the way a client does, with strict timeouts.
 
-Three requests per run (DESIGN.md, canary): ``GET /health``; an authenticated predict with the
+Three requests per run (docs/operations.md, the canary): ``GET /health``; an authenticated predict with the
 canary key and the seed's body; the same predict without a key, which must get 401. Each records
-pass/fail and latency; an answer slower than the budget fails even when it is correct (INCIDENTS.md
+pass/fail and latency; an answer slower than the budget fails even when it is correct (docs/incidents.md
 section 5: every endpoint answers within 2 s).
 
 urllib only: the canary runs outside the VPC on the plain Lambda runtime, and needs no extra wheels.
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# The seed's curl body (INCIDENTS.md section 5): what real clients send.
+# The seed's curl body (docs/incidents.md section 5): what real clients send.
 SEED_INPUTS: dict[str, Any] = {
     "company_size": 1000,
     "industry": "Technology",

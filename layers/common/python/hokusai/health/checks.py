@@ -143,7 +143,7 @@ def model_artifact_check(locations: Sequence[ArtifactLocation], s3: BaseClient |
     """Every registered model must be reachable in a cache the predict function reads.
 
     A model that is only on the Hub counts as unavailable: production must not need the Hub at
-    request time (DESIGN.md, predict contract), and a Hub download would not fit a cold start anyway.
+    request time (docs/models.md), and a Hub download would not fit a cold start anyway.
     """
 
     def run(deadline: float) -> Probe:

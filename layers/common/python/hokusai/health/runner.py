@@ -1,6 +1,6 @@
 """Run health checks concurrently and answer by one deadline, whatever the checks do.
 
-Why threads that are never joined (INCIDENTS.md section 2): the seed's ``/health`` pinged Redis
+Why threads that are never joined (docs/incidents.md section 2): the seed's ``/health`` pinged Redis
 synchronously and took ~2 s, so the load balancer marked healthy targets unhealthy. Here each check
 runs in its own daemon thread; the caller waits for all of them *at most* until the deadline and
 reports any that has not answered as ``timeout``. A stuck check keeps its thread, but nobody waits
