@@ -10,9 +10,11 @@ between instances of one function: not Powertools' class-level state, not caches
 :class:`FunctionPool` keeps one function's instances:
 
 * an invocation takes the most recently used idle instance (warm reuse, as Lambda reuses
-  environments); when every instance is busy it starts a new one (scale-out) and that invocation
-  waits for its init, a cold start, logged as Lambda logs one (``INIT_START`` and a ``REPORT`` line
-  with ``Init Duration``);
+  environments); when every instance is busy it waits, in arrival order, for the first one to free
+  up, and when they stay busy for :data:`SCALE_OUT_AFTER_SECONDS` the pool starts one more (scale-out,
+  one cold start at a time per function; the reason is beside the constant). A new instance's first
+  invocation is a cold start, logged as Lambda logs one (``INIT_START``, then a ``REPORT`` line with
+  ``Init Duration``);
 * ``reservedConcurrency`` from cdk.json is both the most instances and the throttle: an invocation
   arriving while that many are in flight is refused with :class:`hokusai.gateway.InvocationRejected`
   (Lambda's 429 TooManyRequestsException), which the gateway answers as API Gateway does
@@ -27,6 +29,7 @@ between instances of one function: not Powertools' class-level state, not caches
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -51,6 +54,12 @@ CDK_JSON = ROOT / "cdk.json"
 # more instances than a few per core add memory and cold starts, not throughput. 8 holds the e2e tests'
 # and the benchmark's parallel clients in warm instances after the first seconds.
 UNRESERVED_LOCAL_INSTANCES = 8
+# How long an invocation waits for a busy instance to free up before the pool starts another. Lambda
+# starts one at once, on CPU of its own; here a cold start costs 0.2-4 s of CPU on the same 2 cores the
+# warm instances need (predict's imports), so the pool grows only when instances stay busy, one cold
+# start at a time per function. Measured: instantly growing, 50 clients started 42 predict instances at
+# once, each taking 20 s to init, and the stack answered 11 requests a second (bench/make_dev.py).
+SCALE_OUT_AFTER_SECONDS = 0.01
 # The account's unreserved concurrency (Lambda's default quota): the throttle of a function with none.
 ACCOUNT_CONCURRENCY = 1000
 
@@ -83,6 +92,15 @@ def runtime_paths() -> list[Path]:
 
 
 @dataclass
+class _Waiter:
+    """An invocation waiting for an instance; handed one (or an error) in arrival order."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    worker: LambdaWorker | None = None
+    error: BaseException | None = None
+
+
+@dataclass
 class PoolStats:
     instances: int
     busy: int
@@ -110,7 +128,7 @@ class FunctionPool:
     report_every_invocation: bool = False
 
     _idle: list[LambdaWorker] = field(default_factory=list)
-    _all: set[int] = field(default_factory=set)  # ids of live workers (idle or busy)
+    _waiting: collections.deque[_Waiter] = field(default_factory=collections.deque)
     _starting: int = 0
     _in_flight: int = 0
     _cold_starts: int = 0
@@ -118,8 +136,8 @@ class FunctionPool:
     _replaced: int = 0
     _init_ms: list[float] = field(default_factory=list)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _workers: dict[int, LambdaWorker] = field(default_factory=dict)
-    _condition: threading.Condition = field(default_factory=threading.Condition)
+    _workers: dict[int, LambdaWorker] = field(default_factory=dict)  # every live instance, idle or busy
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
 
     @property
@@ -139,13 +157,14 @@ class FunctionPool:
         ``integration_timeout`` (API Gateway's, when it is the shorter), ``WorkerDied`` for a crash,
         ``InitError`` when a new instance cannot init, ``FunctionError`` for an exception raised by the
         handler (the instance stays warm, as Lambda keeps it)."""
-        worker, cold = self._acquire(request_id)
+        worker = self._acquire(request_id)
+        cold = worker.invocations == 0
         started = time.perf_counter()
         function_timeout = self.artifact.timeout_seconds
         gateway_first = integration_timeout is not None and integration_timeout <= function_timeout
-        timeout = (
-            integration_timeout if gateway_first and integration_timeout is not None else function_timeout
-        )
+        timeout = function_timeout
+        if gateway_first and integration_timeout is not None:
+            timeout = integration_timeout
         healthy = False
         status = "ok"
         try:
@@ -168,8 +187,10 @@ class FunctionPool:
             self._release(worker, healthy)
             self._report(worker, request_id, started, cold, status)
 
-    def _acquire(self, request_id: str) -> tuple[LambdaWorker, bool]:
-        with self._condition:
+    def _acquire(self, request_id: str) -> LambdaWorker:
+        """An instance for one invocation: an idle one (the most recently used), else the first one to
+        become free, in arrival order. Past the reserved concurrency: refused (the throttle)."""
+        with self._lock:
             if self._closed:
                 raise WorkerDied(f"{self.name}: the local stack is stopping")
             if self._in_flight >= self.throttle_limit:
@@ -182,44 +203,73 @@ class FunctionPool:
                     f"{self.name}: Rate Exceeded (reserved concurrency {self.throttle_limit})"
                 )
             self._in_flight += 1
-            try:
-                while True:
-                    if self._idle:
-                        return self._idle.pop(), False  # the most recently used: warm reuse
-                    if len(self._all) + self._starting < self.instance_cap:
-                        self._starting += 1
-                        break
-                    self._condition.wait(1.0)  # unreserved and at the local cap: the first free one
-                    if self._closed:
-                        raise WorkerDied(f"{self.name}: the local stack is stopping")
-            except BaseException:
+            if self._idle and not self._waiting:
+                return self._idle.pop()  # warm reuse
+            waiter = _Waiter()
+            self._waiting.append(waiter)
+            if not self._workers and not self._starting:
+                self._scale_out_locked()  # no instance at all: the first one starts now
+        waited = 0.0
+        while not waiter.ready.wait(SCALE_OUT_AFTER_SECONDS):
+            waited += SCALE_OUT_AFTER_SECONDS
+            with self._lock:
+                if waiter.ready.is_set():
+                    break
+                # Every instance busy for a while: one more, one cold start at a time (see the module).
+                if not self._starting and len(self._workers) < self.instance_cap and not self._closed:
+                    self._scale_out_locked()
+        if waiter.worker is None:
+            with self._lock:
                 self._in_flight -= 1
-                raise
+            raise waiter.error or WorkerDied(f"{self.name}: the local stack is stopping")
+        return waiter.worker
+
+    def _scale_out_locked(self) -> None:
+        self._starting += 1
+        threading.Thread(target=self._start_and_hand_over, name=f"init-{self.name}", daemon=True).start()
+
+    def _start_and_hand_over(self) -> None:
         try:
             worker = self._start_instance()
-        except BaseException:
-            with self._condition:
+        except Exception as error:
+            with self._lock:
                 self._starting -= 1
-                self._in_flight -= 1
-                self._condition.notify()
-            raise
-        with self._condition:
+                if not self._workers:  # nothing else will ever free up: fail those waiting, as Lambda does
+                    while self._waiting:
+                        waiter = self._waiting.popleft()
+                        waiter.error = error
+                        waiter.ready.set()
+            return
+        with self._lock:
             self._starting -= 1
-            self._all.add(id(worker))
-            self._workers[id(worker)] = worker
-        return worker, True
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._workers[id(worker)] = worker
+                self._hand_over_locked(worker)
+        if closed:
+            worker.stop(kill=True, wait_seconds=1.0)
+
+    def _hand_over_locked(self, worker: LambdaWorker) -> None:
+        if self._waiting:
+            waiter = self._waiting.popleft()
+            waiter.worker = worker
+            waiter.ready.set()
+        else:
+            self._idle.append(worker)
 
     def _release(self, worker: LambdaWorker, healthy: bool) -> None:
-        with self._condition:
+        with self._lock:
             self._in_flight -= 1
             if healthy and not self._closed:
-                self._idle.append(worker)
+                self._hand_over_locked(worker)
             else:
-                self._all.discard(id(worker))
                 self._workers.pop(id(worker), None)
                 if not self._closed:
                     self._replaced += 1
-            self._condition.notify()
+                    if self._waiting and not self._starting:
+                        self._scale_out_locked()  # a replacement for those waiting
         if not healthy:
             worker.stop(kill=True)
         elif self._closed:
@@ -247,7 +297,7 @@ class FunctionPool:
         except InitError as error:
             self.log(f"INIT_REPORT {self.name} instance {number}: init failed: {error}")
             raise
-        with self._condition:
+        with self._lock:
             self._cold_starts += 1
             self._init_ms.append(worker.init_ms)
         return worker
@@ -274,14 +324,14 @@ class FunctionPool:
     def prewarm(self) -> None:
         """One warm instance now (as the first invocation would start it), so the first request does
         not pay the function's init."""
-        worker, _ = self._acquire(f"prewarm-{uuid.uuid4()}")
+        worker = self._acquire(f"prewarm-{uuid.uuid4()}")
         self._release(worker, healthy=True)
 
     def stats(self) -> PoolStats:
-        with self._condition:
+        with self._lock:
             return PoolStats(
-                instances=len(self._all),
-                busy=len(self._all) - len(self._idle),
+                instances=len(self._workers),
+                busy=len(self._workers) - len(self._idle),
                 in_flight=self._in_flight,
                 cold_starts=self._cold_starts,
                 throttles=self._throttles,
@@ -290,18 +340,18 @@ class FunctionPool:
             )
 
     def pids(self) -> list[int]:
-        with self._condition:
+        with self._lock:
             return [pid for worker in self._workers.values() if (pid := worker.pid) is not None]
 
     def stop(self) -> None:
         """End every instance: idle ones at once; busy ones are killed (their invocations fail)."""
-        with self._condition:
+        with self._lock:
             self._closed = True
             workers = list(self._workers.values())
             self._idle.clear()
-            self._all.clear()
             self._workers.clear()
-            self._condition.notify_all()
+            while self._waiting:
+                self._waiting.popleft().ready.set()  # no worker: they fail as the stack stops
         for worker in workers:
             with contextlib.suppress(Exception):
                 worker.stop(kill=True, wait_seconds=1.0)

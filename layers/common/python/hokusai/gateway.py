@@ -18,6 +18,7 @@ traffic reaches them. Standard library only.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import time
 import uuid
@@ -104,6 +105,7 @@ def method_not_allowed(method: str, resource_path: str, request_id: str) -> Gate
 
 
 # ---------------------------------------------------------------------------------------------- policy
+@functools.lru_cache(maxsize=1024)
 def _arn_pattern(resource: str) -> re.Pattern[str]:
     """IAM resource matching: ``*`` any run of characters (including ``/``), ``?`` one character."""
     escaped = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in resource)
@@ -278,6 +280,12 @@ def _is_text(headers: list[tuple[str, str]], body: bytes) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=64)
+def _resource_id(resource: str) -> str:
+    """A stable id per resource path, as a REST API's resource ids are."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, resource).hex[:6]
+
+
 def request_context(request: IncomingRequest, identity: GatewayIdentity, resource: str) -> dict[str, Any]:
     user_agent = next((v for k, v in request.headers if k.lower() == "user-agent"), None)
     when = datetime.fromtimestamp(request.received_at, UTC)
@@ -307,7 +315,7 @@ def request_context(request: IncomingRequest, identity: GatewayIdentity, resourc
         "requestId": request.request_id,
         "requestTime": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "requestTimeEpoch": int(request.received_at * 1000),
-        "resourceId": uuid.uuid5(uuid.NAMESPACE_URL, resource).hex[:6],
+        "resourceId": _resource_id(resource),
         "resourcePath": resource,
         "stage": identity.stage,
     }
