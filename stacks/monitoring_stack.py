@@ -592,8 +592,8 @@ class MonitoringStack(Stack):
                 "revocation-stalled",
                 # By the function's declared name (no cross-stack reference to the function).
                 cloudwatch.Metric(
-                    namespace="AWS/Lambda",
-                    metric_name="IteratorAge",
+                    namespace=metric_names.LAMBDA_NAMESPACE,
+                    metric_name=metric_names.LAMBDA_ITERATOR_AGE,
                     dimensions_map={"FunctionName": settings.function_name("revocation")},
                     statistic="Maximum",
                     period=PERIOD,

@@ -255,4 +255,5 @@ def test_the_authorizer_answers_the_documented_request_event(monkeypatch: pytest
     (statement, *_) = answer["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     resources = [r for s in answer["policyDocument"]["Statement"] for r in s["Resource"]]
-    assert "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/*/v1/models/21/*" in resources
+    # The declared routes, method by method (hokusai/auth/policy.py), on the event's own API and stage.
+    assert "arn:aws:execute-api:eu-west-1:123456789012:abc123/api/POST/v1/models/21/predict" in resources

@@ -28,6 +28,11 @@ def service(prefix: str, function: str) -> str:
 VERSION_DIMENSION = "ExecutedVersion"  # the function version that answered (Lambda's own name for it)
 
 # ------------------------------------------------------------------------ every released function
+# AWS's own: the age of the oldest record a stream event source mapping still retries (milliseconds),
+# namespace AWS/Lambda, dimension FunctionName (the revocation function's stalled-stream alarm).
+LAMBDA_NAMESPACE = "AWS/Lambda"
+LAMBDA_ITERATOR_AGE = "IteratorAge"
+
 # 1 per 5xx answer, with SERVICE_DIMENSION and VERSION_DIMENSION: the rollout's alarms watch only the
 # version being deployed (stacks/rollout.py), which no service-wide metric can tell apart.
 SERVER_ERRORS_BY_VERSION = "ServerErrorsByVersion"
