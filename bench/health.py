@@ -8,6 +8,7 @@ endpoint). Canary: run_canary (drift only) on 10 security groups holding 100 rul
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -31,6 +32,17 @@ from local.redis_server import running_redis
 DEADLINE_MS = 300
 REPEAT = int(os.environ.get("BENCH_REPEAT", "60"))
 REVISION = "3f2a9c1e" * 5
+MODEL_BYTES = b"model"
+# What each scenario must answer, every time (a benchmark that times the wrong answer fails).
+EXPECTED = {
+    "all healthy": "200 healthy",
+    "redis SIGSTOP (50 ms budget)": "200 degraded",
+    "redis SIGSTOP (2 s budget)": "200 degraded (timeout)",
+    "redis SIGSTOP (2 s budget), fresh container per call": "200 degraded (timeout)",
+    "redis killed (refused)": "200 degraded",
+    "dynamodb hanging": "503 unhealthy (timeout)",
+    "s3 hanging": "503 unhealthy (timeout)",
+}
 
 
 def setup_aws() -> dict[str, str]:
@@ -44,8 +56,18 @@ def setup_aws() -> dict[str, str]:
     )
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    s3.put_object(Bucket=bucket, Key=f"models/21/{REVISION}/model.skops", Body=b"model")
-    registry = {"21": {"repo_id": "hokusai/lead-scorer", "revision": REVISION, "filename": "model.skops"}}
+    s3.put_object(Bucket=bucket, Key=f"models/21/{REVISION}/model.skops", Body=MODEL_BYTES)
+    # A registry entry the configuration check accepts: without sha256 and version every scenario,
+    # "all healthy" included, answered 503 unhealthy (the committed table said 200).
+    registry = {
+        "21": {
+            "repo_id": "hokusai/lead-scorer",
+            "revision": REVISION,
+            "filename": "model.skops",
+            "sha256": hashlib.sha256(MODEL_BYTES).hexdigest(),
+            "version": "1.0.0",
+        }
+    }
     return {
         "KEYS_TABLE_NAME": table,
         "MODEL_BUCKET": bucket,
@@ -127,6 +149,7 @@ def health_rows() -> tuple[list[list[str]], dict[str, list[float]]]:
                 if fault == "kill":
                     redis.start()
             answers = ", ".join(f"{s} x{statuses.count(s)}" for s in sorted(set(statuses)))
+            assert set(statuses) == {EXPECTED[name]}, f"{name}: expected {EXPECTED[name]}, got {answers}"
             within = sum(1 for s in samples if s <= DEADLINE_MS + 50) / len(samples) * 100
             rows.append(summary_row(name, samples, [f"{within:.0f}%", answers]))
             series[name] = samples
