@@ -57,6 +57,24 @@ class Synthesized:
             if resource["Type"] == resource_type
         }
 
+    def function(self, stack: str, function_name: str) -> tuple[str, dict[str, Any]]:
+        """(logical id, properties) of the function deployed as ``function_name``."""
+        for logical_id, resource in self.resources(stack, "AWS::Lambda::Function").items():
+            if resource["Properties"].get("FunctionName") == function_name:
+                return logical_id, resource["Properties"]
+        raise AssertionError(f"no function {function_name} in {stack}")
+
+    def role_statements(self, stack: str, function_name: str) -> list[dict[str, Any]]:
+        """Every statement of the inline policies on that function's role."""
+        _, properties = self.function(stack, function_name)
+        role = properties["Role"]["Fn::GetAtt"][0]
+        return [
+            statement
+            for policy in self.resources(stack, "AWS::IAM::Policy").values()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+
     def metadata(self, stack: str) -> dict[str, list[dict[str, Any]]]:
         """The stack's construct metadata (cdk-nag findings land here as aws:cdk:error/warning)."""
         return dict(json.loads((self.outdir / f"{stack}.metadata.json").read_text()))

@@ -14,21 +14,11 @@ STACK = "HokusaiMonitoring"
 
 
 def _canary(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
-    for logical_id, resource in synthesized.resources(STACK, "AWS::Lambda::Function").items():
-        if resource["Properties"].get("FunctionName") == "hokusai-canary":
-            return logical_id, resource["Properties"]
-    raise AssertionError("no canary function")
+    return synthesized.function(STACK, "hokusai-canary")
 
 
 def _canary_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    _, properties = _canary(synthesized)
-    role = properties["Role"]["Fn::GetAtt"][0]
-    return [
-        statement
-        for policy in synthesized.resources(STACK, "AWS::IAM::Policy").values()
-        if {"Ref": role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return synthesized.role_statements(STACK, "hokusai-canary")
 
 
 def _expected_state(synthesized: Synthesized) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -19,21 +19,11 @@ def _one(synthesized: Synthesized, stack: str, resource_type: str) -> tuple[str,
 
 
 def _revocation(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
-    for logical_id, resource in synthesized.resources(SERVICE, "AWS::Lambda::Function").items():
-        if resource["Properties"].get("FunctionName") == "hokusai-revocation":
-            return logical_id, resource["Properties"]
-    raise AssertionError("no function hokusai-revocation")
+    return synthesized.function(SERVICE, "hokusai-revocation")
 
 
 def _statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    _, properties = _revocation(synthesized)
-    role = properties["Role"]["Fn::GetAtt"][0]
-    return [
-        statement
-        for policy in synthesized.resources(SERVICE, "AWS::IAM::Policy").values()
-        if {"Ref": role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return synthesized.role_statements(SERVICE, "hokusai-revocation")
 
 
 def _exported(synthesized: Synthesized, value: Any) -> str:
