@@ -5,6 +5,9 @@ open: calls are skipped (cost: one clock read) until ``cooldown_seconds`` have p
 half-open: exactly one probe call is let through; success closes, failure re-opens for another
 cool-down. Concurrent callers during the probe are skipped, so a dead Redis is paid for at most once
 per cool-down per container.
+
+``on_state_change`` is called after the breaker's lock is released: a callback may read the breaker
+(or log, or publish a metric that takes its own lock) without deadlocking it.
 """
 
 from __future__ import annotations
@@ -54,26 +57,30 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a call go through now? In half-open state only one caller gets True."""
+        change = None
         with self._lock:
-            if self._state is BreakerState.CLOSED:
-                return True
+            allowed = True
             if self._state is BreakerState.OPEN:
                 if self._clock() - self._opened_at < self.cooldown_seconds:
                     return False
-                self._transition(BreakerState.HALF_OPEN)
-            if self._probe_in_flight:
-                return False
-            self._probe_in_flight = True
-            return True
+                change = self._transition(BreakerState.HALF_OPEN)
+            if self._state is BreakerState.HALF_OPEN:
+                allowed = not self._probe_in_flight
+                self._probe_in_flight = True
+        self._notify(change)
+        return allowed
 
     def record_success(self) -> None:
+        change = None
         with self._lock:
             self._consecutive_failures = 0
             self._probe_in_flight = False
             if self._state is not BreakerState.CLOSED:
-                self._transition(BreakerState.CLOSED)
+                change = self._transition(BreakerState.CLOSED)
+        self._notify(change)
 
     def record_failure(self) -> None:
+        change = None
         with self._lock:
             self._probe_in_flight = False
             self._consecutive_failures += 1
@@ -81,7 +88,8 @@ class CircuitBreaker:
                 self._state is BreakerState.CLOSED and self._consecutive_failures >= self.failure_threshold
             ):
                 self._opened_at = self._clock()
-                self._transition(BreakerState.OPEN)
+                change = self._transition(BreakerState.OPEN)
+        self._notify(change)
 
     def reset(self) -> None:
         """Closed, no failure counted, no probe in flight, without a state-change notification
@@ -93,10 +101,14 @@ class CircuitBreaker:
             self._opened_at = 0.0
             self._probe_in_flight = False
 
-    def _transition(self, new_state: BreakerState) -> None:
+    def _transition(self, new_state: BreakerState) -> tuple[BreakerState, BreakerState] | None:
+        """Under the lock: the new state, and the change to report once the lock is released."""
         old_state, self._state = self._state, new_state
-        if self._on_state_change is not None and old_state is not new_state:
-            self._on_state_change(old_state, new_state)
+        return (old_state, new_state) if old_state is not new_state else None
+
+    def _notify(self, change: tuple[BreakerState, BreakerState] | None) -> None:
+        if change is not None and self._on_state_change is not None:
+            self._on_state_change(*change)
 
 
 _breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
