@@ -58,7 +58,7 @@ from hokusai.drift import trigger
 from hokusai.drift.expected import FUNCTION_SECRETS, functions_section, models_section
 from hokusai.environment import function_environment
 from hokusai.keys import schema
-from hokusai.keys.usage import CREATED_BY_TAG, canary_key_creator
+from hokusai.keys.schema import CREATED_BY_TAG, canary_key_creator
 
 from stacks.function import hokusai_function
 from stacks.service_stack import ServiceStack, layer_version, powertools_values

@@ -35,7 +35,7 @@ from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from hokusai import metric_names
-from hokusai.rollout import LIVE_ALIAS
+from hokusai.declared import LIVE_ALIAS
 
 from stacks.settings import Deployment, Settings
 

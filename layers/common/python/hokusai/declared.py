@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 DOCUMENT_VERSION = 1
+# Every released function is reached through this alias (CodeDeploy moves it between versions):
+# the stacks create it, the pre-traffic hook checks the versions behind it (hokusai.rollout).
+LIVE_ALIAS = "live"
 
 
 @dataclass(frozen=True)

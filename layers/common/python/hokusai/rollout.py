@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from hokusai import gateway
+from hokusai import declared, gateway
 from hokusai.drift.synthetic import HttpAnswer, HttpClient, SyntheticChecks, SyntheticResult, SyntheticStatus
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # The functions a release changes traffic for (each behind a `live` alias and a deployment group).
 RELEASED_FUNCTIONS = ("authorizer", "predict", "health")
-LIVE_ALIAS = "live"
+LIVE_ALIAS = declared.LIVE_ALIAS
 # Where the synthetic requests pretend to go: only the path after it is used.
 CHECK_BASE_URL = "https://pre-traffic.invalid/api"
 SUCCEEDED = "Succeeded"

@@ -15,6 +15,19 @@ ALL_MODELS = "*"
 STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 
 
+# Every companion API Gateway key (hokusai.keys.usage) is tagged with who made it: the CLI, or the
+# canary-key provisioner of one deployment, whose IAM role may delete only keys with its own tag
+# (stacks/monitoring_stack.py).
+CREATED_BY_TAG = "hokusai:created-by"
+CLI_CREATOR = "keys-cli"
+
+
+def canary_key_creator(usage_plan_id: str) -> str:
+    """The tag value of the canary's companion keys: per deployment (its plan id), so one prefix's
+    provisioner cannot delete another's canary key either."""
+    return f"canary-key:{usage_plan_id}"
+
+
 def create_table_arguments(table_name: str) -> dict[str, object]:
     """``dynamodb.create_table`` arguments for the keys table, as the stateful stack declares it.
 

@@ -18,16 +18,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from hokusai.keys.schema import CLI_CREATOR, CREATED_BY_TAG, canary_key_creator
 from hokusai.keys.store import UsageKey
 
-CREATED_BY_TAG = "hokusai:created-by"
-CLI_CREATOR = "keys-cli"
-
-
-def canary_key_creator(usage_plan_id: str) -> str:
-    """The tag value of the canary's companion keys: per deployment (its plan id), so one prefix's
-    provisioner cannot delete another's canary key either."""
-    return f"canary-key:{usage_plan_id}"
+__all__ = [
+    "CLI_CREATOR",
+    "CREATED_BY_TAG",
+    "PlanNotFound",
+    "canary_key_creator",
+    "create_usage_key",
+    "delete_usage_key",
+    "deployed_plan_name",
+    "find_plan_id",
+]
 
 
 class PlanNotFound(LookupError):
