@@ -2,7 +2,9 @@
 
 - README.md's configuration table, from ``hokusai/environment.py``;
 - docs/deploy.md's concurrency paragraph, from cdk.json's ``reservedConcurrency`` (the total the
-  account's quota must hold, which ``hokusai preflight`` checks with the same function).
+  account's quota must hold, which ``hokusai preflight`` checks with the same function);
+- docs/deploy.md's context table, from ``stacks/settings.py``'s ``CONTEXT`` (each key's default,
+  meaning and reader, declared once).
 
 Each part sits between two markers; a test checks that what is there now is what would be written.
 """
@@ -25,6 +27,10 @@ BEGIN = (
 END = "<!-- end of configuration table -->\n"
 CONCURRENCY_BEGIN = "<!-- concurrency: generated from cdk.json by `make docs`; a test checks it -->\n"
 CONCURRENCY_END = "<!-- end of concurrency -->\n"
+CONTEXT_BEGIN = (
+    "<!-- context table: generated from stacks/settings.py CONTEXT by `make docs`; a test checks it -->\n"
+)
+CONTEXT_END = "<!-- end of context table -->\n"
 
 
 def _bounds(text: str, begin: str = BEGIN, end: str = END) -> tuple[int, int]:
@@ -79,6 +85,22 @@ def write_deploy_concurrency(guide: Path = DEPLOY_GUIDE) -> bool:
     return _rewrite(guide, CONCURRENCY_BEGIN, CONCURRENCY_END, concurrency_paragraph())
 
 
+def deploy_context_table(guide: Path = DEPLOY_GUIDE) -> str:
+    text = guide.read_text()
+    start, end = _bounds(text, CONTEXT_BEGIN, CONTEXT_END)
+    return text[start:end]
+
+
+def write_deploy_context_table(guide: Path = DEPLOY_GUIDE) -> bool:
+    from stacks.settings import context_table
+
+    return _rewrite(guide, CONTEXT_BEGIN, CONTEXT_END, context_table())
+
+
 if __name__ == "__main__":
     print("README.md: configuration table " + ("rewritten" if write_readme_table() else "already current"))
     print("docs/deploy.md: concurrency " + ("rewritten" if write_deploy_concurrency() else "already current"))
+    print(
+        "docs/deploy.md: context table "
+        + ("rewritten" if write_deploy_context_table() else "already current")
+    )

@@ -408,111 +408,15 @@ class Settings:
         return f"{self.prefix}-{function.replace('_', '-')}"
 
     @classmethod
-    def from_context(  # noqa: PLR0912 - one check per context key, in the order docs/deploy.md lists them
-        cls, get: Callable[[str], Any], environ: Mapping[str, str] | None = None
-    ) -> Settings:
-        """``get`` is ``app.node.try_get_context``; ``environ`` supplies CDK_DEFAULT_ACCOUNT/REGION."""
-        environ = environ or {}
-        account = get("account") or environ.get("CDK_DEFAULT_ACCOUNT")
-        if account is not None and not re.fullmatch(r"\d{12}", str(account)):
-            raise ContextError("account", "a 12-digit AWS account id", account)
-        region = get("region") or environ.get("CDK_DEFAULT_REGION")
-        if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", str(region)):
-            raise ContextError("region", "an AWS region such as eu-west-1", region)
-        prefix = str(get("prefix") or "hokusai")
-        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", prefix):
-            raise ContextError("prefix", "lower-case letters, digits and - (2-31 chars)", prefix)
-        email = get("alarmEmail") or None
-        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
-            raise ContextError("alarmEmail", "an e-mail address or null", email)
-        architecture = str(get("architecture") or "arm64")
-        if architecture not in ARCHITECTURES:
-            raise ContextError("architecture", " or ".join(ARCHITECTURES), architecture)
-        zones = _decoded("availabilityZones", get("availabilityZones") or [])
-        if not isinstance(zones, list) or any(not isinstance(zone, str) for zone in zones):
-            raise ContextError("availabilityZones", "a list of zone names", zones)
-        if zones and len(zones) < 2:
-            raise ContextError("availabilityZones", "at least two zones (Redis and EFS are multi-AZ)", zones)
-        layer_assets = str(get("hokusai:layerAssets") or "build")
-        if layer_assets not in LAYER_ASSETS:
-            raise ContextError("hokusai:layerAssets", " or ".join(LAYER_ASSETS), layer_assets)
-        log_level = str(get("logLevel") or "INFO").upper()
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ContextError("logLevel", "DEBUG, INFO, WARNING or ERROR", log_level)
-        bucket_prefix = str(get("modelBucketPrefix") or "models/")
-        if not bucket_prefix.endswith("/") or bucket_prefix.startswith("/"):
-            raise ContextError("modelBucketPrefix", "a key prefix ending in / (e.g. models/)", bucket_prefix)
-        retention = _int("logRetentionDays", _or_default(get("logRetentionDays"), 30), minimum=1)
-        allowed_retention = set(RETENTION_NAMES)
-        if retention not in allowed_retention:
-            raise ContextError(
-                "logRetentionDays", "a CloudWatch Logs retention (1, 3, 7, 14, 30, 90, ...)", retention
-            )
-        models = validate_models(get("models"))
-        canary_model = str(get("canaryModelId") or "21")
-        if canary_model not in models:
-            raise ContextError("canaryModelId", f"one of the models ({', '.join(models)})", canary_model)
-        throttle = _decoded("throttling", get("throttling") or {})
-        if not isinstance(throttle, Mapping):
-            raise ContextError("throttling", "an object with rateLimit and burstLimit", throttle)
-        plans, default_plan, waf_rate_limit = _limits(get)
-        for key, needs in NEEDS_INTERNET_EGRESS.items():
-            if get(key) not in (None, False, "false", ""):
-                raise ContextError(key, f"unset (or false): {needs}", get(key))
-        for url_key in ("hfEndpoint", "authServiceUrl"):
-            url = get(url_key)
-            if url and not re.fullmatch(r"https?://[^\s/]+.*", str(url)):
-                raise ContextError(url_key, "an http(s) URL or null", url)
-        return cls(
-            models=models,
-            account=str(account) if account else None,
-            region=str(region) if region else None,
-            prefix=prefix,
-            alarm_email=str(email) if email else None,
-            architecture=architecture,
-            memory_mb=_per_function_ints("memoryMb", get("memoryMb"), minimum=128, maximum=10240),
-            timeout_seconds=_per_function_ints(
-                "timeoutSeconds", get("timeoutSeconds"), minimum=1, maximum=900
-            ),
-            reserved_concurrency=_per_function_ints(
-                "reservedConcurrency",
-                get("reservedConcurrency") or {},
-                minimum=1,
-                maximum=10000,
-                allow_null=True,
-            ),
-            log_retention_days=retention,
-            redis_node_type=str(get("redisNodeType") or "cache.t4g.micro"),
-            redis_engine_version=str(get("redisEngineVersion") or "7.1"),
-            availability_zones=tuple(zones),
-            canary_schedule_minutes=_int(
-                "canaryScheduleMinutes", _or_default(get("canaryScheduleMinutes"), 5), minimum=1, maximum=60
-            ),
-            canary_model_id=canary_model,
-            canary_key_rotation=_int(
-                "canaryKeyRotation", _or_default(get("canaryKeyRotation"), 1), minimum=1
-            ),
-            throttle_rate_limit=_int("throttling.rateLimit", throttle.get("rateLimit", 100), minimum=1),
-            throttle_burst_limit=_int("throttling.burstLimit", throttle.get("burstLimit", 200), minimum=1),
-            usage_plans=plans,
-            default_plan=default_plan,
-            waf_rate_limit=waf_rate_limit,
-            domain=custom_domain(get),
-            deployment=Deployment.from_context(get("deployment")),
-            cold_start=cold_starts(get("coldStart")),
-            alarms=Alarms.from_context(get("alarms")),
-            service_version=str(get("serviceVersion") or "1.0.0"),
-            log_level=log_level,
-            model_bucket_prefix=bucket_prefix,
-            health_deadline_ms=_int(
-                "healthDeadlineMs", _or_default(get("healthDeadlineMs"), 300), minimum=50, maximum=2000
-            ),
-            hf_endpoint=str(get("hfEndpoint")) if get("hfEndpoint") else None,
-            hub_fallback=_bool("hubFallback", _or_default(get("hubFallback"), False)),
-            auth_service_url=str(get("authServiceUrl")) if get("authServiceUrl") else None,
-            layer_assets=layer_assets,
-            layer_dirs=_layer_dirs(get("hokusai:layerDirs")),
-        )
+    def from_context(cls, get: Get, environ: Mapping[str, str] | None = None) -> Settings:
+        """``get`` is ``app.node.try_get_context``; ``environ`` supplies CDK_DEFAULT_ACCOUNT/REGION.
+
+        Each key is read by its entry in :data:`CONTEXT` (the one declaration: the docs table is
+        written from it by `make docs`); a bad value stops synth naming the key."""
+        fields: dict[str, Any] = {}
+        for entry in CONTEXT:
+            fields |= entry.read(get, environ or {})
+        return cls(**fields)
 
 
 RETENTION_NAMES = {
@@ -542,3 +446,448 @@ def log_retention(days: int) -> Any:
     from aws_cdk import aws_logs
 
     return getattr(aws_logs.RetentionDays, RETENTION_NAMES[days])
+
+
+# --------------------------------------------------------------------------------------------------
+# The CDK context, declared once: each entry reads its keys (validated, defaults applied) into the
+# Settings fields it owns; docs/deploy.md's table is written from these entries (`make docs`, a test
+# checks it). Entries are in the table's order.
+# --------------------------------------------------------------------------------------------------
+Get = Callable[[str], Any]
+Reader = Callable[[Get, Mapping[str, str]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    keys: tuple[str, ...]
+    default: str  # as the docs table shows it
+    meaning: str
+    read: Reader
+
+
+def _read_environment(get: Get, environ: Mapping[str, str]) -> dict[str, Any]:
+    account = get("account") or environ.get("CDK_DEFAULT_ACCOUNT")
+    if account is not None and not re.fullmatch(r"\d{12}", str(account)):
+        raise ContextError("account", "a 12-digit AWS account id", account)
+    region = get("region") or environ.get("CDK_DEFAULT_REGION")
+    if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", str(region)):
+        raise ContextError("region", "an AWS region such as eu-west-1", region)
+    return {"account": str(account) if account else None, "region": str(region) if region else None}
+
+
+def _read_zones(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    zones = _decoded("availabilityZones", get("availabilityZones") or [])
+    if not isinstance(zones, list) or any(not isinstance(zone, str) for zone in zones):
+        raise ContextError("availabilityZones", "a list of zone names", zones)
+    if zones and len(zones) < 2:
+        raise ContextError("availabilityZones", "at least two zones (Redis and EFS are multi-AZ)", zones)
+    return {"availability_zones": tuple(zones)}
+
+
+def _read_prefix(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    prefix = str(get("prefix") or "hokusai")
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", prefix):
+        raise ContextError("prefix", "lower-case letters, digits and - (2-31 chars)", prefix)
+    return {"prefix": prefix}
+
+
+def _read_alarm_email(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    email = get("alarmEmail") or None
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
+        raise ContextError("alarmEmail", "an e-mail address or null", email)
+    return {"alarm_email": str(email) if email else None}
+
+
+def _read_models(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"models": validate_models(get("models"))}
+
+
+def _read_architecture(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    architecture = str(get("architecture") or "arm64")
+    if architecture not in ARCHITECTURES:
+        raise ContextError("architecture", " or ".join(ARCHITECTURES), architecture)
+    return {"architecture": architecture}
+
+
+def _read_memory(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"memory_mb": _per_function_ints("memoryMb", get("memoryMb"), minimum=128, maximum=10240)}
+
+
+def _read_timeouts(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "timeout_seconds": _per_function_ints("timeoutSeconds", get("timeoutSeconds"), minimum=1, maximum=900)
+    }
+
+
+def _read_reserved_concurrency(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    reserved = _per_function_ints(
+        "reservedConcurrency", get("reservedConcurrency") or {}, minimum=1, maximum=10000, allow_null=True
+    )
+    return {"reserved_concurrency": reserved}
+
+
+def _read_throttling(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    throttle = _decoded("throttling", get("throttling") or {})
+    if not isinstance(throttle, Mapping):
+        raise ContextError("throttling", "an object with rateLimit and burstLimit", throttle)
+    return {
+        "throttle_rate_limit": _int("throttling.rateLimit", throttle.get("rateLimit", 100), minimum=1),
+        "throttle_burst_limit": _int("throttling.burstLimit", throttle.get("burstLimit", 200), minimum=1),
+    }
+
+
+def _read_usage_plans(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    """usagePlans, defaultPlan and wafRateLimit together (the default plan must be one of the plans)."""
+    plans, default_plan, waf_rate_limit = _limits(get)
+    return {"usage_plans": plans, "default_plan": default_plan, "waf_rate_limit": waf_rate_limit}
+
+
+def _read_nothing(_get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read with another key of the same concern (see the entry that reads it)."""
+    return {}
+
+
+def _read_deployment(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"deployment": Deployment.from_context(get("deployment"))}
+
+
+def _read_cold_start(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"cold_start": cold_starts(get("coldStart"))}
+
+
+def _read_domain(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"domain": custom_domain(get)}
+
+
+def _read_log_retention(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    retention = _int("logRetentionDays", _or_default(get("logRetentionDays"), 30), minimum=1)
+    if retention not in RETENTION_NAMES:
+        raise ContextError(
+            "logRetentionDays", "a CloudWatch Logs retention (1, 3, 7, 14, 30, 90, ...)", retention
+        )
+    return {"log_retention_days": retention}
+
+
+def _read_log_level(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    log_level = str(get("logLevel") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ContextError("logLevel", "DEBUG, INFO, WARNING or ERROR", log_level)
+    return {"log_level": log_level}
+
+
+def _read_redis(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "redis_node_type": str(get("redisNodeType") or "cache.t4g.micro"),
+        "redis_engine_version": str(get("redisEngineVersion") or "7.1"),
+    }
+
+
+def _read_canary_schedule(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    minutes = _int(
+        "canaryScheduleMinutes", _or_default(get("canaryScheduleMinutes"), 5), minimum=1, maximum=60
+    )
+    return {"canary_schedule_minutes": minutes}
+
+
+def _read_canary_model(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    models = validate_models(get("models"))
+    canary_model = str(get("canaryModelId") or "21")
+    if canary_model not in models:
+        raise ContextError("canaryModelId", f"one of the models ({', '.join(models)})", canary_model)
+    return {"canary_model_id": canary_model}
+
+
+def _read_canary_key_rotation(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "canary_key_rotation": _int("canaryKeyRotation", _or_default(get("canaryKeyRotation"), 1), minimum=1)
+    }
+
+
+def _read_alarms(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"alarms": Alarms.from_context(get("alarms"))}
+
+
+def _read_service_version(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"service_version": str(get("serviceVersion") or "1.0.0")}
+
+
+def _read_model_bucket_prefix(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    bucket_prefix = str(get("modelBucketPrefix") or "models/")
+    if not bucket_prefix.endswith("/") or bucket_prefix.startswith("/"):
+        raise ContextError("modelBucketPrefix", "a key prefix ending in / (e.g. models/)", bucket_prefix)
+    return {"model_bucket_prefix": bucket_prefix}
+
+
+def _read_health_deadline(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    deadline = _int("healthDeadlineMs", _or_default(get("healthDeadlineMs"), 300), minimum=50, maximum=2000)
+    return {"health_deadline_ms": deadline}
+
+
+def _http_url(get: Get, key: str) -> str | None:
+    url = get(key)
+    if url and not re.fullmatch(r"https?://[^\s/]+.*", str(url)):
+        raise ContextError(key, "an http(s) URL or null", url)
+    return str(url) if url else None
+
+
+def _read_hf_endpoint(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    return {"hf_endpoint": _http_url(get, "hfEndpoint")}
+
+
+def _read_refused_egress(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    for key, needs in NEEDS_INTERNET_EGRESS.items():
+        if get(key) not in (None, False, "false", ""):
+            raise ContextError(key, f"unset (or false): {needs}", get(key))
+    return {"hub_fallback": False, "auth_service_url": None}
+
+
+def _read_layer_assets(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    layer_assets = str(get("hokusai:layerAssets") or "build")
+    if layer_assets not in LAYER_ASSETS:
+        raise ContextError("hokusai:layerAssets", " or ".join(LAYER_ASSETS), layer_assets)
+    return {"layer_assets": layer_assets, "layer_dirs": _layer_dirs(get("hokusai:layerDirs"))}
+
+
+CONTEXT: tuple[ContextEntry, ...] = (
+    ContextEntry(
+        ("account", "region"),
+        "`null`",
+        (
+            "target environment; `null` = the CLI's `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION` (your "
+            "credentials), or an environment-agnostic template for a bare `python app.py`"
+        ),
+        _read_environment,
+    ),
+    ContextEntry(
+        ("availabilityZones",),
+        "`[]`",
+        (
+            "two or more zone names of your account (`hokusai preflight` checks they exist); empty = the "
+            "region's first two zones, chosen by CloudFormation at deploy time (`Fn::GetAZs`: no lookup at "
+            "synth, no zone letter your account may not have)"
+        ),
+        _read_zones,
+    ),
+    ContextEntry(
+        ("prefix",),
+        "`hokusai`",
+        (
+            "names: functions `hokusai-<name>`, stacks `Hokusai*`, alarms `hokusai-*`, parameter "
+            "`/hokusai/expected-state`, and the metrics: namespace `Hokusai` (`Hokusai/<prefix>` for any "
+            "other prefix) with `service=<prefix>-<function>`, so two deployments in one account never "
+            "feed each other's alarms. One prefix per deployment in an account"
+        ),
+        _read_prefix,
+    ),
+    ContextEntry(
+        ("alarmEmail",),
+        "`null`",
+        "e-mail subscribed to the alert topic (confirm the mail AWS sends)",
+        _read_alarm_email,
+    ),
+    ContextEntry(
+        ("models",),
+        "model 21",
+        (
+            "the model registry: a copy of `model/registry.json` (id -> `repo_id`, `revision`, `filename`, "
+            "`sha256`, `version`, `name`, `format`); a test checks they are equal"
+        ),
+        _read_models,
+    ),
+    ContextEntry(
+        ("architecture",),
+        "`arm64`",
+        "`arm64` or `x86_64`, for the functions and the layers (`make layers` reads it)",
+        _read_architecture,
+    ),
+    ContextEntry(
+        ("memoryMb",),
+        "authorizer 512, predict 2048, health 256, canary 256, revocation 256, pre_traffic 256",
+        "per function",
+        _read_memory,
+    ),
+    ContextEntry(
+        ("timeoutSeconds",),
+        "authorizer 5, predict 29, health 5, canary 60, revocation 30, pre_traffic 120",
+        (
+            "per function (API Gateway gives up at 29 s; the pre-traffic hook waits for up to three cold "
+            "new versions)"
+        ),
+        _read_timeouts,
+    ),
+    ContextEntry(
+        ("reservedConcurrency",),
+        "authorizer `null`, predict 50, health 10, canary 1, revocation `null`, pre_traffic 3",
+        (
+            "protects downstreams: predict bounds EFS/S3 load, health (public) bounds Redis/DynamoDB "
+            "probes, the canary never overlaps itself; the authorizer scales with traffic (the stage "
+            "throttle bounds it). `null` = none"
+        ),
+        _read_reserved_concurrency,
+    ),
+    ContextEntry(
+        ("throttling",),
+        '`{"rateLimit": 100, "burstLimit": 200}`',
+        "API stage throttling (requests per second / burst)",
+        _read_throttling,
+    ),
+    ContextEntry(
+        ("usagePlans",),
+        '`{"standard": {"rateLimit": 10, "burstLimit": 20, "quotaPerDay": 100000}}`',
+        (
+            "per-key limits: one API Gateway usage plan per entry, named `<prefix>-<name>` (positive "
+            "integers, `burstLimit` >= `rateLimit`)"
+        ),
+        _read_usage_plans,
+    ),
+    ContextEntry(
+        ("defaultPlan",),
+        '`"standard"`',
+        "the plan `hokusai keys create` uses without `--plan`, and the canary's key's plan",
+        _read_nothing,
+    ),
+    ContextEntry(
+        ("deployment",),
+        '`{"strategy": "canary", "percentage": 10, "intervalMinutes": 5}`',
+        (
+            "how CodeDeploy moves each released function's `live` alias to a new version (see \"Rolling "
+            'out a release"): `canary` (`percentage` for `intervalMinutes`, then all), `linear` '
+            "(`percentage` more every `intervalMinutes`), `allAtOnce`. The pre-traffic hook and the "
+            "rollback alarms apply to all three"
+        ),
+        _read_deployment,
+    ),
+    ContextEntry(
+        ("coldStart",),
+        '`{"authorizer": "none", "predict": "none", "health": "none"}`',
+        (
+            "per released function: `none`, `snapstart` (SnapStart on published versions; predict and "
+            "health then load the model from S3, not EFS) or `provisioned:N` (N initialised containers on "
+            'the `live` alias). See "Cold-start modes"'
+        ),
+        _read_cold_start,
+    ),
+    ContextEntry(
+        ("wafRateLimit",),
+        "`null`",
+        (
+            "requests per client IP per 5 minutes (>= 10): a WAFv2 web ACL with a rate-based rule on the "
+            "stage; `null`: no web ACL"
+        ),
+        _read_nothing,
+    ),
+    ContextEntry(
+        ("domainName", "certificateArn", "hostedZoneId"),
+        "unset",
+        (
+            'a custom domain (see "A custom domain" below): the ACM certificate (same region, REGIONAL '
+            "endpoint) is required with `domainName`; with `hostedZoneId` the stack writes the alias A "
+            "record"
+        ),
+        _read_domain,
+    ),
+    ContextEntry(
+        ("logRetentionDays",),
+        "30",
+        (
+            "all function, API access and VPC flow log groups (a CloudWatch value: 1, 3, 5, 7, 14, 30, 60, "
+            "90, ...)"
+        ),
+        _read_log_retention,
+    ),
+    ContextEntry(
+        ("logLevel",),
+        "`INFO`",
+        "`POWERTOOLS_LOG_LEVEL`",
+        _read_log_level,
+    ),
+    ContextEntry(
+        ("redisNodeType", "redisEngineVersion"),
+        "`cache.t4g.micro`, `7.1`",
+        "ElastiCache (two nodes, automatic fail-over)",
+        _read_redis,
+    ),
+    ContextEntry(
+        ("canaryScheduleMinutes",),
+        "5",
+        "canary period (the heartbeat alarm allows two missed runs)",
+        _read_canary_schedule,
+    ),
+    ContextEntry(
+        ("canaryModelId",),
+        "`21`",
+        "model the canary's synthetic predict calls",
+        _read_canary_model,
+    ),
+    ContextEntry(
+        ("canaryKeyRotation",),
+        "1",
+        (
+            "an integer >= 1; increment it (and `make deploy`) to rotate the canary's API key, see "
+            '"Rotate secrets"'
+        ),
+        _read_canary_key_rotation,
+    ),
+    ContextEntry(
+        ("alarms",),
+        (
+            "`latencyP95Ms` 1000, `api5xxRatePercent` 5, `authorizerFailures` 1, `breakerOpen` 1, "
+            "`canaryFailedRuns` 2"
+        ),
+        "alarm thresholds",
+        _read_alarms,
+    ),
+    ContextEntry(
+        ("serviceVersion",),
+        "`1.0.0`",
+        "reported by `/health`",
+        _read_service_version,
+    ),
+    ContextEntry(
+        ("modelBucketPrefix",),
+        "`models/`",
+        "S3 key prefix of the model cache",
+        _read_model_bucket_prefix,
+    ),
+    ContextEntry(
+        ("healthDeadlineMs",),
+        "300",
+        "`/health`'s total deadline",
+        _read_health_deadline,
+    ),
+    ContextEntry(
+        ("hfEndpoint",),
+        "`null`",
+        "the HuggingFace endpoint `hokusai models fetch` and the staging read (default: the Hub)",
+        _read_hf_endpoint,
+    ),
+    ContextEntry(
+        ("hubFallback", "authServiceUrl"),
+        "unset",
+        (
+            "**refused at synth**: each needs internet egress from the functions, which run in isolated "
+            "subnets (no NAT) with HTTPS allowed only to the VPC endpoints. Stage models with `hokusai "
+            "models fetch` instead (the deploy copies them to S3); keys live in the keys table"
+        ),
+        _read_refused_egress,
+    ),
+    ContextEntry(
+        ("hokusai:layerAssets",),
+        "`build`",
+        (
+            "**test-only**: `placeholder` points both layers at `layers/placeholder/` so `make test` "
+            "synthesizes without building them. Never deploy a placeholder synth: the functions would "
+            "start without their dependencies"
+        ),
+        _read_layer_assets,
+    ),
+)
+
+
+def context_table() -> str:
+    """docs/deploy.md's context table, from :data:`CONTEXT` (`make docs`)."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for entry in CONTEXT:
+        keys = ", ".join(f"`{key}`" for key in entry.keys)
+        lines.append(f"| {keys} | {entry.default} | {entry.meaning} |")
+    return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ import pytest
 
 from stacks.settings import ContextError, Settings
 from tests.helpers import run_python
-from tests.infra.conftest import ROOT, STACK_IDS, cdk_json_context
+from tests.infra.conftest import ROOT, STACK_IDS, cdk_json_context, context_for_tests
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -191,3 +191,27 @@ def test_usage_plans_and_default_plan_from_context() -> None:
     ]
     assert settings.default_plan == "free" and settings.waf_rate_limit == 2000
     assert _settings().usage_plans["standard"].deployed_name("hokusai") == "hokusai-standard"
+
+
+def test_the_deploy_guides_context_table_is_the_declaration() -> None:
+    from local.docs import deploy_context_table
+    from stacks.settings import context_table
+
+    assert deploy_context_table() == context_table(), "docs/deploy.md is stale: run `make docs`"
+
+
+def test_every_key_of_cdk_json_is_declared_and_every_declared_key_is_read() -> None:
+    from stacks.settings import CONTEXT
+
+    declared = {key for entry in CONTEXT for key in entry.keys}
+    feature_flags = {key for key in cdk_json_context() if key.startswith("@aws-cdk/")}
+    optional = {"domainName", "certificateArn", "hostedZoneId", "hokusai:layerAssets"}
+    assert set(cdk_json_context()) - feature_flags == declared - optional
+    # Every Settings field is owned by exactly one entry.
+    from stacks.settings import Settings
+
+    owned: list[str] = []
+    for entry in CONTEXT:
+        owned += list(entry.read(context_for_tests().get, {}))
+    assert sorted(owned) == sorted(set(owned))
+    assert set(owned) == set(Settings.__dataclass_fields__)
