@@ -251,7 +251,12 @@ def main() -> int:
         "2 cores. "
         f"Load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
     )
-    write_results("http_servers", markdown)
+    series = {
+        f"{name} {clients} clients": levels[clients].latencies_ms
+        for clients in LEVELS
+        for name, (levels, _) in results.items()
+    }
+    write_results("http_servers", markdown, series)
     return 0
 
 

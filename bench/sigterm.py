@@ -153,7 +153,10 @@ def main() -> int:
         f"running; SIGTERM to exit: median {stops[len(stops) // 2]:.2f} s, max {stops[-1]:.2f} s. "
         f"Load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
     )
-    write_results("sigterm", markdown)
+    series: dict[str, list[float]] = {}
+    for row in rows:
+        series.setdefault(f"SIGTERM {row[1]}", []).append(float(row[4]) * 1000)
+    write_results("sigterm", markdown, series)
     return 0 if passed == len(rows) else 1
 
 

@@ -16,7 +16,7 @@ between instances of one function: not Powertools' class-level state, not caches
   invocation is a cold start, logged as Lambda logs one (``INIT_START``, then a ``REPORT`` line with
   ``Init Duration``);
 * ``reservedConcurrency`` from cdk.json is both the most instances and the throttle: an invocation
-  arriving while that many are in flight is refused with :class:`hokusai.gateway.InvocationRejected`
+  arriving while that many instances are busy is refused with :class:`hokusai.gateway.InvocationRejected`
   (Lambda's 429 TooManyRequestsException), which the gateway answers as API Gateway does
   (``hokusai.gateway.Gateway.handle``). A function without one (null) draws on the account's
   unreserved concurrency (1,000 by default), which no local load reaches: it is never throttled here,
@@ -55,11 +55,15 @@ CDK_JSON = ROOT / "cdk.json"
 # and the benchmark's parallel clients in warm instances after the first seconds.
 UNRESERVED_LOCAL_INSTANCES = 8
 # How long an invocation waits for a busy instance to free up before the pool starts another. Lambda
-# starts one at once, on CPU of its own; here a cold start costs 0.2-4 s of CPU on the same 2 cores the
-# warm instances need (predict's imports), so the pool grows only when instances stay busy, one cold
-# start at a time per function. Measured: instantly growing, 50 clients started 42 predict instances at
-# once, each taking 20 s to init, and the stack answered 11 requests a second (bench/make_dev.py).
+# starts one at once, with CPU of its own; here a cold start costs 0.2-4 s of CPU on the same 2 cores
+# the warm instances need (predict's imports), and a new instance only takes CPU from the others when
+# none is idle. So the pool grows when its instances stay busy, one cold start at a time per function,
+# and not while the machine's CPU is saturated (CpuMeter). Measured: growing at once, 50 clients
+# started 42 predict instances, each taking 20 s to init, and the stack answered 11 requests a second
+# (bench/make_dev.py).
 SCALE_OUT_AFTER_SECONDS = 0.01
+SCALE_OUT_RECHECK_SECONDS = 0.2  # then how often a waiting invocation looks again
+SATURATED_IDLE_SHARE = 0.10  # less idle CPU than this over the last half second: saturated
 # The account's unreserved concurrency (Lambda's default quota): the throttle of a function with none.
 ACCOUNT_CONCURRENCY = 1000
 
@@ -89,6 +93,41 @@ def runtime_paths() -> list[Path]:
     """What the worker needs beside the function's directory: the common layer's sources and this venv's
     site-packages (the ML layer's packages, Powertools, boto3 as the managed runtime ships it)."""
     return [ROOT / "layers" / "common" / "python", Path(sysconfig.get_paths()["purelib"])]
+
+
+class CpuMeter:
+    """Is this machine's CPU saturated? The idle share of all cores over the last half second or so,
+    from /proc/stat (never saturated where there is none)."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._last: tuple[int, int] | None = None
+        self._saturated = False
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(v) for v in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    def saturated(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self.interval:
+                current = self._read()
+                if current is not None and self._last is not None and current[0] > self._last[0]:
+                    idle = (current[1] - self._last[1]) / (current[0] - self._last[0])
+                    self._saturated = idle < SATURATED_IDLE_SHARE
+                self._last, self._at = current, now
+            return self._saturated
+
+
+CPU = CpuMeter()
 
 
 @dataclass
@@ -193,10 +232,11 @@ class FunctionPool:
         with self._lock:
             if self._closed:
                 raise WorkerDied(f"{self.name}: the local stack is stopping")
-            if self._in_flight >= self.throttle_limit:
+            running = len(self._workers) - len(self._idle)  # instances busy with an invocation
+            if running >= self.throttle_limit:
                 self._throttles += 1
                 self.log(
-                    f"{self.name}: throttled: {self._in_flight} invocations in flight, reserved concurrency "
+                    f"{self.name}: throttled: {running} instances busy, reserved concurrency "
                     f"{self.throttle_limit} (Lambda's 429 TooManyRequestsException, request {request_id})"
                 )
                 raise InvocationRejected(
@@ -209,14 +249,20 @@ class FunctionPool:
             self._waiting.append(waiter)
             if not self._workers and not self._starting:
                 self._scale_out_locked()  # no instance at all: the first one starts now
-        waited = 0.0
-        while not waiter.ready.wait(SCALE_OUT_AFTER_SECONDS):
-            waited += SCALE_OUT_AFTER_SECONDS
+        patience = SCALE_OUT_AFTER_SECONDS
+        while not waiter.ready.wait(patience):
+            patience = SCALE_OUT_RECHECK_SECONDS  # not every 10 ms: a hundred waiters would thrash the GIL
             with self._lock:
                 if waiter.ready.is_set():
                     break
-                # Every instance busy for a while: one more, one cold start at a time (see the module).
-                if not self._starting and len(self._workers) < self.instance_cap and not self._closed:
+                # Every instance busy for a while: one more, one cold start at a time, when the machine has
+                # CPU to give it (see SCALE_OUT_AFTER_SECONDS).
+                if (
+                    not self._starting
+                    and len(self._workers) < self.instance_cap
+                    and not self._closed
+                    and (not self._workers or not CPU.saturated())
+                ):
                     self._scale_out_locked()
         if waiter.worker is None:
             with self._lock:

@@ -18,6 +18,7 @@ import pytest
 from local.apigw import FunctionHost, GatewayIdentity, LocalLambdaContext
 from local.handlers import load_event, load_handler
 from local.lambda_api import Invoke, LambdaAndCodeDeploy
+from local.lambda_pool import ProcessFunctionHost
 from local.stack import LocalStack
 
 ACCOUNT = "123456789012"
@@ -30,10 +31,10 @@ def version_arn(function: str, version: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def release_host(stack: LocalStack) -> FunctionHost:
-    """The stack's warm handlers: the release under test."""
+def release_host(stack: LocalStack) -> ProcessFunctionHost:
+    """The stack's warm functions (a process per instance, local/lambda_pool.py): the release under test."""
     host = stack.server.gateway.host
-    assert isinstance(host, FunctionHost)
+    assert isinstance(host, ProcessFunctionHost)
     return host
 
 
@@ -67,7 +68,7 @@ def aws_apis(
         server.close()
 
 
-def good_release(host: FunctionHost) -> dict[str, tuple[str, Invoke]]:
+def good_release(host: FunctionHost | ProcessFunctionHost) -> dict[str, tuple[str, Invoke]]:
     return {version_arn(name, 7): (name, host.invoke) for name in ("authorizer", "predict", "health")}
 
 
@@ -94,7 +95,7 @@ def context() -> LocalLambdaContext:
 
 
 def test_a_good_release_passes_the_canarys_checks_and_codedeploy_hears_succeeded(
-    stack: LocalStack, release_host: FunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, release_host: ProcessFunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apis = aws_apis(good_release(release_host))
     hook = load_hook(monkeypatch, stack)
@@ -121,7 +122,7 @@ def test_a_good_release_passes_the_canarys_checks_and_codedeploy_hears_succeeded
 
 def test_a_release_whose_predict_answers_503_is_failed_before_any_traffic(
     stack: LocalStack,
-    release_host: FunctionHost,
+    release_host: ProcessFunctionHost,
     broken_predict: FunctionHost,
     aws_apis: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -142,7 +143,7 @@ def test_a_release_whose_predict_answers_503_is_failed_before_any_traffic(
 
 
 def test_a_release_whose_authorizer_crashes_is_failed(
-    stack: LocalStack, release_host: FunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, release_host: ProcessFunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A new authorizer version that cannot answer (here: not deployed at all, Invoke answers 404)."""
     apis = aws_apis(good_release(release_host))
@@ -157,7 +158,7 @@ def test_a_release_whose_authorizer_crashes_is_failed(
 
 
 def test_without_a_readable_canary_key_the_release_is_not_let_through(
-    stack: LocalStack, release_host: FunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, release_host: ProcessFunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apis = aws_apis(good_release(release_host))
     hook = load_hook(monkeypatch, stack, CANARY_KEY_SECRET_ARN=None)
@@ -170,7 +171,7 @@ def test_without_a_readable_canary_key_the_release_is_not_let_through(
 
 
 def test_a_misconfigured_hook_still_reports_failed_at_once(
-    stack: LocalStack, release_host: FunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, release_host: ProcessFunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not after CodeDeploy's one-hour hook timeout: the verdict does not depend on the settings."""
     apis = aws_apis(good_release(release_host))
@@ -182,7 +183,7 @@ def test_a_misconfigured_hook_still_reports_failed_at_once(
 
 
 def test_invoked_by_hand_it_checks_the_release_and_reports_to_nobody(
-    stack: LocalStack, release_host: FunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack, release_host: ProcessFunctionHost, aws_apis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apis = aws_apis(good_release(release_host))
     hook = load_hook(monkeypatch, stack)
