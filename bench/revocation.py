@@ -105,8 +105,8 @@ class Poller(threading.Thread):
 
 
 def _scenario(stack: Any, name: str) -> list[str]:
+    """One row: a key polled at POLL_RPS, revoked (without REDIS_URL) with Redis treated as ``name``."""
     server = stack.redis_server
-    cache = redis.Redis.from_url(server.url)
     api_key, key_id = stack.create_key(f"bench-{name.split(maxsplit=1)[0]}", ["21"])
     poller = Poller(f"{stack.base_url}/v1/models/21/info", api_key)
     poller.start()
@@ -114,15 +114,27 @@ def _scenario(stack: Any, name: str) -> list[str]:
     while not (poller.answers and poller.answers[-1][1] == 200) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert poller.answers and poller.answers[-1][1] == 200, f"{name}: the key never answered 200"
-    prefix = stack.environment["REDIS_KEY_PREFIX"]
-    entries = [key for key in cache.keys(f"{prefix}auth:*")]
-    if name.startswith("killed"):
-        old = {entry: cache.get(entry) for entry in entries}
-        for entry in entries:
+    revoked_at = _revoke_around_a_fault(stack, server, key_id, name)
+    time.sleep(AFTER_SECONDS)
+    poller.stop.set()
+    poller.join(timeout=15)
+    return _row(name, [(t - revoked_at, status) for t, status in poller.answers if t >= revoked_at])
+
+
+def _revoke_around_a_fault(stack: Any, server: Any, key_id: str, name: str) -> float:
+    """Revoke with Redis as ``name`` says; the monotonic time of the revoke."""
+    cache = redis.Redis.from_url(server.url)
+    killed = name.startswith("killed")
+    old: dict[Any, Any] = {}
+    if killed:  # the dump a restart brings back: the key's allow entry, kept an hour
+        old = {
+            entry: cache.get(entry) for entry in cache.keys(f"{stack.environment['REDIS_KEY_PREFIX']}auth:*")
+        }
+        for entry in old:
             cache.expire(entry, 3600)
         cache.save()
     paused = {"paused 20 s": 20, "paused 75 s": 75}.get(name, 0)
-    if paused or name.startswith("killed"):
+    if paused or killed:
         server.pause()
     revoked_at = time.monotonic()
     output = stack.revoke_key(key_id, with_redis_url=False)
@@ -130,7 +142,7 @@ def _scenario(stack: Any, name: str) -> list[str]:
     if paused:
         time.sleep(max(0.0, paused - (time.monotonic() - revoked_at)))
         server.resume()
-    elif name.startswith("killed"):
+    elif killed:
         time.sleep(10)
         server.kill()
         server.start()  # from the dump: the old allow entries come back for an hour
@@ -138,19 +150,18 @@ def _scenario(stack: Any, name: str) -> list[str]:
         for entry, value in old.items():
             if value is not None:
                 restored.set(entry, value, ex=3600)
-    time.sleep(AFTER_SECONDS)
-    poller.stop.set()
-    poller.join(timeout=15)
-    after = [(t - revoked_at, status) for t, status in poller.answers if t >= revoked_at]
+    return revoked_at
+
+
+def _row(name: str, after: list[tuple[float, int]]) -> list[str]:
     refused = [t for t, status in after if status == 401]
     allowed = [t for t, status in after if status == 200]
     first_401 = refused[0] if refused else float("nan")
-    last_200 = allowed[-1] if allowed else 0.0
-    back = any(status == 200 for t, status in after if refused and t > first_401)
+    back = bool(refused) and any(status == 200 for t, status in after if t > first_401)
     return [
         name,
         f"{first_401:.1f} s",
-        f"{last_200:.1f} s" if allowed else "none",
+        f"{allowed[-1]:.1f} s" if allowed else "none",
         "yes" if back else "no",
         f"{after[-1][0]:.0f} s" if after else "-",
     ]

@@ -31,6 +31,20 @@ def _plan_import(synthesized: Synthesized) -> str:
     return name
 
 
+def _grants(statements: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """action -> its resource(s) (one, or a list when several statements grant it), and -> conditions."""
+    resources: dict[str, list[Any]] = {}
+    conditions: dict[str, list[Any]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            resources.setdefault(action, []).append(statement["Resource"])
+            conditions.setdefault(action, []).append(statement.get("Condition"))
+    granted = {action: found[0] if len(found) == 1 else found for action, found in resources.items()}
+    return granted, conditions
+
+
 def _custom_resource(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
     ((logical_id, resource),) = synthesized.resources(STACK, "Custom::CanaryKey").items()
     return logical_id, resource
@@ -114,17 +128,7 @@ def test_its_role_may_only_write_keys_and_put_the_canary_secret(synthesized: Syn
         if {"Ref": role} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    granted: dict[str, Any] = {}
-    conditions: dict[str, list[Any]] = {}
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        for action in actions:
-            granted.setdefault(action, []).append(statement["Resource"])
-            conditions.setdefault(action, []).append(statement.get("Condition"))
-    granted = {
-        action: resources[0] if len(resources) == 1 else resources for action, resources in granted.items()
-    }
+    granted, conditions = _grants(statements)
     assert set(granted) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
