@@ -12,7 +12,7 @@ REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.tx
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help node-check venv dev test lint fmt docs unit integration infra e2e bench model layers built-layers synth diff preflight deploy verify clean
+.PHONY: help node-check venv dev test lint fmt docs unit integration infra e2e bench bench-dev model layers built-layers synth diff preflight deploy verify clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,11 @@ openapi: venv ## regenerate docs/openapi.json from the predict function's pydant
 
 bench: venv ## run every benchmark, print tables, write bench/results/
 	@for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-dev: venv ## make dev before issue 22 and now side by side (predict at 1-100 clients, CPU, memory, cold starts), 20 SIGTERMs, uvicorn vs waitress
+	$(BIN)/python bench/make_dev.py
+	$(BIN)/python bench/sigterm.py
+	$(BIN)/python bench/http_servers.py
 
 # --- CDK (issue 6): the CLI is pinned in package.json and installed into node_modules, never globally.
 CDK := node_modules/.bin/cdk
