@@ -33,6 +33,7 @@ import boto3
 from hokusai import declared, metric_names
 from hokusai.config import CanarySettings
 from hokusai.drift.expected import FUNCTION_ENV, FUNCTION_SECRETS, IN_VPC, functions_section
+from hokusai.environment import function_environment, read_by
 
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
@@ -296,12 +297,18 @@ def deploy(
     )["Role"]["Arn"]
     lambda_ = client("lambda")
     function_names = {function: f"{name}-{function}" for function in FUNCTION_ENV}
-    defaults = _default_values(name, api_base_url, parameter_name, topic_arn)
+    deployment_values = _deployment_values(name, api_base_url, parameter_name, topic_arn)
     code = _code_zip()
-    for function, variables in FUNCTION_ENV.items():
-        env = {variable: defaults.get(variable, "set") for variable in variables}
-        env["POWERTOOLS_SERVICE_NAME"] = metric_names.service(metric_names.DEFAULT_PREFIX, function)
-        env.update({variable: secret_arns[secret] for variable, secret in FUNCTION_SECRETS[function].items()})
+    for function in FUNCTION_ENV:
+        # As the stack does (hokusai.environment.function_environment): this deployment's own values,
+        # the declared defaults for the rest, nothing the function does not read.
+        readable = {variable.name for variable in read_by(function)}
+        given = {
+            **{variable: value for variable, value in deployment_values.items() if variable in readable},
+            "POWERTOOLS_SERVICE_NAME": metric_names.service(metric_names.DEFAULT_PREFIX, function),
+            **{variable: secret_arns[secret] for variable, secret in FUNCTION_SECRETS[function].items()},
+        }
+        env = function_environment(function, given)
         env.update((environment or {}).get(function, {}))
         arguments: dict[str, Any] = {
             "FunctionName": function_names[function],
@@ -338,7 +345,9 @@ def deploy(
     )
 
 
-def _default_values(name: str, api_base_url: str, parameter_name: str, topic_arn: str) -> dict[str, str]:
+def _deployment_values(name: str, api_base_url: str, parameter_name: str, topic_arn: str) -> dict[str, str]:
+    """What this deployment gives its functions itself (names, URLs, the registry); every other
+    variable gets its declared default through function_environment, as in the stack."""
     registry = {
         "21": {
             "repo_id": "hokusai/lead-scorer",
@@ -352,28 +361,20 @@ def _default_values(name: str, api_base_url: str, parameter_name: str, topic_arn
     }
     return {
         "POWERTOOLS_METRICS_NAMESPACE": metric_names.namespace(metric_names.DEFAULT_PREFIX),
-        "POWERTOOLS_LOG_LEVEL": "INFO",
         "KEYS_TABLE_NAME": f"{name}-keys",
         "REDIS_URL": f"rediss://{name}.cache.internal:6379/0",
-        "REDIS_CONNECT_TIMEOUT_MS": "50",
-        "REDIS_TIMEOUT_MS": "50",
-        "REDIS_BREAKER_FAILURES": "3",
-        "REDIS_BREAKER_COOLDOWN_MS": "10000",
-        "AUTH_REVOCATION_BOUND_SECONDS": "10",
-        "AUTH_NEGATIVE_TTL_SECONDS": "30",
         "MODEL_REGISTRY": json.dumps(registry),
         "MODEL_CACHE_DIR": "/mnt/models",
         "MODEL_BUCKET": f"{name}-models",
-        "MODEL_BUCKET_PREFIX": "models/",
-        "HF_HOME": "/tmp/hf",  # noqa: S108 - the value a deployed function gets (Lambda writes only /tmp)
-        "HF_DOWNLOAD_TIMEOUT_MS": "20000",
-        "MAX_BATCH_SIZE": "100",
-        "MAX_BODY_BYTES": "65536",
-        "HEALTH_DEADLINE_MS": "300",
-        "SERVICE_VERSION": "1.0.0",
         "API_BASE_URL": api_base_url,
         "EXPECTED_STATE_PARAMETER": parameter_name,
         "ALERT_TOPIC_ARN": topic_arn,
         "CANARY_MODEL_ID": "21",
-        "CANARY_TIMEOUT_MS": "2000",
+        # The pre-traffic hook's release versions (the stack names the versions it publishes).
+        **{
+            f"RELEASE_{function.upper()}_VERSION": (
+                f"arn:aws:lambda:{REGION}:123456789012:function:{name}-{function}:1"
+            )
+            for function in ("authorizer", "predict", "health")
+        },
     }
