@@ -484,22 +484,20 @@ class ProcessFunctionHost:
         return pool
 
     def prewarm(self, names: Sequence[str]) -> None:
-        """One warm instance of each, started side by side."""
-        errors: list[BaseException] = []
+        """One warm instance of each, started side by side. A function whose init fails is logged and
+        left cold: its invocations try the init again, as Lambda's do, and answer 502 while it fails."""
 
         def warm(name: str) -> None:
             try:
                 self.load(name)
-            except BaseException as error:  # reported by the caller, after every other one started
-                errors.append(error)
+            except Exception as error:
+                self.log(f"WARNING: {name}: no warm instance at start-up: {type(error).__name__}: {error}")
 
         threads = [threading.Thread(target=warm, args=(name,), daemon=True) for name in names]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        if errors:
-            raise errors[0]
 
     def invoke(self, name: str, event: dict[str, Any], request_id: str) -> Any:
         return self.pool(name).invoke(event, request_id, integration_timeout=self.timeout_seconds)
