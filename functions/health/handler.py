@@ -6,7 +6,6 @@ the checks live in ``hokusai.health``. No scikit-learn, no pydantic on this impo
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,13 +15,14 @@ from hokusai import api_contract, request_id, snapstart
 from hokusai.config import ConfigError, HealthSettings
 from hokusai.health.runner import HealthRunner
 from hokusai.health.service import (
+    answer,
     bounded_client,
     build_misconfigured_runner,
     build_runner,
-    publish_metrics,
     redis_cache_factory,
 )
 from hokusai.observability import count_server_error, logger, metrics, tracer
+from hokusai.responses import json_error
 from hokusai.startup import Startup
 
 
@@ -75,45 +75,19 @@ app = APIGatewayRestResolver(strip_prefixes=[*api_contract.STRIP_PREFIXES])
 @app.get("/health")
 @tracer.capture_method
 def health() -> Response[str]:
-    report = _runner().run()
-    publish_metrics(report, metrics)
-    if report.failing:
-        logger.warning(
-            "Health check failing",
-            extra={
-                "status": report.status.value,
-                "failing": report.failing,
-                "checks": report.body()["checks"],
-                # The exception texts (hosts, paths, resources): here only, never in the answer.
-                "details": report.details,
-            },
-        )
-    return Response(
-        status_code=report.http_status,
-        content_type="application/json",
-        body=json.dumps(report.body()),
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _error_body(status_code: int, detail: str) -> Response[str]:
-    return Response(
-        status_code=status_code,
-        content_type="application/json",
-        body=json.dumps({"detail": detail, "request_id": request_id.current()}),
-    )
+    return answer(_runner(), metrics, logger.warning)
 
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    return _error_body(404, "Not found")
+    return json_error(404, "Not found")
 
 
 @app.exception_handler(Exception)
 def unexpected_error(error: Exception) -> Response[str]:
     # The runner never raises; this keeps the JSON contract if something else does.
     logger.exception("Health handler failed")
-    return _error_body(503, "Health check failed to run, retry shortly")
+    return json_error(503, "Health check failed to run, retry shortly")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

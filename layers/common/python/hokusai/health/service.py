@@ -1,7 +1,7 @@
 """Wire the health checks from settings, run them, and publish one metric per check.
 
 The handler calls :func:`build_runner` once per container (clients are created in the init phase,
-not on the request path) and :func:`publish_metrics` after every run.
+not on the request path) and :func:`answer` on every request.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hokusai.models.registry import efs_path, parse_registry, s3_key
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.event_handler import Response
     from botocore.client import BaseClient
 
 
@@ -148,3 +149,23 @@ def publish_metrics(report: HealthReport, metrics: Metrics) -> None:
     metrics.add_metric(
         name=metric_names.HEALTH_LATENCY, unit=MetricUnit.Milliseconds, value=report.elapsed_ms
     )
+
+
+def answer(runner: HealthRunner, metrics: Metrics, log_warning: Callable[..., None]) -> Response[str]:
+    """GET /health: run the checks under the deadline, publish their metrics, log a failing report
+    (the exception texts: hosts, paths, resources, here only), answer the report's body."""
+    from hokusai.responses import json_answer
+
+    report = runner.run()
+    publish_metrics(report, metrics)
+    if report.failing:
+        log_warning(
+            "Health check failing",
+            extra={
+                "status": report.status.value,
+                "failing": report.failing,
+                "checks": report.body()["checks"],
+                "details": report.details,
+            },
+        )
+    return json_answer(report.http_status, report.body(), {"Cache-Control": "no-store"})
