@@ -258,6 +258,7 @@ def test_create_puts_a_companion_key_on_the_plan_and_revoke_deletes_it(
         assert plan_key_ids(plans[plan]) == [item["usage_key_id"]["S"]]
         companion = apigateway.get_api_key(apiKey=item["usage_key_id"]["S"], includeValue=True)
         assert companion["name"] == item["key_id"]["S"] and companion["value"] == item["usage_key_value"]["S"]
+        assert companion["tags"] == {"hokusai:created-by": "keys-cli"}  # the provisioner may not delete it
         assert companion["value"] not in out + err  # a secret: never printed
     assert standard_key not in json.dumps(apigateway.get_api_keys(includeValues=True)["items"], default=str)
     assert gold["plan"] == "gold" and "usage_key_value" not in gold
@@ -344,3 +345,27 @@ def test_create_without_models_is_refused_naming_the_flag_and_stores_nothing(
     assert refused.value.code == 2
     assert "the following arguments are required: --models" in capsys.readouterr().err
     assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
+
+
+def test_a_companion_key_that_cannot_be_deleted_is_named_with_the_command_and_the_key_revoked(
+    table: str, plans: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+    from hokusai.keys import usage
+
+    assert main(["keys", "create", "--user", "acme", "--models", "21", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out.splitlines()[-1])
+    item = boto3.client("dynamodb").scan(TableName=table)["Items"][0]
+    usage_key_id = item["usage_key_id"]["S"]
+
+    def denied(_apigateway: object, _key_id: str) -> bool:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteApiKey")
+
+    monkeypatch.setattr(usage, "delete_usage_key", denied)
+    assert main(["keys", "revoke", created["key_id"]]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"; usage plan key {usage_key_id} NOT deleted (AccessDeniedException): the key is revoked all the "
+        f"same; delete it with: aws apigateway delete-api-key --api-key {usage_key_id}"
+    ) in out
+    assert boto3.client("dynamodb").scan(TableName=table)["Items"][0]["status"]["S"] == "revoked"

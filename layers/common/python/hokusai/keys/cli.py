@@ -284,7 +284,8 @@ def _revoke(args: argparse.Namespace, store: KeyStore, region: str) -> int:
 
             usage = (
                 f"; usage plan key {record.usage_key_id} NOT deleted "
-                f"({error_code(error) or type(error).__name__}): the key is revoked all the same"
+                f"({error_code(error) or type(error).__name__}): the key is revoked all the same; "
+                f"delete it with: aws apigateway delete-api-key --api-key {record.usage_key_id}"
             )
     print(f"revoked {record.key_id} (user {record.user_id}); {problem or revocation.message}{usage}")
     print(_bound_sentence("every authorizer refuses it"))
