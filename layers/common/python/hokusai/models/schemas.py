@@ -1,22 +1,43 @@
 """Request and response models of the predict API (pydantic): validation and the OpenAPI document.
 
 Strict types: ``"1000"`` is not a company size and ``"yes"`` is not a boolean; the client gets a 400
-listing each field, instead of a silently coerced guess. Unknown fields are rejected by name (a typo
-such as ``compnay_size`` would otherwise fall back to a default without anyone noticing).
+listing each field, instead of a silently coerced guess. Numbers are read as JSON means them: an
+integer field takes ``6490``, ``6490.0`` and ``6.49e3`` alike (one number; JSON Schema's ``integer`` is
+any number whose fractional part is zero) and refuses ``6490.5`` naming the field (``int_from_float``).
+Unknown fields are rejected by name (a typo such as ``compnay_size`` would otherwise fall back to a
+default without anyone noticing).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from hokusai.models.features import FEATURES
 
 MAX_BATCH = 100
 
 _BY_NAME = {feature.name: feature for feature in FEATURES}
+
+
+def _integral(value: object) -> object:
+    """An integral JSON number written with a fraction or an exponent (``6490.0``, ``6.49e3``: Python's
+    json reads both as floats) as the integer it is; anything else is left to the strict ``int``
+    check, except a number with a fractional part, refused here with a message that says so."""
+    if isinstance(value, float) and math.isfinite(value):
+        if value.is_integer():
+            return int(value)
+        raise PydanticCustomError(
+            "int_from_float", "Input should be a valid integer, got a number with a fractional part"
+        )
+    return value
+
+
+INTEGER_FIELDS: tuple[str, ...] = tuple(feature.name for feature in FEATURES if feature.kind == "integer")
 
 
 def _field(name: str) -> object:
@@ -45,6 +66,9 @@ class Lead(BaseModel):
     budget_confirmed: bool | None = _field("budget_confirmed")  # type: ignore[assignment]
     decision_timeline: str | None = _field("decision_timeline")  # type: ignore[assignment]
     title: str | None = _field("title")  # type: ignore[assignment]
+
+    # JSON's integers (see the module's docstring); the schema stays "integer".
+    _integral_numbers = field_validator(*INTEGER_FIELDS, mode="before")(_integral)
 
 
 class PredictRequest(BaseModel):
