@@ -8,14 +8,17 @@ are signed, and anything that does not verify is a miss, never an allow.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hokusai.auth.chain import Decision, ValidatorChain
+from hokusai.auth import chain as chain_module
+from hokusai.auth.chain import Decision, ValidatorChain, Verdict
 from hokusai.auth.entries import CachedAnswer, EntrySigner
-from hokusai.cache.breaker import CircuitBreaker
+from hokusai.cache.breaker import BreakerState, CircuitBreaker
 from hokusai.cache.redis_cache import RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
+from hokusai.keys import store
 from hokusai.keys.format import generate_key, key_digest
 from hokusai.keys.store import KeyRecord, StoreUnavailable
 
@@ -114,24 +117,32 @@ class FakeRedis:
 
 
 class Harness:
-    def __init__(self, l1_ttl: int | None = None, negative_ttl: int = 30, bound: int = BOUND) -> None:
+    def __init__(
+        self,
+        l1_ttl: int | None = None,
+        negative_ttl: int = 30,
+        bound: int = BOUND,
+        signer: EntrySigner | None = SIGNER,
+        prefix: str | None = None,
+    ) -> None:
         self.clock = Clock()
         self.source = Source()
         self.redis = FakeRedis()
         self.observed: list[tuple[str, float, str]] = []
         self.warnings: list[tuple[str, dict[str, Any]]] = []
-        cache = RedisCache(self.redis, CircuitBreaker(3, 10))  # type: ignore[arg-type]
+        self.cache = RedisCache(self.redis, CircuitBreaker(3, 10))  # type: ignore[arg-type]
         self.chain = ValidatorChain(
             self.source,
             l1=TTLCache(100, clock=self.clock),
-            l2=cache,
-            signer=SIGNER,
+            l2=self.cache,
+            signer=signer,
             revocation_bound_seconds=bound,
             l1_ttl_seconds=l1_ttl,
             negative_ttl_seconds=negative_ttl,
             observe=lambda name, value, unit: self.observed.append((name, value, unit)),
             warn=lambda message, **fields: self.warnings.append((message, fields)),
             clock=self.clock,
+            **({} if prefix is None else {"l2_prefix": prefix}),
         )
 
     @property
@@ -157,6 +168,17 @@ class Harness:
 @pytest.fixture
 def h() -> Harness:
     return Harness()
+
+
+# The chain judges expiry on its own clock (NOW here). KeyRecord falls back to the wall clock when
+# given no time: pinned far past NOW, so a judgement made on it instead shows (an expiring key would
+# be refused).
+WALL_CLOCK = 4_000_000_000.0
+
+
+@pytest.fixture(autouse=True)
+def _wall_clock_far_from_the_chains(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "time", SimpleNamespace(time=lambda: WALL_CLOCK))
 
 
 def _signed(digest: str, record: dict[str, Any] | None, checked_at: float) -> bytes:
@@ -408,3 +430,212 @@ def test_an_entry_that_does_not_verify_is_a_miss_counted_logged_and_overwritten(
         ("Redis cache entry refused: not signed by this deployment's authorizers", {"reason": "unsigned"})
     ]
     assert h.entry(digest) == CachedAnswer(None, NOW)
+
+
+# ------------------------------------------------------------------------- verdicts and metrics
+def test_every_verdict_is_exact(h: Harness) -> None:
+    """decision, layer, record and reason, for each way a key is judged."""
+    cached_negative = "unknown, revoked or expired key (cached)"
+    unknown = key_digest(generate_key())
+    assert h.chain.validate(unknown) == Verdict(Decision.DENY, "source", None, "unknown key")
+    assert h.chain.validate(unknown) == Verdict(Decision.DENY, "l1", None, cached_negative)
+
+    allowed = h.add(expires_at=int(NOW) + 8, usage_key_value="v" * 20)
+    record = h.source.records[allowed]
+    assert h.chain.validate(allowed) == Verdict(Decision.ALLOW, "source", record, "")
+    assert h.chain.validate(allowed) == Verdict(Decision.ALLOW, "l1", record, "")
+
+    revoked = h.add(status="revoked")
+    assert h.chain.validate(revoked) == Verdict(
+        Decision.DENY, "source", h.source.records[revoked], "revoked key"
+    )
+    expired = h.add(expires_at=int(NOW))
+    assert h.chain.validate(expired) == Verdict(
+        Decision.DENY, "source", h.source.records[expired], "expired key"
+    )
+    assert h.chain.validate(expired) == Verdict(Decision.DENY, "l1", None, cached_negative)
+
+    other = Harness()  # a second container sharing the Redis entries
+    other.redis.data = h.redis.data
+    assert other.chain.validate(unknown) == Verdict(Decision.DENY, "l2", None, cached_negative)
+    assert other.chain.validate(allowed) == Verdict(Decision.ALLOW, "l2", record, "")
+    assert other.chain.validate(revoked) == Verdict(Decision.DENY, "l2", None, cached_negative)
+    assert other.source.calls == 0
+
+    h.source.down = True
+    cold = h.add()
+    assert h.chain.validate(cold) == Verdict(
+        Decision.UNAVAILABLE, "none", None, "source unavailable: EndpointConnectionError"
+    )
+
+
+def test_a_revoked_or_expired_record_in_redis_is_judged_with_its_record(h: Harness) -> None:
+    digest = key_digest(generate_key())
+    h.put(digest, _signed(digest, _record(status="revoked"), NOW))
+    assert h.chain.validate(digest) == Verdict(
+        Decision.DENY,
+        "l2",
+        KeyRecord(key_id="key_x", user_id="u", models=("21",), status="revoked"),
+        "revoked key",
+    )
+    digest = key_digest(generate_key())
+    h.put(digest, _signed(digest, _record(expires_at=int(NOW)), NOW - 1))
+    assert h.chain.validate(digest) == Verdict(
+        Decision.DENY,
+        "l2",
+        KeyRecord(key_id="key_x", user_id="u", models=("21",), expires_at=int(NOW)),
+        "expired key",
+    )
+
+
+def test_expiry_is_judged_on_the_chains_clock_in_every_layer(h: Harness) -> None:
+    """The wall clock (WALL_CLOCK) says the key has long expired; the chain's clock says 8 s left."""
+    digest = h.add(expires_at=int(NOW) + 8)
+    assert [h.chain.validate(digest).decision for _ in range(2)] == [Decision.ALLOW, Decision.ALLOW]
+    assert h.entry(digest) == CachedAnswer(_record(expires_at=int(NOW) + 8), NOW)  # a positive entry
+    other = Harness()
+    other.redis.data = h.redis.data
+    assert other.chain.validate(digest).decision is Decision.ALLOW
+    h.clock.now += 8
+    assert h.chain.validate(digest).decision is Decision.DENY
+
+
+def test_each_path_observes_exact_metric_names_values_and_units(h: Harness) -> None:
+    unknown = key_digest(generate_key())
+    h.chain.validate(unknown)
+    h.chain.validate(unknown)
+    assert h.counts() == [
+        ("AuthSourceLookup", 1, "Count"),
+        ("AuthDenied", 1, "Count"),
+        ("AuthCacheHitL1", 1, "Count"),
+        ("AuthDenied", 1, "Count"),
+    ]
+    h.observed.clear()
+    h.source.down = True
+    h.chain.validate(h.add())
+    assert h.counts() == [("AuthorizerFailure", 1, "Count")]  # no lookup counted: it failed
+    h.observed.clear()
+    h.source.down = False
+    forged = h.add()
+    h.put(forged, b"v1.forged.{}")
+    h.chain.validate(forged)
+    assert h.counts() == [
+        ("AuthL2EntryRefused", 1, "Count"),
+        ("AuthSourceLookup", 1, "Count"),
+        ("AuthAllowed", 1, "Count"),
+    ]
+
+
+def test_the_latency_is_observed_in_milliseconds(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([8.0, 8.0078125])  # 1/128 s apart: exact in binary
+    monkeypatch.setattr(chain_module, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    h.chain.validate(key_digest(generate_key()))
+    assert h.observed[-2] == ("AuthValidatorLatency", 7.8125, "Milliseconds")
+
+
+def test_a_stale_entry_is_logged_with_its_age_to_a_tenth_of_a_second(h: Harness) -> None:
+    digest = h.add()
+    h.put(digest, _signed(digest, _record(), NOW - 3600.26))
+    h.chain.validate(digest)
+    assert h.warnings[0][1]["age_seconds"] == 3600.3
+
+
+# ------------------------------------------------------------------------- no signer, no L2
+def test_without_a_signing_key_redis_is_neither_read_nor_written() -> None:
+    h = Harness(signer=None)
+    assert h.chain.l2 is None
+    digest = h.add()
+    h.put(digest, _signed(digest, _record(status="revoked"), NOW))  # would deny if it were read
+    assert h.chain.validate(digest) == Verdict(Decision.ALLOW, "source", h.source.records[digest], "")
+    assert h.chain.validate(digest).layer == "l1"
+    assert h.redis.calls == []
+    assert h.chain.revocation_bound_seconds == BOUND
+
+
+def test_a_disabled_l2_is_not_called(h: Harness) -> None:
+    disabled = RedisCache(None, CircuitBreaker(1, 10))
+    chain = ValidatorChain(
+        h.source,
+        l1=TTLCache(10),
+        l2=disabled,
+        signer=SIGNER,
+        revocation_bound_seconds=10,
+        negative_ttl_seconds=30,
+    )
+    digest = h.add()
+    assert chain.validate(digest).layer == "source"
+    assert chain.l2 is disabled and disabled.breaker.state is BreakerState.CLOSED
+
+
+# ----------------------------------------------------------------------------- the settings
+def test_a_bound_of_one_second_is_accepted_and_the_refusals_are_exact() -> None:
+    h = Harness(bound=1)
+    digest = h.add()
+    h.chain.validate(digest)
+    assert h.redis.data[auth_entry_key(digest)][1] == 1
+    with pytest.raises(ValueError, match=r"^revocation_bound_seconds must be positive$"):
+        Harness(bound=-1)
+    with pytest.raises(ValueError, match=r"^l1_ttl_seconds must be between 0 and revocation_bound_seconds$"):
+        Harness(l1_ttl=-1)
+    assert Harness(l1_ttl=BOUND).chain.revocation_bound_seconds == BOUND
+
+
+def test_entries_live_under_the_stacks_prefix() -> None:
+    h = Harness(prefix="stack-b:")
+    digest = h.add()
+    h.chain.validate(digest)
+    assert list(h.redis.data) == [auth_entry_key(digest, "stack-b:")] == [f"stack-b:auth:v1:{digest}"]
+    other = Harness(prefix="stack-b:")
+    other.redis.data = h.redis.data
+    assert other.chain.validate(digest).layer == "l2"
+    # Another stack's entry (the default prefix) is not this one's.
+    third = Harness()
+    third.redis.data = h.redis.data
+    assert third.chain.validate(digest).layer == "source"
+
+
+# ------------------------------------------------------------------------- TTLs, to the second
+def test_a_negative_ttl_of_zero_caches_nothing() -> None:
+    h = Harness(negative_ttl=0)
+    digest = key_digest(generate_key())
+    assert [h.chain.validate(digest).layer for _ in range(2)] == ["source", "source"]
+    assert h.redis.data == {} and h.redis.calls == ["get+pttl", "get+pttl"]
+
+
+@pytest.mark.parametrize(("left", "ex"), [(1, 1), (2, 2), (9, 9)])
+def test_a_key_near_its_expiry_is_kept_in_redis_until_then(left: int, ex: int) -> None:
+    h = Harness()
+    digest = h.add(expires_at=int(NOW) + left)
+    h.chain.validate(digest)
+    assert h.redis.data[auth_entry_key(digest)][1] == ex
+
+
+def test_an_l1_copy_of_a_redis_entry_lasts_what_redis_has_left_to_the_millisecond(h: Harness) -> None:
+    digest = h.add()
+    h.put(digest, _signed(digest, _record(), NOW))
+    h.redis.pttl_ms[auth_entry_key(digest)] = 2_500
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 2.499
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 0.001
+    assert h.chain.validate(digest).layer == "l2"
+
+
+def test_less_than_a_second_left_in_redis_is_still_kept_in_l1(h: Harness) -> None:
+    digest = h.add()
+    h.put(digest, _signed(digest, _record(), NOW))
+    h.redis.pttl_ms[auth_entry_key(digest)] = 800
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 0.5
+    assert h.chain.validate(digest).layer == "l1"
+
+
+def test_a_redis_entry_without_expiry_is_kept_in_l1_until_the_bound(h: Harness) -> None:
+    digest = h.add()
+    h.put(digest, _signed(digest, _record(), NOW - 4))
+    h.redis.pttl_ms[auth_entry_key(digest)] = -1  # PTTL -1: no expiry (written by hand, say)
+    assert h.chain.validate(digest).layer == "l2"
+    h.clock.now += 5.9
+    assert h.chain.validate(digest).layer == "l1"
+    h.clock.now += 0.1  # 10 s since the table read: too old, in L1 and in Redis
+    assert h.chain.validate(digest).layer == "source"
