@@ -411,19 +411,19 @@ class _App:
             return gateway_error("REQUEST_TOO_LARGE", request_id), True  # not read: close after it
         body = bytearray()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.server.read_timeout
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except TimeoutError:  # shorter than its Content-Length, or a stalled chunked body
-                return gateway_error("DEFAULT_4XX", request_id, default_status=408), True
-            if message["type"] == "http.disconnect":
-                return None, True
-            body += message.get("body", b"")
-            if len(body) > MAX_PAYLOAD_BYTES:
-                return gateway_error("REQUEST_TOO_LARGE", request_id), True
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.server.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None, True
+                    body += message.get("body", b"")
+                    if len(body) > MAX_PAYLOAD_BYTES:
+                        return gateway_error("REQUEST_TOO_LARGE", request_id), True
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:  # shorter than its Content-Length, or a stalled chunked body
+            return gateway_error("DEFAULT_4XX", request_id, default_status=408), True
         path = scope["raw_path"].decode("latin-1")
         prefix = gateway.identity.url_prefix  # the stage, or the custom domain's base path (the same)
         if path != prefix and not path.startswith(prefix + "/"):
