@@ -22,7 +22,7 @@ from hokusai.health.service import (
     redis_cache_factory,
 )
 from hokusai.observability import count_server_error, logger, metrics, tracer
-from hokusai.responses import json_error
+from hokusai.responses import json_error, with_retry_after
 from hokusai.startup import Startup
 
 
@@ -99,6 +99,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         answer = app.resolve(event, context)
         count_server_error(answer["statusCode"])
-        return request_id.stamp(answer, ids)
+        return request_id.stamp(with_retry_after(answer), ids)
     finally:
         request_id.unbind(logger)

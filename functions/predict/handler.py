@@ -34,6 +34,7 @@ from hokusai.models.schemas import (
 )
 from hokusai.models.service import ModelNotFoundError, ModelService, build_chain, is_allowed
 from hokusai.observability import count_server_error, logger, metrics, tracer
+from hokusai.responses import with_retry_after
 from hokusai.startup import Startup
 
 
@@ -299,7 +300,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         checked = _checked_body(event, ids.value)
         answer = checked if "statusCode" in checked else app.resolve(checked, context)
         count_server_error(answer["statusCode"])
-        return request_id.stamp(answer, ids)
+        return request_id.stamp(with_retry_after(answer), ids)
     finally:
         request_id.unbind(logger)
 

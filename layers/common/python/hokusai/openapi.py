@@ -91,15 +91,33 @@ HEALTH_REPORT_SCHEMA: dict[str, Any] = {
         "timestamp": {"type": "string"},
     },
 }
+# Every header an answer carries, declared where it is sent and marked required there (schemathesis'
+# header check holds the answers to it): X-Request-ID on every response, Retry-After on every 429 and
+# 503, Allow on 405, WWW-Authenticate on 401.
 HEADERS: dict[str, dict[str, Any]] = {
     "X-Request-ID": {
-        "description": "The request id (also the body's request_id)",
+        "description": "The request id (also the body's request_id): quote it to support",
+        "required": True,
         "schema": {"type": "string"},
     },
-    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
-    "WWW-Authenticate": {"description": "The scheme to authenticate with", "schema": {"type": "string"}},
-    "Allow": {"description": "The methods this path serves", "schema": {"type": "string"}},
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "required": True,
+        "schema": {"type": "integer"},
+    },
+    "WWW-Authenticate": {
+        "description": "The scheme to authenticate with",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Allow": {"description": "The methods this path serves", "required": True, "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "no-store: a health answer is never cached",
+        "schema": {"type": "string"},
+    },
 }
+# Statuses whose every answer says when to retry (the gateway's and the functions' alike).
+RETRY_STATUSES = frozenset({429, 503})
 # The function's own errors (functions/predict/handler.py and hokusai.models.request_body), by what
 # the route takes; the gateway's are derived from api_contract below.
 _FUNCTION_ERRORS: dict[str, dict[int, str]] = {
@@ -221,7 +239,7 @@ def _complete(
     def add(status: int, description: str, headers: set[str] | None = None) -> None:
         entry = errors.setdefault(status, ([], set()))
         entry[0].append(description)
-        entry[1].update(headers or set())
+        entry[1].update(headers or set(), {"Retry-After"} if status in RETRY_STATUSES else set())
 
     if route.authorized:
         for response in gateway_responses:
@@ -242,7 +260,7 @@ def _complete(
         )
         for kind in kinds:
             for status, description in _FUNCTION_ERRORS[kind].items():
-                add(status, description, {"Retry-After"} if status == 503 else set())
+                add(status, description)
     if route.function == "health":
         add(503, "The health check failed to run")
     allowed = api_contract.allowed_methods(route.path)
@@ -268,7 +286,7 @@ def _success(responses: dict[str, Any], route: Route) -> None:
     if route.path == "/health":
         responses["200"] = {
             "description": "Healthy or degraded (a non-critical dependency failing)",
-            "headers": {"Cache-Control": {"schema": {"type": "string"}}},
+            "headers": _headers("Cache-Control"),
             "content": _json({"$ref": SCHEMAS + "HealthReport"}),
         }
         responses["503"]["description"] = "Unhealthy (HealthReport), or the check failed to run (Error)"
@@ -284,7 +302,11 @@ def _success(responses: dict[str, Any], route: Route) -> None:
         )
         responses["503"]["content"] = _json({"anyOf": [{"$ref": SCHEMAS + "ModelHealth"}, dict(ERROR_REF)]})
     elif route.path == "/v1/openapi.json":
-        responses["200"] = {"description": "This document", "content": _json({"type": "object"})}
+        responses["200"] = {
+            "description": "This document",
+            "headers": _headers(),
+            "content": _json({"type": "object"}),
+        }
     else:
         responses.setdefault("200", {"description": "Successful Response"})
         responses["200"].setdefault("headers", _headers())
