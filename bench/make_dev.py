@@ -3,9 +3,11 @@
     python bench/make_dev.py
 
 "Before" is the commit ``BENCH_BEFORE`` (default: main before issue 22, when every function ran in the
-``make dev`` process behind ``http.server``), checked out into a temporary git worktree and removed
-after; "after" is this checkout (uvicorn, a process per function instance). Each is started as a user
-starts it (``python -m local.dev`` on free ports with its own state directory), then:
+``make dev`` process behind ``http.server``), "after" the commit ``BENCH_AFTER`` (default ``HEAD``:
+uvicorn, a process per function instance), each checked out into a temporary git worktree and removed
+after, so edits not yet committed in this checkout (other work in progress) do not change the
+numbers. Each is started as a user starts it (``python -m local.dev`` on free ports with its own
+state directory), then:
 
 * predict (the seed's body, one key) from 1, 8, 10, 50 and 100 parallel keep-alive clients
   (``bench/_load.py``), ``BENCH_SECONDS`` each (default 10) after a warm-up of the same length at that
@@ -44,6 +46,7 @@ from _load import CpuSampler, LoadResult, request_bytes, run_load, tree_rss_mb
 from local.faults import free_port
 
 BEFORE = os.environ.get("BENCH_BEFORE", "b9e36e06ff5b27489617f11cf3630bd53d1bd7e6")
+AFTER = os.environ.get("BENCH_AFTER", "HEAD")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 LEVELS = (1, 8, 10, 50, 100)
 
@@ -67,10 +70,10 @@ class Run:
 
 
 @contextlib.contextmanager
-def before_worktree() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="hokusai-before-"))
+def worktree(commit: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="hokusai-bench-"))
     path.rmdir()
-    subprocess.run(["git", "worktree", "add", "--detach", str(path), BEFORE], cwd=ROOT, check=True,
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT, check=True,
                    capture_output=True)  # fmt: skip
     try:
         yield path
@@ -167,6 +170,12 @@ def measure(root: Path, label: str) -> Run:
     return run
 
 
+def _commit(name: str) -> str:
+    command = ["git", "rev-parse", "--short=10", name]
+    found = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    return found.stdout.strip() or name
+
+
 def plot(runs: list[Run]) -> Path:
     import matplotlib
 
@@ -261,8 +270,8 @@ def report(runs: list[Run]) -> str:
         "process, inside its start-up to the banner. Memory is the resident set of make dev and every "
         "process it started (redis-server, and after: one process per function instance). "
         f"Each level: a warm-up of {SECONDS:g} s, then {SECONDS:g} s measured; latencies of the 200 "
-        "answers. Before = commit "
-        f"{BEFORE[:10]}. The load generator (bench/_load.py) runs on the same 2 cores as the stack. "
+        f"answers. Before = commit {BEFORE[:10]}, after = {_commit(AFTER)}. The load generator "
+        "(bench/_load.py) runs on the same 2 cores as the stack. "
         f"Load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
     )
     return markdown
@@ -270,9 +279,9 @@ def report(runs: list[Run]) -> str:
 
 def main() -> int:
     runs = []
-    with before_worktree() as before_root:
-        runs.append(measure(before_root, "before"))
-    runs.append(measure(ROOT, "after"))
+    for commit, label in ((BEFORE, "before"), (AFTER, "after")):
+        with worktree(commit) as root:
+            runs.append(measure(root, label))
     markdown = report(runs)
     write_results("make_dev", markdown)
     plot(runs)
