@@ -269,6 +269,16 @@ def test_cache_ttl_capped_by_expiry_and_expiry_checked_on_hits(h: Harness) -> No
     assert verdict.decision is Decision.DENY
 
 
+def test_a_key_with_under_a_second_left_is_not_written_to_redis(h: Harness) -> None:
+    """Redis refuses EX 0 ("invalid expire time"): writing it would count a Redis failure against the
+    breaker. The allow is still answered (and kept in L1 for what is left)."""
+    digest = h.add(expires_at=int(NOW) + 1)
+    h.clock.now = NOW + 0.5
+    assert h.chain.validate(digest).decision is Decision.ALLOW
+    assert "set" not in h.redis.calls and auth_entry_key(digest) not in h.redis.data
+    assert h.chain.validate(digest).layer == "l1"
+
+
 def test_expired_entry_in_l2_is_refused_even_if_redis_kept_it(h: Harness) -> None:
     digest = key_digest(generate_key())
     h.put(digest, _signed(digest, _record(key_id="key_y", expires_at=int(NOW) - 1), NOW - 1))

@@ -221,12 +221,12 @@ class ValidatorChain:
         fresh = CachedAnswer(record.to_cache() if usable and record is not None else None, now)
         self._remember_l1(digest, fresh, now)
         if write_back_l2 and self._l2 is not None and self._signer is not None:
-            ttl = self._ttl(fresh, self._bound, now)
-            if ttl > 0:
-                # Whole seconds for Redis, rounded down: never later than the bound.
-                self._l2.set(
-                    auth_entry_key(digest, self._l2_prefix), self._signer.encode(digest, fresh), int(ttl)
-                )
+            # Whole seconds for Redis, rounded down: never later than the bound. Under one second left
+            # (a key about to expire) is not written: Redis refuses EX 0, which would count as a
+            # Redis failure against the breaker.
+            ttl = int(self._ttl(fresh, self._bound, now))
+            if ttl >= 1:
+                self._l2.set(auth_entry_key(digest, self._l2_prefix), self._signer.encode(digest, fresh), ttl)
         if record is None:
             return Verdict(Decision.DENY, "source", reason="unknown key")
         return self._judge(record, "source", now)
