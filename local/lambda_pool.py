@@ -165,6 +165,7 @@ class FunctionPool:
     stdout: int | None = None  # the functions' own output (file descriptor); None: a log file each
     log_dir: Path = ROOT / ".dev" / "logs"
     report_every_invocation: bool = False
+    cpu: CpuMeter = field(default_factory=lambda: CPU)  # is the machine saturated (no scale-out then)
 
     _idle: list[LambdaWorker] = field(default_factory=list)
     _waiting: collections.deque[_Waiter] = field(default_factory=collections.deque)
@@ -261,7 +262,7 @@ class FunctionPool:
                     not self._starting
                     and len(self._workers) < self.instance_cap
                     and not self._closed
-                    and (not self._workers or not CPU.saturated())
+                    and (not self._workers or not self.cpu.saturated())
                 ):
                     self._scale_out_locked()
         if waiter.worker is None:
@@ -420,6 +421,7 @@ class ProcessFunctionHost:
     stdout: int | None = None
     log_dir: Path = ROOT / ".dev" / "logs"
     local_cap: int = UNRESERVED_LOCAL_INSTANCES
+    cpu: CpuMeter = field(default_factory=lambda: CPU)
     function_names: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS  # API Gateway's integration timeout
     environment: dict[str, str] = field(default_factory=dict)
@@ -474,6 +476,7 @@ class ProcessFunctionHost:
                 local_cap=self.local_cap,
                 stdout=self.stdout,
                 log_dir=self.log_dir,
+                cpu=self.cpu,
             )
             self.pools[name] = pool
             return pool

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from local.apigw import Gateway, GatewayIdentity, GatewayServer
-from local.lambda_pool import ProcessFunctionHost
+from local.lambda_pool import CpuMeter, ProcessFunctionHost
 
 ALLOW_ALL = """
 def lambda_handler(event, context):
@@ -87,9 +87,22 @@ class Stack:
         self.host.stop()
 
 
+class NeverSaturated(CpuMeter):
+    """The pool scales out whatever else runs on this machine (it holds back while the CPU is saturated)."""
+
+    def saturated(self) -> bool:
+        return False
+
+
 @pytest.fixture
 def stack(functions: Path, tmp_path: Path) -> Iterator[Stack]:
-    started = Stack(functions, tmp_path, timeouts={"predict": FUNCTION_TIMEOUT}, reserved={"predict": 3})
+    started = Stack(
+        functions,
+        tmp_path,
+        timeouts={"predict": FUNCTION_TIMEOUT},
+        reserved={"predict": 3},
+        cpu=NeverSaturated(),
+    )
     yield started
     started.stop()
 
@@ -196,3 +209,21 @@ def test_stop_ends_every_instance(functions: Path, tmp_path: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_no_scale_out_while_the_cpu_is_saturated(functions: Path, tmp_path: Path) -> None:
+    """A new instance would only take CPU from the busy ones: the invocations wait for the first free one."""
+
+    class Saturated(CpuMeter):
+        def saturated(self) -> bool:
+            return True
+
+    stack = Stack(functions, tmp_path, reserved={"predict": 3}, cpu=Saturated())
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda _: stack.predict({"sleep": 0.3}), range(3)))
+        assert [answer.status_code for answer in answers] == [200, 200, 200]
+        assert len({answer.json()["pid"] for answer in answers}) == 1  # one instance served all three
+        assert stack.host.stats()["predict"].instances == 1
+    finally:
+        stack.stop()
