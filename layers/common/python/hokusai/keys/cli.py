@@ -1,4 +1,4 @@
-"""``hokusai keys create|revoke|list|show|set-plan``: key management against the keys table.
+"""``hokusai keys create|revoke|list|show|set-plan|usage``: key management against the keys table.
 
 create prints the new key once, on stdout, and stores only its SHA-256 digest. revoke marks the item
 revoked (and deletes the L2 Redis entry when REDIS_URL is set; the keys table's stream does it
@@ -17,6 +17,9 @@ Per-key limits: create puts a companion API Gateway API key on the usage plan ``
 item; revoke deletes it. set-plan puts an active key on a plan (a key made before usage plans has
 none, and API Gateway answers it 403), or moves it to another. The companion key's value is a secret
 the authorizer answers as ``usageIdentifierKey``: never printed. See hokusai.keys.usage.
+
+usage prints a key's requests per day against its plan's quota from API Gateway's usage records
+(``--days``, default 7, at most 90; hokusai.keys.usage_report); a key on no plan says so.
 
 Exit codes: 0 ok, 1 not found, 2 usage or configuration error, 3 AWS/Redis unavailable.
 """
@@ -85,11 +88,15 @@ def _parser() -> argparse.ArgumentParser:
     set_plan.add_argument(
         "--plan", help="usage plan (default: $HOKUSAI_PLAN, else defaultPlan of ./cdk.json)"
     )
-    for command in (create, revoke, listing, show, set_plan):
+    usage = sub.add_parser("usage", help="a key's requests per day against its plan's quota")
+    usage.add_argument("key_id")
+    usage.add_argument("--days", type=int, default=7, help="days up to today (UTC), 1-90 (default: 7)")
+    usage.add_argument("--json", action="store_true")
+    for command in (create, revoke, listing, show, set_plan, usage):
         command.add_argument(
             "--table", help="keys table (default: $KEYS_TABLE_NAME)", default=argparse.SUPPRESS
         )
-    for command in (create, revoke, set_plan):
+    for command in (create, revoke, set_plan, usage):
         command.add_argument(
             "--prefix", help="stack prefix of the usage plans (default: $HOKUSAI_PREFIX, cdk.json)"
         )
@@ -292,6 +299,38 @@ def _revoke(args: argparse.Namespace, store: KeyStore, region: str) -> int:
     return EXIT_OK
 
 
+def _usage(args: argparse.Namespace, store: KeyStore, region: str) -> int:
+    from hokusai.aws import error_code
+    from hokusai.keys.usage import PlanNotFound, find_plan_id
+    from hokusai.keys.usage_report import MAX_DAYS, KeyOnNoPlan, read_usage, render
+
+    if not 1 <= args.days <= MAX_DAYS:
+        raise UsageError(f"--days must be 1 to {MAX_DAYS} (got {args.days})")
+    record = store.find_by_key_id(args.key_id)
+    if not record.usage_key_id or not record.plan:
+        print(str(KeyOnNoPlan(record)))
+        return EXIT_OK
+    apigateway, prefix = _apigateway(region), _prefix(args.prefix)
+    try:
+        plan_id = find_plan_id(apigateway, prefix, record.plan)
+        report = read_usage(
+            apigateway, record, prefix, plan_id, days=args.days, today=datetime.now(UTC).date()
+        )
+    except PlanNotFound as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:
+        print(
+            f"error: API Gateway's usage records of key_id {record.key_id} (usage plan key "
+            f"{record.usage_key_id}) could not be read: {error_code(error) or type(error).__name__}. "
+            "The local stack's moto does not implement GetUsage; a deployment's role needs "
+            "apigateway:GET on /usageplans/*",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    print(json.dumps(report.to_dict()) if args.json else "\n".join(render(report)))
+    return EXIT_OK
+
+
 def _bound_sentence(what: str) -> str:
     """The revocation bound as the deployment declares it (hokusai/environment.py), in one line."""
     from hokusai.environment import read
@@ -373,6 +412,8 @@ def _run(args: argparse.Namespace, store: KeyStore, region: str) -> int:
         return _revoke(args, store, region)
     if args.command == "set-plan":
         return _set_plan(args, store, region)
+    if args.command == "usage":
+        return _usage(args, store, region)
     if args.command == "show":
         found = store.find_item_by_key_id(args.key_id)
         public = _public(found) if isinstance(found, KeyRecord) else _unreadable(found)
