@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.12 $$(ls -d /root/.pyenv/versions/3.12*/bin/p
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.txt layers/ml/requirements.txt pyproject.toml
+REQUIREMENTS := requirements/dev.txt requirements/runtime.txt requirements/ml.txt layers/ml/requirements.txt layers/onnx/requirements.txt pyproject.toml
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -101,7 +101,7 @@ layers: venv ## build the Lambda layers (pip --platform, no Docker) and check th
 	$(BIN)/python layers/build.py $(if $(ARCH),--architecture $(ARCH)) $(if $(LAYOUT),--layout $(LAYOUT)) $(if $(OUT),--out $(OUT))
 
 built-layers:
-	@test -d layers/ml/build/python -a -d layers/common/build/python || $(MAKE) layers
+	@test -d layers/ml/build/python -a -d layers/onnx/build/python -a -d layers/common/build/python || $(MAKE) layers
 
 synth: venv node-check $(CDK) built-layers ## synthesize the three stacks with the pinned CLI into cdk.out (offline, no credentials)
 	$(CDK) synth --quiet $(CDK_FLAGS) $(CONTEXT)
@@ -120,4 +120,4 @@ verify: venv ## run each function from its synthesized asset as Lambda does (lay
 	$(BIN)/python -m local.verify
 
 clean:
-	rm -rf $(VENV) .verify cdk.out node_modules layers/ml/build layers/common/build .mypy_cache .ruff_cache
+	rm -rf $(VENV) .verify cdk.out node_modules layers/ml/build layers/onnx/build layers/common/build .mypy_cache .ruff_cache

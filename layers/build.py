@@ -48,13 +48,20 @@ from stacks.layer_manifest import (  # noqa: E402 - needs the repo root on sys.p
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # bytes (262,144,000): function code plus all of its layers
 LAYERS = {
     "ml": (ROOT / "layers/ml/requirements.txt", ROOT / "layers/ml/build"),
+    "onnx": (ROOT / "layers/onnx/requirements.txt", ROOT / "layers/onnx/build"),
     "common": (ROOT / "requirements/runtime.txt", ROOT / "layers/common/build"),
 }
+# Layers whose requirements list every package they need: pip installs exactly those (--no-deps).
+# onnxruntime declares flatbuffers, packaging and protobuf, which InferenceSession never imports.
+EXACT_LAYERS = ("onnx",)
 HOKUSAI_SOURCES = ROOT / "layers/common/python/hokusai"  # copied into the common layer
 # Which layers each function uses (stacks/service_stack.py, stacks/monitoring_stack.py).
 FUNCTION_LAYERS = {
     "authorizer": ("common",),
-    "predict": ("common", "ml"),
+    # The stack picks one of the two at synth (stacks/service_stack.py predict_layer): the lean layer
+    # when every registry model has an ONNX twin, the full scikit-learn layer otherwise. Both must fit.
+    "predict": ("common", "onnx"),
+    "predict (skops)": ("common", "ml"),
     "health": ("common",),
     "canary": ("common",),
     "canary_key": ("common",),
@@ -69,7 +76,7 @@ KEEP = ("numpy/_core/tests/_natype.py",)
 # skops; about 1.4 s with bytecode). The .pyc cost ~50 MB: the ML layer therefore ships sourceless
 # legacy .pyc where the .py was (predict must stay under 250 MB), the small common layer keeps its
 # sources (readable tracebacks for our own code) plus __pycache__/*.cpython-312.pyc.
-SOURCELESS_LAYERS = ("ml",)
+SOURCELESS_LAYERS = ("ml", "onnx")
 # Files kept as source in a sourceless layer because a package reads them as text, not only imports
 # them. Checked by grepping the ML layer for inspect.getsource*: anyio (via huggingface_hub) parses
 # its own __init__.py to build its lazy-import map and, without it, silently imports everything
@@ -90,7 +97,7 @@ def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def pip_install(requirements: Path, target: Path, architecture: str) -> None:
+def pip_install(requirements: Path, target: Path, architecture: str, *, exact: bool = False) -> None:
     command = [
         sys.executable,
         "-m",
@@ -100,6 +107,7 @@ def pip_install(requirements: Path, target: Path, architecture: str) -> None:
         "--disable-pip-version-check",
         "--no-compile",
         "--no-warn-conflicts",  # it compares against this venv, not the layer: noise
+        *(["--no-deps"] if exact else []),
         *(argument for platform in PLATFORMS[architecture] for argument in ("--platform", platform)),
         "--only-binary=:all:",
         "--python-version",
@@ -191,7 +199,7 @@ def build_layer(name: str, architecture: str, build: Path, layout: str = "source
     if build.exists():
         shutil.rmtree(build)
     site.mkdir(parents=True)
-    pip_install(requirements, site, architecture)
+    pip_install(requirements, site, architecture, exact=name in EXACT_LAYERS)
     if name == "common":
         shutil.copytree(
             HOKUSAI_SOURCES,
@@ -227,7 +235,7 @@ def build_layer(name: str, architecture: str, build: Path, layout: str = "source
 def check_limits(layer_sizes: dict[str, int]) -> bool:
     ok = True
     for function, layers in FUNCTION_LAYERS.items():
-        code = size_of(ROOT / "functions" / function)
+        code = size_of(ROOT / "functions" / function.split(" ")[0])
         total = code + sum(layer_sizes[layer] for layer in layers)
         verdict = "ok" if total <= LAMBDA_UNZIPPED_LIMIT else "TOO LARGE"
         print(

@@ -3,8 +3,9 @@
 Serves ``HEAD``/``GET /{repo_id}/resolve/{revision}/{filename}`` with ``X-Repo-Commit``, a quoted
 ``ETag`` and ``Content-Length``, and ``/api/models/{repo_id}/revision/{revision}``; records each
 request's Authorization header. Modes: ``normal``, ``silent`` (accept, never answer), ``error``
-(HTTP 500), ``corrupt`` (serves other bytes than published), ``unauthorized`` (401 unless the token
-matches).
+(HTTP 500), ``unavailable`` (503), ``forbidden`` (403), ``corrupt`` (serves other bytes than
+published); with a token, 401 unless it matches. A 404 says which part is wrong in ``X-Error-Code``
+(RepoNotFound, RevisionNotFound, EntryNotFound), as the Hub does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class HubStandIn:
+    # Modes that answer every request at once with one status (the Hub's error replies).
+    STATUS_MODES = {"error": 500, "unavailable": 503, "forbidden": 403}
+
     def __init__(
         self, repo_id: str, revision: str, files: dict[str, bytes], token: str | None = None
     ) -> None:
@@ -69,8 +73,9 @@ class HubStandIn:
         if self.mode == "silent":
             time.sleep(3600)
             return
-        if self.mode == "error":
-            self._send(request, 500, b'{"error": "internal"}', head)
+        if self.mode in self.STATUS_MODES:
+            status = self.STATUS_MODES[self.mode]
+            self._send(request, status, b'{"error": "%d"}' % status, head)
             return
         if self.token is not None and authorization != f"Bearer {self.token}":
             self._send(request, 401, b'{"error": "Invalid credentials"}', head)
@@ -87,7 +92,10 @@ class HubStandIn:
             self._send(request, 404, b'{"error": "not found"}', head, {"X-Error-Code": "RepoNotFound"})
             return
         revision, _, filename = path[len(prefix) :].partition("/")
-        if revision != self.revision or filename not in self.files:
+        if revision != self.revision:
+            self._send(request, 404, b'{"error": "not found"}', head, {"X-Error-Code": "RevisionNotFound"})
+            return
+        if filename not in self.files:
             self._send(request, 404, b'{"error": "not found"}', head, {"X-Error-Code": "EntryNotFound"})
             return
         data = self.files[filename]

@@ -50,7 +50,8 @@ MODEL_ID = "21"
 DEFAULT_OUT = ROOT / "model" / "build" / "lead-scorer"
 REGISTRY = ROOT / "model" / "registry.json"
 CDK_JSON = ROOT / "cdk.json"
-REPO_FILES = (FILENAME, "config.json", "README.md")
+TWIN_FILENAME = "lead_scorer.onnx"
+REPO_FILES = (FILENAME, "config.json", "README.md")  # and TWIN_FILENAME when the twin passed its gate
 # The comparison of a retrained model with the published one: leads from the same generator, another seed.
 EVAL_SEED = 2121
 EVAL_ROWS = 2000
@@ -209,6 +210,7 @@ def write_repo(out: Path, rows: int = DEFAULT_ROWS) -> dict[str, Any]:
     revision = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
     (out / FILENAME).write_bytes(data)
+    (out / TWIN_FILENAME).unlink(missing_ok=True)
     config = {
         "sklearn": {
             "model": {"file": FILENAME},
@@ -219,8 +221,6 @@ def write_repo(out: Path, rows: int = DEFAULT_ROWS) -> dict[str, Any]:
             "environment": ["scikit-learn=={}".format(__import__("sklearn").__version__)],
         }
     }
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (out / "README.md").write_text(model_card(metrics, sha256))
     entry = {
         "name": "Sales lead scorer",
         "repo_id": REPO_ID,
@@ -230,10 +230,40 @@ def write_repo(out: Path, rows: int = DEFAULT_ROWS) -> dict[str, Any]:
         "version": "1.0.0",
         "format": "skops",
     }
-    return {"entry": entry, "metrics": metrics}
+    twin = build_twin(data, entry)
+    twin_sha256 = None
+    if twin.data is not None:
+        (out / TWIN_FILENAME).write_bytes(twin.data)
+        twin_sha256 = hashlib.sha256(twin.data).hexdigest()
+        entry |= {"twin_filename": TWIN_FILENAME, "twin_sha256": twin_sha256}
+        config["sklearn"]["onnx_twin"] = {
+            "file": TWIN_FILENAME,
+            "inputs": "one float64/string tensor per column",
+        }
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "README.md").write_text(model_card(metrics, sha256, twin_sha256))
+    return {"entry": entry, "metrics": metrics, "twin": twin}
 
 
-def model_card(metrics: dict[str, float], sha256: str) -> str:
+def build_twin(data: bytes, entry: dict[str, Any]) -> Any:
+    """The float64 ONNX twin, gated on identical whole answers (hokusai.models.twin): its bytes, or None
+    and the one-line reason."""
+    from hokusai.models.registry import parse_registry
+    from hokusai.models.twin import make_twin
+
+    spec = parse_registry({MODEL_ID: entry})[MODEL_ID]
+    leads = [dict(zip(FEATURE_NAMES, lead, strict=True)) for lead in evaluation_leads()]
+    return make_twin(data, spec, leads)
+
+
+def model_card(metrics: dict[str, float], sha256: str, twin_sha256: str | None = None) -> str:
+    twin = (
+        f"\nONNX twin: `{TWIN_FILENAME}` (float64 inputs, one per column), sha256 `{twin_sha256}`; it "
+        "gives the same API answers as the skops file on the evaluation, edge-case and fuzzed leads (the "
+        "publish gate).\n"
+        if twin_sha256
+        else ""
+    )
     return f"""---
 library_name: sklearn
 tags: [sklearn, skops, tabular-classification]
@@ -250,7 +280,7 @@ Trained by `model/train.py` on a deterministic synthetic data set (seed {SEED}),
 
 Artifact: `{FILENAME}` (skops), sha256 `{sha256}`. Load with `skops.io.load(path, trusted=[...])`
 listing the pipeline's types explicitly.
-"""
+{twin}"""
 
 
 def evaluation_leads(rows: int = EVAL_ROWS, seed: int = EVAL_SEED) -> np.ndarray:
@@ -270,19 +300,25 @@ def compare(published: bytes, retrained: bytes, spec: Any) -> dict[str, Any]:
     as_dicts = [dict(zip(FEATURE_NAMES, lead, strict=True)) for lead in leads]
     scorers = [build_scorer(data, spec, "local", allow_pickle=False) for data in (published, retrained)]
     probabilities = [np.asarray(s.pipeline.predict_proba(leads)[:, 1], dtype=float) for s in scorers]
-    recommendations = [[p.recommendation for p in s.predict(as_dicts)] for s in scorers]
+    predictions = [s.predict(as_dicts) for s in scorers]
+    recommendations = [[p.recommendation for p in answers] for answers in predictions]
+    whole = [[json.dumps(p.to_dict()) for p in answers] for answers in predictions]
     difference = np.abs(probabilities[0] - probabilities[1])
     agreeing = sum(a == b for a, b in zip(*recommendations, strict=True))
+    identical = sum(a == b for a, b in zip(*whole, strict=True))
     result = {
         "leads": len(leads),
         "max_probability_difference": float(difference.max()),
         "mean_probability_difference": float(difference.mean()),
         "recommendations_agreeing": agreeing,
+        "answers_identical": identical,
         "published_sha256": hashlib.sha256(published).hexdigest(),
         "retrained_sha256": hashlib.sha256(retrained).hexdigest(),
     }
     close = result["max_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE
-    result["agrees"] = close and agreeing == len(leads)
+    # The whole answer (score, probability, confidence, recommendation, factors, warnings), as the API
+    # writes it: a probability tolerance alone lets a rounding change through.
+    result["agrees"] = close and agreeing == len(leads) and identical == len(leads)
     return result
 
 
@@ -299,6 +335,7 @@ def comparison_table(result: dict[str, Any]) -> str:
             "recommendations agreeing (Hot/Warm/Cold)",
             f"{result['recommendations_agreeing']}/{leads}",
         ),
+        ("whole API answers identical", f"{result['answers_identical']}/{leads}"),
         ("sha256, published", f"`{result['published_sha256']}`"),
         ("sha256, retrained", f"`{result['retrained_sha256']}`"),
         ("verdict", "agree" if result["agrees"] else "DISAGREE"),
@@ -330,6 +367,10 @@ def publish(built: Path, entry: dict[str, Any], root: Path = ROOT) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in REPO_FILES:
         (target / name).write_bytes((built / name).read_bytes())
+    if entry.get("twin_filename"):
+        (target / entry["twin_filename"]).write_bytes((built / entry["twin_filename"]).read_bytes())
+    else:  # published without a twin: no stale twin beside it
+        (target / TWIN_FILENAME).unlink(missing_ok=True)
     registry_path = root / "model" / "registry.json"
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {}
     registry[MODEL_ID] = entry
@@ -358,6 +399,14 @@ def main(argv: list[str] | None = None) -> int:
         f"({metrics['test_rows']} of {metrics['train_rows'] + metrics['test_rows']} rows)"
     )
     print(f"retrained {args.out / FILENAME} sha256 {entry['sha256']}")
+    twin = result["twin"]
+    if twin.data is not None:
+        print(
+            f"ONNX twin {args.out / TWIN_FILENAME} sha256 {entry['twin_sha256']}: the same answers on "
+            f"{twin.verdict.leads} leads (evaluation, edge cases, fuzzed), one at a time and in batches"
+        )
+    else:
+        print(f"no ONNX twin for model {MODEL_ID}: {twin.reason}")
     retrained = (args.out / FILENAME).read_bytes()
     if args.publish:
         target = publish(args.out, entry)

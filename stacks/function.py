@@ -3,7 +3,8 @@
 :func:`hokusai_function` makes ``functions/<name>`` a function named ``<prefix>-<name>`` with its own
 log group (named, retained per context, destroyed with the stack), its own role (the Function's
 default; the stack grants it statement by statement), ``handler.lambda_handler`` (checked in the
-source), Python 3.12 on the context's architecture, the given layers, X-Ray tracing unless turned off,
+source), Python 3.12 on the context's architecture, the given layers, tracing as the context's one
+``tracing`` setting says (:func:`traced`: Lambda's active tracing, ``HOKUSAI_TRACING``, the tracing layer),
 the memory, timeout and reserved concurrency of the context, and, for the functions in the VPC, the
 private isolated subnets and one security group. The environment is the caller's, complete.
 
@@ -47,6 +48,26 @@ def handler_entry_point(function: str) -> str:
     return HANDLER
 
 
+# The start-up wrapper of AWS's OpenTelemetry Lambda layer (context tracingLayerArn).
+TRACING_WRAPPER = "/opt/otel-instrument"
+
+
+def traced(settings: Settings, tracing: bool = True) -> bool:
+    """Whether a function is traced: the context's one ``tracing`` setting, unless the function never
+    is (``tracing=False``: the revocation stream consumer and the canary-key provisioner)."""
+    return tracing and settings.tracing == "on"
+
+
+def tracing_environment(settings: Settings, tracing: bool = True) -> dict[str, str]:
+    """The variables that follow from :func:`traced`: every function's environment includes these, and
+    :func:`hokusai_function` refuses an environment that disagrees with its Lambda tracing."""
+    on = traced(settings, tracing)
+    values = {"HOKUSAI_TRACING": "true" if on else "false"}
+    if on and settings.tracing_layer_arn:
+        values["AWS_LAMBDA_EXEC_WRAPPER"] = TRACING_WRAPPER
+    return values
+
+
 def architecture(settings: Settings) -> lambda_.Architecture:
     return lambda_.Architecture.ARM_64 if settings.architecture == "arm64" else lambda_.Architecture.X86_64
 
@@ -81,6 +102,20 @@ def hokusai_function(
     settings; ``memory_mb`` and ``default_timeout_seconds`` serve where the context says nothing."""
     construct_id = construct_id or name.title()
     function_name = settings.function_name(name)
+    on = traced(settings, tracing)
+    expected = tracing_environment(settings, tracing)
+    if {key: environment.get(key) for key in expected} != expected:
+        raise ValueError(
+            f"{name}: its environment must carry {expected} (stacks/function.py tracing_environment), "
+            f"got { {key: environment.get(key) for key in expected} }"
+        )
+    layers = list(layers)
+    if on and settings.tracing_layer_arn:
+        layers.append(
+            lambda_.LayerVersion.from_layer_version_arn(
+                scope, f"{construct_id}TracingLayer", settings.tracing_layer_arn
+            )
+        )
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
@@ -102,7 +137,7 @@ def hokusai_function(
         timeout=Duration.seconds(settings.timeout_seconds.get(name) or default_timeout_seconds),
         reserved_concurrent_executions=settings.reserved_concurrency.get(name),
         environment=dict(environment),
-        tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+        tracing=lambda_.Tracing.ACTIVE if on else lambda_.Tracing.DISABLED,
         log_group=log_group,
         retry_attempts=retry_attempts,
         vpc=in_vpc.vpc if in_vpc else None,

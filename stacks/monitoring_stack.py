@@ -60,7 +60,7 @@ from hokusai.environment import function_environment
 from hokusai.keys import schema
 from hokusai.keys.schema import CREATED_BY_TAG, canary_key_creator
 
-from stacks.function import hokusai_function
+from stacks.function import hokusai_function, tracing_environment
 from stacks.service_stack import ServiceStack, layer_version, powertools_values
 from stacks.settings import FUNCTIONS, Settings
 from stacks.stateful_stack import StatefulStack
@@ -230,6 +230,7 @@ class MonitoringStack(Stack):
         environment = function_environment(
             "canary",
             powertools_values("canary", settings)
+            | tracing_environment(settings)
             | {
                 "API_BASE_URL": self.service.client_base_url,
                 "CANARY_KEY_SECRET_ARN": self.stateful.canary_key_secret.secret_arn,
@@ -273,8 +274,8 @@ class MonitoringStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": metric_names.service(settings.prefix, "canary-key"),
                 "POWERTOOLS_METRICS_NAMESPACE": self.namespace,
                 "POWERTOOLS_LOG_LEVEL": settings.log_level,
-                # Runs a few times per deploy: no X-Ray (and no X-Ray permissions) needed.
-                "POWERTOOLS_TRACE_DISABLED": "true",
+                # Runs a few times per deploy: never traced (no X-Ray permissions, no tracing import).
+                **tracing_environment(settings, tracing=False),
             },
             memory_mb=256,
             default_timeout_seconds=60,

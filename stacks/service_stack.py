@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import (
+    Annotations,
     CfnOutput,
     Duration,
     RemovalPolicy,
@@ -58,7 +59,14 @@ from constructs import Construct
 from hokusai import api_contract, metric_names
 from hokusai.environment import function_environment, variable
 
-from stacks.function import RUNTIME, InVpc, architecture, check_cold_start, hokusai_function
+from stacks.function import (
+    RUNTIME,
+    InVpc,
+    architecture,
+    check_cold_start,
+    hokusai_function,
+    tracing_environment,
+)
 from stacks.layer_manifest import PYTHON_VERSION, check_layer
 from stacks.rollout import LiveFunction, Rollout, live_alias
 from stacks.settings import RELEASED_FUNCTIONS, Settings, log_retention
@@ -68,6 +76,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER_DIRS = {
     "common": ROOT / "layers" / "common" / "build",
     "ml": ROOT / "layers" / "ml" / "build",
+    "onnx": ROOT / "layers" / "onnx" / "build",
+}
+LAYER_DESCRIPTIONS = {
+    "ml": "scikit-learn, numpy, scipy, skops, huggingface_hub (layers/ml/requirements.txt)",
+    "onnx": "numpy, onnxruntime: serving from verified ONNX twins (layers/onnx/requirements.txt)",
 }
 # Test-only: a tiny directory standing in for both layers so `make test` synthesizes without
 # building ~200 MB of wheels (context hokusai:layerAssets=placeholder; never deploy it).
@@ -85,6 +98,18 @@ def powertools_values(function: str, settings: Settings) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": metric_names.namespace(settings.prefix),
         "POWERTOOLS_LOG_LEVEL": settings.log_level,
     }
+
+
+def predict_layer(settings: Settings) -> tuple[str, str]:
+    """Which layer predict runs on, and why (said at synth): the lean ``onnx`` layer when every model
+    in the registry has a pinned ONNX twin (hokusai.models.twin) and the Hub fallback is off, else the
+    full scikit-learn ``ml`` layer (which then serves every model from its skops file)."""
+    without = sorted(model_id for model_id, entry in settings.models.items() if not entry.get("twin_sha256"))
+    if without:
+        return "ml", f"full ML layer (scikit-learn): no ONNX twin for model(s) {', '.join(without)}"
+    if settings.hub_fallback:
+        return "ml", "full ML layer (scikit-learn): the Hub fallback needs huggingface_hub"
+    return "onnx", "lean layer (numpy + onnxruntime, no scikit-learn): every model has an ONNX twin"
 
 
 def layer_asset_dir(layer: str, settings: Settings) -> Path:
@@ -179,9 +204,8 @@ class ServiceStack(Stack):
         self.common_layer = self._layer(
             "common", "hokusai package + requirements/runtime.txt (powertools, redis, pydantic)"
         )
-        self.ml_layer = self._layer(
-            "ml", "scikit-learn, numpy, scipy, skops, huggingface_hub (layers/ml/requirements.txt)"
-        )
+        # predict's model layer, lean or full (said at synth as an info annotation on predict).
+        (self.predict_layer_name, why), self.ml_layer = self._predict_layer()
         registry = json.dumps(settings.models, sort_keys=True, separators=(",", ":"))
         functions_sg = stateful.security_groups["functions"]
         self.secret_arns = {
@@ -234,14 +258,14 @@ class ServiceStack(Stack):
         predict_environment = self._environment("predict", predict_values)
         health_environment = self._environment("health", health_values)
         # The stream consumer reaches Redis exactly as the authorizer does, and reads nothing else.
-        revocation_environment = self._environment("revocation", dict(redis))
+        revocation_environment = self._environment("revocation", dict(redis), tracing=False)
         self.environments: dict[str, dict[str, str]] = {}
         self.log_groups: dict[str, logs.ILogGroup] = {}
         self.authorizer = self._function(
             "authorizer", authorizer_environment, [self.common_layer], functions_sg
         )
         self.predict = self._function(
-            "predict", predict_environment, [self.common_layer, self.ml_layer], functions_sg
+            "predict", predict_environment, [self.common_layer, self.ml_layer], functions_sg, said=why
         )
         self.health = self._function("health", health_environment, [self.common_layer], functions_sg)
         # No X-Ray: it serves no request, and so needs no xray:* (Resource::*) grant.
@@ -317,12 +341,19 @@ class ServiceStack(Stack):
         )
         return name
 
-    def _environment(self, name: str, values: dict[str, str]) -> dict[str, str]:
-        return function_environment(name, powertools_values(name, self.settings) | values)
+    def _environment(self, name: str, values: dict[str, str], *, tracing: bool = True) -> dict[str, str]:
+        return function_environment(
+            name,
+            powertools_values(name, self.settings) | tracing_environment(self.settings, tracing) | values,
+        )
 
     # ---------------------------------------------------------------------------------------------
     def _layer(self, layer: str, description: str) -> lambda_.LayerVersion:
         return layer_version(self, layer, self.settings, description)
+
+    def _predict_layer(self) -> tuple[tuple[str, str], lambda_.LayerVersion]:
+        name, why = predict_layer(self.settings)
+        return (name, why), self._layer(name, LAYER_DESCRIPTIONS[name])
 
     def _function(
         self,
@@ -332,8 +363,10 @@ class ServiceStack(Stack):
         security_group: ec2.ISecurityGroup,
         *,
         tracing: bool = True,
+        said: str | None = None,
     ) -> lambda_.Function:
-        """A function in the VPC (stacks/function.py), remembered with its environment and log group."""
+        """A function in the VPC (stacks/function.py), remembered with its environment and log group;
+        ``said``: which layer it runs on and why, printed at synth."""
         self.environments[name] = environment
         cold_start = self.settings.cold_start.get(name)
         function = hokusai_function(
@@ -347,6 +380,8 @@ class ServiceStack(Stack):
             snapstart=bool(cold_start and cold_start.snapstart),
         )
         self.log_groups[name] = function.log_group
+        if said:
+            Annotations.of(function).add_info(f"{name} runs on the {said}")
         return function
 
     def _release(self) -> None:

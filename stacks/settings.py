@@ -26,7 +26,7 @@ VPC_FUNCTIONS = ("authorizer", "predict", "health", "revocation")
 ARCHITECTURES = ("arm64", "x86_64")
 MODEL_FIELDS = ("repo_id", "revision", "filename", "sha256", "version", "name", "format")
 LAYER_ASSETS = ("build", "placeholder")
-LAYERS = ("common", "ml")
+LAYERS = ("common", "ml", "onnx")
 
 
 # Context keys that would make a function reach the internet at run time. The functions run in
@@ -395,6 +395,10 @@ class Settings:
     # by default every model is staged into S3 at deploy time and the Hub is never on the request path.
     hub_fallback: bool = False
     auth_service_url: str | None = None
+    # Tracing, one setting (stacks/function.py, hokusai/tracing.py): "on" or "off"; with "on", the
+    # layer that supplies the OpenTelemetry SDK and exporter (AWS's OpenTelemetry Lambda layer), if any.
+    tracing: str = "on"
+    tracing_layer_arn: str | None = None
     layer_assets: str = "build"  # "placeholder": test-only, see docs/deploy.md
     # Test-/verify-only: layer name -> built layer directory instead of layers/<name>/build.
     layer_dirs: dict[str, str] = field(default_factory=dict)
@@ -634,6 +638,21 @@ def _read_hf_endpoint(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
     return {"hf_endpoint": _http_url(get, "hfEndpoint")}
 
 
+TRACING_MODES = ("on", "off")
+
+
+def _read_tracing(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
+    mode = str(_or_default(get("tracing"), "on"))
+    if mode not in TRACING_MODES:
+        raise ContextError("tracing", " or ".join(TRACING_MODES), mode)
+    arn = get("tracingLayerArn")
+    if arn and not re.fullmatch(
+        r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+", str(arn)
+    ):
+        raise ContextError("tracingLayerArn", "a Lambda layer version ARN or null", arn)
+    return {"tracing": mode, "tracing_layer_arn": str(arn) if arn else None}
+
+
 def _read_refused_egress(get: Get, _environ: Mapping[str, str]) -> dict[str, Any]:
     for key, needs in NEEDS_INTERNET_EGRESS.items():
         if get(key) not in (None, False, "false", ""):
@@ -860,6 +879,18 @@ CONTEXT: tuple[ContextEntry, ...] = (
         "`null`",
         "the HuggingFace endpoint `hokusai models fetch` and the staging read (default: the Hub)",
         _read_hf_endpoint,
+    ),
+    ContextEntry(
+        ("tracing", "tracingLayerArn"),
+        "`on`, `null`",
+        (
+            "`on`: every function but revocation and the canary-key provisioner gets Lambda's active "
+            "tracing (a segment per invocation) and `HOKUSAI_TRACING=true` (our spans through the "
+            "OpenTelemetry API, hokusai/tracing.py); `tracingLayerArn` adds the layer that supplies the "
+            "OpenTelemetry SDK and exporter (AWS's OpenTelemetry Lambda layer for Python, its wrapper "
+            "`/opt/otel-instrument`). `off`: no tracing, and no function imports a tracing package"
+        ),
+        _read_tracing,
     ),
     ContextEntry(
         ("hubFallback", "authServiceUrl"),

@@ -316,10 +316,25 @@ class StatefulStack(Stack):
                 staged[model_id] = False
                 continue
             staging.verify_artifact(artifact, spec)
+            files = [spec.filename]
+            if spec.has_twin:  # its ONNX twin beside it, checked against its own pin the same way
+                twin = staging.local_artifact(ROOT, spec.twin())
+                if twin is None or twin.parent != artifact.parent:
+                    raise ModelNotStagedError(
+                        f"model {model_id}: the registry pins an ONNX twin {spec.twin_filename} but it is "
+                        f"not beside {artifact.relative_to(ROOT)}; republish with `make model PUBLISH=1` "
+                        "(or `hokusai models publish`)"
+                    )
+                staging.verify_artifact(twin, spec.twin())
+                files.append(str(spec.twin_filename))
             deployment = s3deploy.BucketDeployment(
                 self,
                 f"StageModel{model_id.title().replace('-', '').replace('_', '')}",
-                sources=[s3deploy.Source.asset(str(artifact.parent), exclude=["*", f"!{spec.filename}"])],
+                sources=[
+                    s3deploy.Source.asset(
+                        str(artifact.parent), exclude=["*", *(f"!{name}" for name in files)]
+                    )
+                ],
                 destination_bucket=bucket,
                 destination_key_prefix=s3_key(spec, settings.model_bucket_prefix).rsplit("/", 1)[0] + "/",
                 # Other revisions and models share the bucket: never delete what this copy did not put.

@@ -39,9 +39,10 @@ def predict_handler_on_efs(
 
     data, spec = demo_model
     efs = tmp_path_factory.mktemp("efs")
-    path = Path(efs_path(spec, str(efs)))
-    path.parent.mkdir(parents=True)
-    path.write_bytes(data)
+    for artifact, content in model_artifacts(spec, data).items():
+        path = Path(efs_path(artifact, str(efs)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_REGISTRY", json.dumps({"21": spec.to_dict()}))
         patch.setenv("MODEL_CACHE_DIR", str(efs))
@@ -52,6 +53,18 @@ def predict_handler_on_efs(
         module = load_handler("predict")
     assert module.dependencies.get().service.loaded_from("21") == "efs"
     return module
+
+
+def model_artifacts(spec: Any, data: bytes) -> dict[Any, bytes]:
+    """Every file a cache holds for ``spec``: the skops file (``data``) and, when the registry pins one,
+    its ONNX twin as published beside it (model/published), each keyed by the spec the chain loads."""
+    from hokusai.models.staging import published_path
+
+    artifacts = {spec: data}
+    if spec.has_twin:
+        twin = spec.twin()
+        artifacts[twin] = published_path(ROOT, twin).read_bytes()
+    return artifacts
 
 
 def run_program(

@@ -132,13 +132,13 @@ def test_layer_dirs_context_accepts_json_text() -> None:
 def _layer_context(root: Path) -> dict[str, object]:
     return {
         "hokusai:layerAssets": "build",
-        "hokusai:layerDirs": {"common": str(root / "common"), "ml": str(root / "ml")},
+        "hokusai:layerDirs": {"common": str(root / "common"), "onnx": str(root / "onnx")},
     }
 
 
 def test_synth_refuses_layers_built_for_the_other_architecture(tmp_path: Path) -> None:
     fake_layer(tmp_path / "layers", "common", "arm64")
-    fake_layer(tmp_path / "layers", "ml", "arm64")
+    fake_layer(tmp_path / "layers", "onnx", "arm64")
     with pytest.raises(LayerManifestError) as raised:
         synthesize(tmp_path / "cdk.out", architecture="x86_64", **_layer_context(tmp_path / "layers"))
     layers = tmp_path / "layers"
@@ -150,16 +150,16 @@ def test_synth_refuses_layers_built_for_the_other_architecture(tmp_path: Path) -
 
 def test_synth_refuses_a_layer_without_manifest(tmp_path: Path) -> None:
     fake_layer(tmp_path / "layers", "common", "x86_64")
-    fake_layer(tmp_path / "layers", "ml", "x86_64")
-    (tmp_path / "layers" / "ml" / MANIFEST_NAME).unlink()
-    with pytest.raises(LayerManifestError, match=r"/ml has no manifest.json \("):
+    fake_layer(tmp_path / "layers", "onnx", "x86_64")
+    (tmp_path / "layers" / "onnx" / MANIFEST_NAME).unlink()
+    with pytest.raises(LayerManifestError, match=r"/onnx has no manifest.json \("):
         synthesize(tmp_path / "cdk.out", architecture="x86_64", **_layer_context(tmp_path / "layers"))
 
 
 @pytest.mark.slow
 def test_synth_accepts_layers_built_for_the_context_architecture(tmp_path: Path) -> None:
     fake_layer(tmp_path / "layers", "common", "x86_64")
-    fake_layer(tmp_path / "layers", "ml", "x86_64")
+    fake_layer(tmp_path / "layers", "onnx", "x86_64")
     context = _layer_context(tmp_path / "layers")
     synthesized = synthesize(tmp_path / "cdk.out", architecture="x86_64", **context)
     layers = synthesized.resources("HokusaiService", "AWS::Lambda::LayerVersion")
@@ -167,14 +167,14 @@ def test_synth_accepts_layers_built_for_the_context_architecture(tmp_path: Path)
     assert all(layer["Properties"]["CompatibleArchitectures"] == ["x86_64"] for layer in layers.values())
     # The assets are the fake directories (their marker packages), not layers/*/build.
     staged = {path.name for path in synthesized.outdir.glob("asset.*/python/*")}
-    assert {"fake_common", "fake_ml"} <= staged
+    assert {"fake_common", "fake_onnx"} <= staged  # predict's lean layer: the model has an ONNX twin
 
 
 @pytest.mark.slow
 def test_python_app_py_prints_the_refusal_as_one_line(tmp_path: Path) -> None:
     """As `cdk synth` runs the app: the refusal is the whole of stderr, not the end of a traceback."""
     fake_layer(tmp_path / "layers", "common", "arm64")
-    fake_layer(tmp_path / "layers", "ml", "arm64")
+    fake_layer(tmp_path / "layers", "onnx", "arm64")
     context = {"architecture": "x86_64", **_layer_context(tmp_path / "layers")}
     environ = {**os.environ, "CDK_OUTDIR": str(tmp_path / "cdk.out"), "CDK_CONTEXT_JSON": json.dumps(context)}
     completed = subprocess.run(

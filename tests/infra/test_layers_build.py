@@ -51,8 +51,8 @@ def test_size_check_fails_over_250_mb_and_names_the_function(
 ) -> None:
     limit = build.LAMBDA_UNZIPPED_LIMIT
     assert limit == 250 * 1024 * 1024
-    assert build.check_limits({"common": 20 * 1024 * 1024, "ml": 200 * 1024 * 1024})
-    assert not build.check_limits({"common": 20 * 1024 * 1024, "ml": limit})
+    assert build.check_limits({"common": 20 * 1024 * 1024, "ml": 200 * 1024 * 1024, "onnx": 60 * 1024 * 1024})
+    assert not build.check_limits({"common": 20 * 1024 * 1024, "ml": limit, "onnx": 60 * 1024 * 1024})
     printed = capsys.readouterr().out
     assert "function predict:" in printed and "TOO LARGE" in printed
     assert "function authorizer:" in printed
@@ -147,7 +147,9 @@ def test_build_layer_writes_the_manifest_synth_checks(
 ) -> None:
     from stacks.layer_manifest import check_layer, sha256_of
 
-    monkeypatch.setattr(build, "pip_install", lambda requirements, site, architecture: _fake_site(site))
+    monkeypatch.setattr(
+        build, "pip_install", lambda requirements, site, architecture, exact=False: _fake_site(site)
+    )
     build.build_layer("ml", "x86_64", tmp_path / "ml", "bytecode")
     manifest = check_layer(tmp_path / "ml", architecture="x86_64")
     assert (manifest.layout, manifest.python_version) == ("bytecode", "3.12")
@@ -162,9 +164,27 @@ def test_common_layer_manifest_records_the_hokusai_sources_it_was_built_from(
 ) -> None:
     from stacks.layer_manifest import read_manifest, tree_sha256
 
-    monkeypatch.setattr(build, "pip_install", lambda requirements, site, architecture: None)
+    monkeypatch.setattr(build, "pip_install", lambda requirements, site, architecture, exact=False: None)
     build.build_layer("common", "arm64", tmp_path / "common", "sources")
     manifest = read_manifest(tmp_path / "common")
     assert manifest.package_sha256 == tree_sha256(ROOT / "layers/common/python/hokusai")
     assert manifest.package_sha256 == tree_sha256(tmp_path / "common/python/hokusai")  # what was copied
     assert manifest.requirements == "requirements/runtime.txt"
+
+
+def test_the_lean_layer_installs_exactly_its_requirements(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """numpy + onnxruntime, nothing onnxruntime declares for its tools (protobuf, flatbuffers), and no
+    scikit-learn or scipy; both predict layers are checked against the 250 MB limit."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(build.subprocess, "run", lambda command, **_: calls.append(command))
+    build.pip_install(build.LAYERS["onnx"][0], tmp_path, "arm64", exact="onnx" in build.EXACT_LAYERS)
+    (command,) = calls
+    assert "--no-deps" in command
+    platforms = [command[i + 1] for i, item in enumerate(command) if item == "--platform"]
+    assert platforms[0] == "manylinux_2_28_aarch64"  # onnxruntime's aarch64 wheels carry only this tag
+    pins = [line.split("==")[0] for line in build.LAYERS["onnx"][0].read_text().splitlines() if "==" in line]
+    assert pins == ["numpy", "onnxruntime"]
+    assert build.FUNCTION_LAYERS["predict"] == ("common", "onnx")
+    assert build.FUNCTION_LAYERS["predict (skops)"] == ("common", "ml")

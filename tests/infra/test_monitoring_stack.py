@@ -59,6 +59,7 @@ def test_canary_runs_outside_the_vpc_on_a_schedule(synthesized: Synthesized) -> 
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
+        "HOKUSAI_TRACING",
         "API_BASE_URL",
         "CANARY_KEY_SECRET_ARN",
         "EXPECTED_STATE_PARAMETER",

@@ -101,10 +101,10 @@ def _release(root: Path, marker: str) -> dict[str, object]:
     package = common / "python" / "hokusai"
     package.mkdir()
     (package / "__init__.py").write_text(f'RELEASE = "{marker}"\n')
-    fake_layer(root, "ml", "arm64")
+    fake_layer(root, "onnx", "arm64")  # predict's lean layer: the registry's model has an ONNX twin
     return {
         "hokusai:layerAssets": "build",
-        "hokusai:layerDirs": {"common": str(root / "common"), "ml": str(root / "ml")},
+        "hokusai:layerDirs": {"common": str(root / "common"), "onnx": str(root / "onnx")},
     }
 
 

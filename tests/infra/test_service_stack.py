@@ -19,7 +19,12 @@ FUNCTION_LOGICAL_PREFIX = {"authorizer": "Authorizer", "predict": "Predict", "he
 
 # The agreed environment, written out independently of hokusai/environment.py on purpose: a change
 # to the declaration that changes what is deployed must change this list too.
-COMMON = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+COMMON = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "HOKUSAI_TRACING",
+}
 KEYS_TABLE = {
     "KEYS_TABLE_NAME",
     "KEYS_TABLE_CONNECT_TIMEOUT_MS",
@@ -56,6 +61,7 @@ AGREED_ENVIRONMENT = {
         "MAX_BODY_BYTES",
         "ALLOW_PICKLE",
         "MODEL_HUB_FALLBACK",  # "false": every model is staged, the Hub is never tried
+        "OPENBLAS_NUM_THREADS",  # "1": a steady numpy import (bench/predict.py)
     },
     # The keys table's stream consumer: the authorizer's Redis settings, nothing else.
     "revocation": COMMON | REDIS,
@@ -127,6 +133,8 @@ def test_environment_is_the_agreed_one(synthesized: Synthesized, name: str) -> N
     assert set(variables) == AGREED_ENVIRONMENT[name]
     assert variables["POWERTOOLS_SERVICE_NAME"] == f"hokusai-{name}"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Hokusai"
+    # Tracing follows the one context setting; the stream consumer is never traced.
+    assert variables["HOKUSAI_TRACING"] == ("false" if name == "revocation" else "true")
     if "MODEL_REGISTRY" in variables:
         assert json.loads(variables["MODEL_REGISTRY"]) == cdk_json_context()["models"]
         assert variables["MODEL_CACHE_DIR"] == "/mnt/models"

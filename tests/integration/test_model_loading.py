@@ -24,6 +24,7 @@ from local.faults import refused_port
 from local.handlers import LambdaContext, load_event, load_handler
 from local.hub_server import running_hub
 from local.moto_server import MotoServer
+from tests.helpers import model_artifacts
 
 
 @pytest.fixture
@@ -37,7 +38,8 @@ def world(
     token = secrets.token_urlsafe(24)
     secrets_client = boto3.client("secretsmanager", endpoint_url=moto_env.endpoint_url)
     arn = secrets_client.create_secret(Name=f"hf-token-{uuid.uuid4().hex[:8]}", SecretString=token)["ARN"]
-    with running_hub(spec.repo_id, spec.revision, {spec.filename: data}, token=token) as hub:
+    files = {artifact.filename: content for artifact, content in model_artifacts(spec, data).items()}
+    with running_hub(spec.repo_id, spec.revision, files, token=token) as hub:
         yield {
             "data": data, "spec": spec, "bucket": bucket, "s3": s3, "secrets": secrets_client, "arn": arn,
             "token": token, "hub": hub, "efs": tmp_path / "efs", "hf_home": tmp_path / "hf",
@@ -242,12 +244,15 @@ def invoke(handler: Any, **changes: Any) -> tuple[int, dict[str, Any], dict[str,
 def test_handler_preloads_from_the_s3_cache_at_init(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world["s3"].put_object(Bucket=world["bucket"], Key=s3_key(world["spec"], "models/"), Body=world["data"])
+    staged = model_artifacts(world["spec"], world["data"])  # as the deploy stages them: skops and twin
+    for artifact, content in staged.items():
+        world["s3"].put_object(Bucket=world["bucket"], Key=s3_key(artifact, "models/"), Body=content)
     handler = predict_handler(world, monkeypatch)
     assert (
         handler.dependencies.get().service.loaded_from("21") == "s3"
     )  # during init, not on the first request
-    assert Path(efs_path(world["spec"], str(world["efs"]))).read_bytes() == world["data"]
+    served = world["spec"].twin()  # the model has an ONNX twin: that is what predict loads and writes through
+    assert Path(efs_path(served, str(world["efs"]))).read_bytes() == staged[served]
     status, body, _ = invoke(handler)
     assert status == 200
     assert body["metadata"]["model_version"] == world["spec"].version

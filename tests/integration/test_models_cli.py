@@ -19,6 +19,7 @@ from hokusai.models.registry import ModelSpec, efs_path, s3_key
 
 from local.hub_server import HubStandIn, running_hub
 from local.moto_server import MotoServer
+from tests.helpers import model_artifacts
 
 
 @contextlib.contextmanager
@@ -30,7 +31,9 @@ def registry_and_hub(
     registry = tmp_path / "registry.json"
     registry.write_text(json.dumps({spec.model_id: spec.to_dict()}))
     token = secrets.token_urlsafe(20)
-    with running_hub(spec.repo_id, spec.revision, {spec.filename: served}, token=token) as hub:
+    # The repo as published: the artifact (``served``) and, when pinned, its ONNX twin beside it.
+    files = {artifact.filename: content for artifact, content in model_artifacts(spec, served).items()}
+    with running_hub(spec.repo_id, spec.revision, files, token=token) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
         yield registry, token, hub

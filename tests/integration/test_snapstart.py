@@ -27,7 +27,7 @@ from hokusai.models.registry import ModelSpec, s3_key
 from local.handlers import LambdaContext, load_event, load_handler
 from local.moto_server import MotoServer
 from local.redis_server import RedisServer
-from tests.helpers import clean_snapstart_registries, simulate_restore, simulate_snapshot
+from tests.helpers import clean_snapstart_registries, model_artifacts, simulate_restore, simulate_snapshot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,7 +61,8 @@ def model_bucket(moto_env: MotoServer, demo_model: tuple[bytes, ModelSpec]) -> s
     bucket = f"models-{uuid.uuid4().hex[:12]}"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    s3.put_object(Bucket=bucket, Key=s3_key(spec, "models/"), Body=data)
+    for artifact, content in model_artifacts(spec, data).items():  # the skops file and its ONNX twin
+        s3.put_object(Bucket=bucket, Key=s3_key(artifact, "models/"), Body=content)
     return bucket
 
 

@@ -41,7 +41,15 @@ CONTRACTS = frozenset(
     }
 )
 OPERATOR_TOOLS = frozenset(
-    {"hokusai.cli", "hokusai.keys.cli", "hokusai.models.cli", "hokusai.drift.cli", "hokusai.preflight"}
+    {
+        "hokusai.cli",
+        "hokusai.keys.cli",
+        "hokusai.models.cli",
+        "hokusai.drift.cli",
+        "hokusai.preflight",
+        # Publish time only (skl2onnx, onnx): makes and gates a model's ONNX twin.
+        "hokusai.models.twin",
+    }
 )
 # Package __init__ modules hold no code that imports across rooms.
 PACKAGES = frozenset({"hokusai", "hokusai.auth", "hokusai.cache", "hokusai.drift", "hokusai.health",

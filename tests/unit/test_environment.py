@@ -80,11 +80,23 @@ class RecordingEnviron(Mapping[str, str]):
         return len(self.values)
 
 
+# Declared for the stack and the drift check, but read by others than the settings classes.
+READ_ELSEWHERE = {
+    "HOKUSAI_TRACING": "hokusai.tracing, at import",
+    "OPENBLAS_NUM_THREADS": "numpy's OpenBLAS, at import",
+    "AWS_LAMBDA_EXEC_WRAPPER": "the Lambda runtime, before the handler",
+}
+
+
 @pytest.mark.parametrize("function", environment.FUNCTIONS)
 def test_each_function_reads_exactly_the_variables_declared_for_it(function: str) -> None:
     recording = RecordingEnviron(MINIMAL[function])
     READERS[function](recording)
-    declared = {v.name for v in environment.read_by(function) if not v.name.startswith("POWERTOOLS_")}
+    declared = {
+        v.name
+        for v in environment.read_by(function)
+        if not v.name.startswith("POWERTOOLS_") and v.name not in READ_ELSEWHERE
+    }
     assert recording.asked == declared
 
 
@@ -169,9 +181,10 @@ def test_the_drift_check_expects_what_the_stack_sets() -> None:
         "pre_traffic": {"CANARY_KEY_SECRET_ARN": "canary_key"},
     }
     # The stream consumer reaches Redis exactly as the authorizer does, and needs nothing else.
+    # (and the tracing switch every function carries: off for it, hokusai/tracing.py).
     assert set(FUNCTION_ENV["revocation"]) == {
         name for name in FUNCTION_ENV["authorizer"] if name.startswith(("REDIS_", "POWERTOOLS_"))
-    }
+    } | {"HOKUSAI_TRACING"}
 
 
 def test_make_dev_starts_from_the_declared_defaults() -> None:

@@ -29,7 +29,12 @@ def test_shipped_artifact_matches_the_pins_and_its_repo_is_well_formed(demo_mode
     assert cdk_pinned == pinned
     repo = published_path(ROOT, spec).parent
     assert repo == ROOT / "model" / "published" / "hokusai" / "lead-scorer"
-    assert sorted(path.name for path in repo.iterdir()) == ["README.md", "config.json", "lead_scorer.skops"]
+    files = ["README.md", "config.json", "lead_scorer.onnx", "lead_scorer.skops"]
+    assert sorted(path.name for path in repo.iterdir()) == files
+    # The ONNX twin beside it, pinned too (its answers: tests/unit/test_onnx_twin.py).
+    twin = (repo / "lead_scorer.onnx").read_bytes()
+    assert spec.twin_filename == "lead_scorer.onnx"
+    assert hashlib.sha256(twin).hexdigest() == pinned["twin_sha256"] == spec.twin_sha256
     config = json.loads((repo / "config.json").read_text())["sklearn"]
     assert config["model"] == {"file": spec.filename}
     assert config["model_format"] == "skops"
@@ -39,6 +44,7 @@ def test_shipped_artifact_matches_the_pins_and_its_repo_is_well_formed(demo_mode
     assert card.startswith("---\nlibrary_name: sklearn\n")
     assert card.count("---\n") >= 2  # YAML front matter, as the Hub expects
     assert spec.sha256 in card
+    assert spec.twin_sha256 in card
 
 
 @pytest.fixture(scope="module")

@@ -66,11 +66,15 @@ def test_publish_rewrites_the_repo_and_both_pins_keeping_cdk_json_formatting(tmp
     for name in REPO_FILES:
         (built / name).write_bytes(f"new {name}".encode())
     data = (built / FILENAME).read_bytes()
+    pinned = json.loads((ROOT / "model/registry.json").read_text())["21"]
     entry: dict[str, Any] = {
-        **json.loads((ROOT / "model/registry.json").read_text())["21"],
+        **{key: value for key, value in pinned.items() if not key.startswith("twin_")},  # no twin this time
         "sha256": hashlib.sha256(data).hexdigest(),
         "revision": hashlib.sha1(data, usedforsecurity=False).hexdigest(),
     }
+    stale = tmp_path / "model/published/hokusai/lead-scorer/lead_scorer.onnx"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"the previous model's twin")
     target = publish(built, entry, root=tmp_path)
     assert target == tmp_path / "model/published/hokusai/lead-scorer"
     assert {p.name: p.read_bytes() for p in target.iterdir()} == {n: f"new {n}".encode() for n in REPO_FILES}
@@ -82,3 +86,23 @@ def test_publish_rewrites_the_repo_and_both_pins_keeping_cdk_json_formatting(tmp
     original["context"]["models"]["21"] = entry
     assert cdk == original  # only the model entry changed
     assert cdk_text == json.dumps(original, indent=2) + "\n"  # 2-space indent, trailing newline
+
+
+def test_publish_copies_the_twin_the_entry_pins(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    shutil.copy(ROOT / "model/registry.json", tmp_path / "model/registry.json")
+    shutil.copy(ROOT / "cdk.json", tmp_path / "cdk.json")
+    built = tmp_path / "built"
+    built.mkdir()
+    for name in (*REPO_FILES, "lead_scorer.onnx"):
+        (built / name).write_bytes(f"new {name}".encode())
+    entry = {
+        **json.loads((ROOT / "model/registry.json").read_text())["21"],
+        "twin_sha256": hashlib.sha256(b"new lead_scorer.onnx").hexdigest(),
+    }
+    target = publish(built, entry, root=tmp_path)
+    assert (target / "lead_scorer.onnx").read_bytes() == b"new lead_scorer.onnx"
+    assert (
+        json.loads((tmp_path / "model/registry.json").read_text())["21"]["twin_sha256"]
+        == entry["twin_sha256"]
+    )

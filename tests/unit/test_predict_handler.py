@@ -264,7 +264,10 @@ def test_artifact_with_an_untrusted_type_answers_503_and_logs_the_type(
         for name in source.namelist():
             target.writestr(name, json.dumps(schema) if name == "schema.json" else source.read(name))
     payload = tampered.getvalue()
-    bad = dataclasses.replace(spec, sha256=hashlib.sha256(payload).hexdigest())
+    # Served from its skops file (no twin pinned): the skops reader's trust list is what is tested here.
+    bad = dataclasses.replace(
+        spec, sha256=hashlib.sha256(payload).hexdigest(), twin_filename=None, twin_sha256=None
+    )
     path = Path(efs_path(bad, str(tmp_path)))
     path.parent.mkdir(parents=True)
     path.write_bytes(payload)

@@ -247,6 +247,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("POWERTOOLS_METRICS_NAMESPACE", Kind.STRING, "CloudWatch namespace of the EMF metrics", _ALL,
              default=metric_names.NAMESPACE),
     Variable("POWERTOOLS_LOG_LEVEL", Kind.STRING, "log level", _ALL, default="INFO"),
+    # Tracing, one setting (context `tracing`, stacks/function.py): spans through the OpenTelemetry API
+    # (hokusai.tracing); false imports no tracing package at all.
+    Variable("HOKUSAI_TRACING", Kind.BOOL,
+             "trace each invocation through the OpenTelemetry API (the SDK comes from the deployment's "
+             "layer); false: no tracing package is imported", _ALL, default="false"),
+    Variable("AWS_LAMBDA_EXEC_WRAPPER", Kind.ABSOLUTE_PATH,
+             "the tracing layer's start-up wrapper (`/opt/otel-instrument`), set with context "
+             "`tracingLayerArn`", _ALL, optional=True, deploy=Deploy.WHEN_GIVEN),
     # The keys table: the authorizer's source of truth, and a health check.
     Variable("KEYS_TABLE_NAME", Kind.STRING, "DynamoDB keys table (SHA-256 digests only)",
              (AUTHORIZER, HEALTH, CLI), deploy=Deploy.VALUE),
@@ -310,6 +318,11 @@ VARIABLES: tuple[Variable, ...] = (
              unit="bytes"),
     Variable("ALLOW_PICKLE", Kind.BOOL, "accept pickle artifacts (arbitrary code on load)", (PREDICT,),
              default="false"),
+    # numpy's OpenBLAS starts one thread per core at import: on a shared CPU that made `import numpy`
+    # bimodal (about 66 or 122 ms); one thread keeps it steady (bench/predict.py measures both).
+    Variable("OPENBLAS_NUM_THREADS", Kind.POSITIVE_INT,
+             "OpenBLAS threads for numpy, read by numpy at import (1: steady cold import)", (PREDICT,),
+             default="1"),
     Variable("MODEL_HUB_FALLBACK", Kind.BOOL, "try the Hub when no cache has the model", (PREDICT,),
              default="false"),
     Variable("HF_TOKEN_SECRET_ARN", Kind.ARN, "secret holding the HuggingFace token", (PREDICT,),

@@ -1,4 +1,8 @@
-"""Logger, Tracer and Metrics singletons: the one observability module every function uses.
+"""Logger, tracer and Metrics singletons: the one observability module every function uses.
+
+The tracer is ``hokusai.tracing``'s (the OpenTelemetry API when ``HOKUSAI_TRACING`` is on, nothing
+otherwise), not Powertools' Tracer: that one wraps the X-Ray SDK (end of support 2027-02-25) and
+imports it at construction even with tracing disabled.
 
 The service name comes from ``POWERTOOLS_SERVICE_NAME`` (one per function, set by the stack), the
 metrics namespace from ``POWERTOOLS_METRICS_NAMESPACE`` (default ``Hokusai``).
@@ -18,10 +22,11 @@ import os
 import re
 import sys
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from hokusai import metric_names, snapstart
+from hokusai.tracing import tracer
 
 __all__ = [
     "API_KEY_PATTERN",
@@ -70,23 +75,21 @@ class RedactApiKeys(logging.Filter):
 
 logger = Logger(log_uncaught_exceptions=False, logger_formatter=RedactingFormatter())
 logger.addFilter(RedactApiKeys())
-tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
 
 
 def reset_after_restore() -> None:
     """SnapStart: a restored copy is a new container to its callers. Powertools' three cold-start
-    flags (Logger's ``cold_start`` key, Tracer's ``ColdStart`` annotation, Metrics' ``ColdStart``
+    flags (Logger's ``cold_start`` key, the tracer's ``faas.coldstart`` attribute, Metrics' ``ColdStart``
     metric) are set again, so each copy's first invocation reports the cold start it is (whether or
     not anything ran a decorated handler before the snapshot); metrics buffered at snapshot time are
     dropped (every copy would emit them again), and so is the correlation id and the cached Lambda
     metadata (a copy may run in another availability zone)."""
     from aws_lambda_powertools.logging import logger as logger_module
     from aws_lambda_powertools.metrics.provider import cold_start
-    from aws_lambda_powertools.tracing import tracer as tracer_module
 
     logger_module.is_cold_start = True
-    tracer_module.is_cold_start = True
+    tracer.reset_cold_start()
     cold_start.reset_cold_start_flag()
     metrics.clear_metrics()
     logger.set_correlation_id(None)

@@ -85,10 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown model id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
+    # Each model's files: its artifact and, when pinned, its ONNX twin (both checked by sha256).
+    artifacts = [artifact for model_id in wanted for artifact in _artifacts(settings.registry[model_id])]
     if args.command == "fetch":
-        return (
-            1 if sum(_fetch(settings, settings.registry[model_id], args.root) for model_id in wanted) else 0
-        )
+        return 1 if sum(_fetch(settings, artifact, args.root) for artifact in artifacts) else 0
     if not settings.model_bucket and not settings.model_cache_dir:
         print(
             "error: no cache to fill: pass --bucket and/or --efs (or set MODEL_BUCKET/MODEL_CACHE_DIR)",
@@ -99,8 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     s3 = aws.client("s3", aws.OPERATOR) if settings.model_bucket else None
     run = _sync if args.command == "sync" else _verify
-    failed = sum(run(settings, settings.registry[model_id], s3) for model_id in wanted)
+    failed = sum(run(settings, artifact, s3) for artifact in artifacts)
     return 1 if failed else 0
+
+
+def _artifacts(spec: ModelSpec) -> list[ModelSpec]:
+    return [spec, spec.twin()] if spec.has_twin else [spec]
 
 
 def _sync(settings: PredictSettings, spec: ModelSpec, s3: Any) -> int:

@@ -67,6 +67,9 @@ class HubSource:
 
         def download() -> None:
             try:
+                # One request first, no retries: a refusal or a server error is named at once, where
+                # the client would retry a 5xx for ~23 s (past the deadline) and say only "unreachable".
+                probe(spec, token, self.endpoint, self.timeout_seconds)
                 outcome["path"] = _download(spec, token, self.cache_dir, self.endpoint, self.timeout_seconds)
             except BaseException as error:
                 outcome["error"] = error
@@ -77,6 +80,8 @@ class HubSource:
         if worker.is_alive():
             raise SourceError(f"HuggingFace Hub did not answer within {self.timeout_seconds:g} s")
         if "error" in outcome:
+            if isinstance(outcome["error"], SourceError):
+                raise outcome["error"]
             raise SourceError(_describe(outcome["error"], spec)) from None
         with open(outcome["path"], "rb") as handle:
             return handle.read()
@@ -90,6 +95,87 @@ class HubSource:
                 os.unlink(path)
             except OSError:
                 continue
+
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+# What the Hub's X-Error-Code says on a 404, as the operator should read it.
+_NOT_FOUND = {
+    "RepoNotFound": "repository",
+    "RevisionNotFound": "revision",
+    "EntryNotFound": "file",
+}
+
+
+class HubRefusedError(SourceError):
+    """The Hub answered, and the answer is final for this spec (retrying will not help) or a server
+    error: ``kind`` is token | access | repository | revision | file | server."""
+
+    def __init__(self, kind: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+def classify(status: int, error_code: str | None, spec: ModelSpec) -> HubRefusedError | None:
+    """None for a success; otherwise the named refusal for one HTTP answer of the resolve URL."""
+    where = f"{spec.repo_id}@{spec.revision[:12]}/{spec.filename}"
+    if status < 400:
+        return None
+    if status == 401:
+        return HubRefusedError(
+            "token",
+            f"HuggingFace Hub refused the token (HTTP 401) for {where}: check the HF token secret",
+            401,
+        )
+    if status == 403:
+        return HubRefusedError(
+            "access", f"HuggingFace Hub denied access (HTTP 403) to {where}: the token cannot read it", 403
+        )
+    if status == 404:
+        kind = _NOT_FOUND.get(error_code or "", "file")
+        named = {
+            "repository": f"no repository {spec.repo_id} (or the token cannot see it)",
+            "revision": f"no revision {spec.revision} in {spec.repo_id}",
+            "file": f"no file {spec.filename} at {spec.repo_id}@{spec.revision[:12]}",
+        }[kind]
+        return HubRefusedError(kind, f"HuggingFace Hub has {named} (HTTP 404): fix the registry pin", 404)
+    if status >= 500:
+        return HubRefusedError(
+            "server", f"HuggingFace Hub failed (HTTP {status}) for {where}: retry later", status
+        )
+    return HubRefusedError("server", f"HuggingFace Hub answered HTTP {status} for {where}", status)
+
+
+def probe(spec: ModelSpec, token: str, endpoint: str | None, timeout: float) -> None:
+    """HEAD the resolve URL once (no retries, no redirects followed) and raise the named refusal."""
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    quote = urllib.parse.quote
+    url = f"{base}/{spec.repo_id}/resolve/{quote(spec.revision)}/{quote(spec.filename)}"
+    if not url.startswith(("http://", "https://")):
+        raise SourceError(f"HuggingFace endpoint is not an http(s) URL: {base}")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310 - http(s) checked
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # a 3xx (the Hub's CDN) is success for the probe
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout):
+            return
+    except urllib.error.HTTPError as error:
+        refusal = classify(error.code, error.headers.get("X-Error-Code"), spec)
+        if refusal is not None and error.code >= 400:
+            raise refusal from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise SourceError(f"HuggingFace Hub unreachable ({type(reason).__name__})") from None
 
 
 def _download(spec: ModelSpec, token: str, cache_dir: str, endpoint: str | None, timeout: float) -> str:

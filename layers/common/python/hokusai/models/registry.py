@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from hokusai.environment import ConfigError
 
 VARIABLE = "MODEL_REGISTRY"
 SUPPORTED_FORMATS = ("skops", "pickle")
+# A model's verified ONNX twin (hokusai.models.twin): served instead of the skops file when pinned.
+TWIN_FORMAT = "onnx"
+TWIN_FIELDS = ("twin_filename", "twin_sha256")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -31,9 +34,30 @@ class ModelSpec:
     sha256: str  # of the artifact bytes; every cached copy is checked against it before use
     version: str
     format: str = "skops"
+    # The ONNX twin beside the artifact (same repo, revision and caches), pinned by its own sha256;
+    # None for a model published without one (it is served from ``filename``).
+    twin_filename: str | None = None
+    twin_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @property
+    def has_twin(self) -> bool:
+        return self.twin_filename is not None and self.twin_sha256 is not None
+
+    def twin(self) -> ModelSpec:
+        """The twin as an artifact of its own: what the loader chain fetches and checks."""
+        if self.twin_filename is None or self.twin_sha256 is None:
+            raise ValueError(f"model {self.model_id} has no ONNX twin")
+        return replace(
+            self,
+            filename=self.twin_filename,
+            sha256=self.twin_sha256,
+            format=TWIN_FORMAT,
+            twin_filename=None,
+            twin_sha256=None,
+        )
 
 
 REQUIRED_FIELDS = ("repo_id", "revision", "filename", "sha256", "version")
@@ -64,6 +88,20 @@ def _spec(model_id: str, entry: Any, variable: str) -> ModelSpec:
         raise ConfigError(
             variable, f"model {model_id!r} format one of {', '.join(SUPPORTED_FORMATS)}", model_format
         )
+    twin = [entry.get(name) for name in TWIN_FIELDS]
+    if any(value is not None for value in twin):
+        if not all(isinstance(value, str) for value in twin):
+            raise ConfigError(variable, f"model {model_id!r} twin_filename and twin_sha256 together")
+        if not _SAFE_NAME.fullmatch(entry["twin_filename"]) or entry["twin_filename"] == entry["filename"]:
+            raise ConfigError(
+                variable,
+                f"model {model_id!r} twin_filename without a path, beside filename",
+                entry["twin_filename"],
+            )
+        if not _SHA256.fullmatch(entry["twin_sha256"]):
+            raise ConfigError(
+                variable, f"model {model_id!r} twin_sha256 as 64 lowercase hex digits", entry["twin_sha256"]
+            )
     return ModelSpec(
         model_id=model_id,
         name=str(entry.get("name") or model_id),
@@ -73,6 +111,8 @@ def _spec(model_id: str, entry: Any, variable: str) -> ModelSpec:
         sha256=entry["sha256"],
         version=entry["version"],
         format=model_format,
+        twin_filename=entry.get("twin_filename"),
+        twin_sha256=entry.get("twin_sha256"),
     )
 
 

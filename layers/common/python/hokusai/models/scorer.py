@@ -150,31 +150,30 @@ def recommendation(lead_score: int) -> str:
     return "Cold"
 
 
-class LeadScorer:
-    """A fitted Pipeline(ColumnTransformer, LogisticRegression) and the per-feature attribution."""
+class ExplainedScorer:
+    """What every reader of a lead scorer shares: the categories' spellings, the per-feature
+    attribution (transformed value x coefficient, summed per input feature), the rounding and the
+    answer's shape. A subclass says how a lead matrix becomes (transformed features, probabilities):
+    :class:`LeadScorer` with the scikit-learn pipeline, ``hokusai.models.twin_scorer.TwinScorer``
+    with its verified ONNX twin."""
 
-    def __init__(self, pipeline: Any, spec: ModelSpec, loaded_from: str) -> None:
-        self.pipeline = pipeline
+    def __init__(
+        self,
+        spec: ModelSpec,
+        loaded_from: str,
+        coefficients: Any,
+        column_owner: list[int],
+        categories: dict[str, dict[str, str]],
+    ) -> None:
         self.spec = spec
         self.loaded_from = loaded_from
-        self._transformer = pipeline[:-1]
-        classifier = pipeline[-1]
-        if not hasattr(classifier, "coef_"):
-            raise UntrustedModelError("the classifier exposes no coefficients to explain its scores")
-        self._classifier = classifier
-        self._coefficients = np.asarray(classifier.coef_[0], dtype=float)
-        self._column_owner = self._map_output_columns(pipeline[0])
-        self._categories = self._known_categories(pipeline[0])
+        self._coefficients = np.asarray(coefficients, dtype=float)
+        self._column_owner = column_owner
+        self._categories = categories
 
-    @staticmethod
-    def _known_categories(column_transformer: Any) -> dict[str, dict[str, str]]:
-        """Per categorical feature, the model's categories by :func:`category_key`."""
-        known: dict[str, dict[str, str]] = {}
-        for _, transformer, columns in column_transformer.transformers_:
-            if hasattr(transformer, "categories_"):
-                for column, categories in zip(columns, transformer.categories_, strict=True):
-                    known[FEATURE_NAMES[column]] = {category_key(str(c)): str(c) for c in categories}
-        return known
+    def transform(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(transformed features as float64, probability of the positive class) for ``matrix``."""
+        raise NotImplementedError
 
     def canonical(self, lead: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
         """``lead`` with each categorical value in the model's spelling, and a warning per value the
@@ -199,30 +198,10 @@ class LeadScorer:
                 )
         return canonical, tuple(warnings)
 
-    @staticmethod
-    def _map_output_columns(column_transformer: Any) -> list[int]:
-        """For each transformed column, the index of the input feature it came from."""
-        owners: list[int] = []
-        for name, transformer, columns in column_transformer.transformers_:
-            if name == "remainder" and transformer == "drop":
-                continue
-            width = (
-                column_transformer.output_indices_[name].stop - column_transformer.output_indices_[name].start
-            )
-            if hasattr(transformer, "categories_"):
-                for column, categories in zip(columns, transformer.categories_, strict=True):
-                    owners.extend([column] * len(categories))
-            else:
-                owners.extend(list(columns)[:width])
-        return owners
-
     def predict(self, leads: list[dict[str, Any]]) -> list[Prediction]:
         checked = [self.canonical(lead) for lead in leads]
         matrix = np.array([row(lead) for lead, _ in checked], dtype=object)
-        # Transform once and feed the classifier directly: the same numbers as
-        # pipeline.predict_proba, without running the ColumnTransformer a second time for factors.
-        transformed = np.asarray(self._transformer.transform(matrix), dtype=float)
-        probabilities = self._classifier.predict_proba(transformed)[:, 1]
+        transformed, probabilities = self.transform(matrix)
         contributions = transformed * self._coefficients
         per_feature = np.zeros((len(leads), len(FEATURES)))
         for output_column, owner in enumerate(self._column_owner):
@@ -256,6 +235,67 @@ class LeadScorer:
                 continue
             factors.append(factor_label(FEATURE_NAMES[feature_index], value))
         return factors
+
+
+class LeadScorer(ExplainedScorer):
+    """A fitted Pipeline(ColumnTransformer, LogisticRegression) and the per-feature attribution."""
+
+    def __init__(self, pipeline: Any, spec: ModelSpec, loaded_from: str) -> None:
+        self.pipeline = pipeline
+        self._transformer = pipeline[:-1]
+        classifier = pipeline[-1]
+        if not hasattr(classifier, "coef_"):
+            raise UntrustedModelError("the classifier exposes no coefficients to explain its scores")
+        self._classifier = classifier
+        super().__init__(
+            spec,
+            loaded_from,
+            coefficients=classifier.coef_[0],
+            column_owner=self._map_output_columns(pipeline[0]),
+            categories=self._known_categories(pipeline[0]),
+        )
+
+    def transform(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Transform once and feed the classifier directly: the same numbers as
+        # pipeline.predict_proba, without running the ColumnTransformer a second time for factors.
+        transformed = np.asarray(self._transformer.transform(matrix), dtype=float)
+        return transformed, self._classifier.predict_proba(transformed)[:, 1]
+
+    @staticmethod
+    def _known_categories(column_transformer: Any) -> dict[str, dict[str, str]]:
+        """Per categorical feature, the model's categories by :func:`category_key`."""
+        known: dict[str, dict[str, str]] = {}
+        for _, transformer, columns in column_transformer.transformers_:
+            if hasattr(transformer, "categories_"):
+                for column, categories in zip(columns, transformer.categories_, strict=True):
+                    known[FEATURE_NAMES[column]] = {category_key(str(c)): str(c) for c in categories}
+        return known
+
+    @staticmethod
+    def _map_output_columns(column_transformer: Any) -> list[int]:
+        """For each transformed column, the index of the input feature it came from."""
+        owners: list[int] = []
+        for name, transformer, columns in column_transformer.transformers_:
+            if name == "remainder" and transformer == "drop":
+                continue
+            width = (
+                column_transformer.output_indices_[name].stop - column_transformer.output_indices_[name].start
+            )
+            if hasattr(transformer, "categories_"):
+                for column, categories in zip(columns, transformer.categories_, strict=True):
+                    owners.extend([column] * len(categories))
+            else:
+                owners.extend(list(columns)[:width])
+        return owners
+
+    def explanation(self) -> dict[str, Any]:
+        """What a twin needs besides its graph to answer as this scorer does (its metadata)."""
+        return {
+            "coefficients": [float(c) for c in self._coefficients],
+            "column_owner": list(self._column_owner),
+            # Pairs, in the model's column order: the warnings come in that order.
+            "categories": [[name, list(c.values())] for name, c in self._categories.items()],
+        }
 
 
 def build_scorer(data: bytes, spec: ModelSpec, loaded_from: str, allow_pickle: bool) -> LeadScorer:

@@ -74,11 +74,8 @@ class ModelService:
             failure = self._failures.get(model_id)
             if failure is not None and self._clock() - failure[0] < FAILURE_RETRY_SECONDS:
                 raise failure[1]
-            from hokusai.models.scorer import build_scorer
-
             try:
-                result = chain.load(spec)
-                scorer = build_scorer(result.data, spec, result.source, self.allow_pickle)
+                scorer = self._build(spec, chain)
             except Exception as error:
                 if remember_failure:
                     self._failures[model_id] = (self._clock(), error)
@@ -86,6 +83,19 @@ class ModelService:
             self._failures.pop(model_id, None)
             self._scorers[model_id] = scorer
             return scorer
+
+    def _build(self, spec: ModelSpec, chain: ArtifactChain) -> Any:
+        """The model's ONNX twin when the registry pins one (numpy + onnxruntime, no scikit-learn),
+        else its skops file; either through the same chain and sha256 check."""
+        if spec.has_twin:
+            from hokusai.models.twin_scorer import build_twin_scorer
+
+            result = chain.load(spec.twin())
+            return build_twin_scorer(result.data, spec, result.source)
+        from hokusai.models.scorer import build_scorer
+
+        result = chain.load(spec)
+        return build_scorer(result.data, spec, result.source, self.allow_pickle)
 
     def forget_failures(self) -> None:
         """Retry every failed load on its next request (SnapStart restore: a failure remembered at
