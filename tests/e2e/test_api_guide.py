@@ -140,3 +140,26 @@ def test_the_example_runs_as_documented(
 def test_the_readme_links_the_guide_first() -> None:
     links = re.findall(r"\]\((docs/[^)#]+)", (ROOT / "README.md").read_text())
     assert links and links[0] == "docs/api.md", links[:3]
+
+
+def test_a_cors_preflight_is_refused_in_json_without_cors_headers(stack: LocalStack) -> None:
+    """No CORS, by design (docs/api.md "Browsers and CORS"): a browser's preflight on every declared
+    path gets a JSON 405 naming the methods, and no answer carries an Access-Control-* header."""
+    import requests
+    from hokusai import api_contract
+
+    origin = {"Origin": "https://app.example.com"}
+    for route in api_contract.ROUTES:
+        path = route.path.replace("{model_id}", "21")
+        preflight = requests.options(
+            stack.base_url + path,
+            headers={**origin, "Access-Control-Request-Method": route.method},
+            timeout=30,
+        )
+        assert preflight.status_code == 405, preflight.text
+        assert preflight.headers["Allow"] == ", ".join(api_contract.allowed_methods(route.path))
+        assert preflight.json()["request_id"] == preflight.headers["X-Request-ID"]
+        assert preflight.json()["detail"].startswith(f"Method OPTIONS not allowed on {route.path}")
+        assert not [name for name in preflight.headers if name.lower().startswith("access-control-")]
+    answer = requests.get(f"{stack.base_url}/health", headers=origin, timeout=30)
+    assert not [name for name in answer.headers if name.lower().startswith("access-control-")]

@@ -266,7 +266,8 @@ def _complete(
     allowed = api_contract.allowed_methods(route.path)
     add(
         api_contract.METHOD_NOT_ALLOWED.status_code,
-        f"Another method on {route.path}: Allow names the ones served ({', '.join(allowed)})",
+        f"Another method on {route.path}, OPTIONS (a CORS preflight) included: this API does not serve"
+        f" browsers cross-origin (docs/api.md); Allow names the methods served ({', '.join(allowed)})",
         {"Allow"},
     )
 
