@@ -195,3 +195,25 @@ def tree_rss_mb(pid: int) -> float:
         total += rss.get(current, 0)
         stack.extend(children.get(current, []))
     return total / 1024 / 1024
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its living descendants, in seconds (from /proc)."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += ticks.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total / os.sysconf("SC_CLK_TCK")

@@ -41,7 +41,7 @@ from pathlib import Path
 from statistics import median
 
 from _common import RESULTS, ROOT, markdown_table, write_results
-from _load import CpuSampler, LoadResult, request_bytes, run_load, tree_rss_mb
+from _load import CpuSampler, LoadResult, request_bytes, run_load, tree_cpu_seconds, tree_rss_mb
 
 from local.faults import free_port
 
@@ -49,6 +49,7 @@ BEFORE = os.environ.get("BENCH_BEFORE", "b9e36e06ff5b27489617f11cf3630bd53d1bd7e
 AFTER = os.environ.get("BENCH_AFTER", "HEAD")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 LEVELS = (1, 8, 10, 50, 100)
+LATENCY_COLUMNS = ["clients", "stack", "200s", "rps", "p50 ms", "p99 ms"]
 
 
 def _seed_inputs() -> bytes:
@@ -65,6 +66,7 @@ class Run:
     stop_s: float = 0.0
     levels: dict[int, LoadResult] = field(default_factory=dict)
     cpu: dict[int, list[float]] = field(default_factory=dict)
+    stack_cores: dict[int, float] = field(default_factory=dict)  # CPU of make dev's process tree / wall
     cold_starts: dict[str, list[float]] = field(default_factory=dict)
     stderr: list[str] = field(default_factory=list)
 
@@ -147,14 +149,20 @@ def measure(root: Path, label: str) -> Run:
             {"X-API-Key": key, "Content-Type": "application/json"},
             _seed_inputs(),
         )
+        # Each function clients call once: its first instance's cold start is reported like the others'.
+        for path in ("/api/health", "/api/v1/openapi.json"):
+            run_load(port, request_bytes("GET", path, {}), 1, 0.5, max_requests=1)
         time.sleep(1.0)
         run.idle_mb = tree_rss_mb(process.pid)
         for clients in LEVELS:
             run_load(port, payload, clients, SECONDS)  # warm-up: instances started, caches filled
             sampler = CpuSampler()
             sampler.start()
+            stack_cpu = tree_cpu_seconds(process.pid)
             run.levels[clients] = run_load(port, payload, clients, SECONDS)
             run.cpu[clients] = sampler.stop()
+            used = tree_cpu_seconds(process.pid) - stack_cpu
+            run.stack_cores[clients] = used / run.levels[clients].seconds
             print(
                 f"{label:6s} {clients:3d} clients: {run.levels[clients].throughput:7.1f} rps, "
                 f"p50 {run.levels[clients].p(50):7.1f} ms, p99 {run.levels[clients].p(99):7.1f} ms, "
@@ -204,7 +212,7 @@ def plot(runs: list[Run]) -> Path:
     return path
 
 
-def report(runs: list[Run]) -> str:
+def report(runs: list[Run], after_commit: str) -> str:
     before, after = runs
     rows = []
     for clients in LEVELS:
@@ -221,12 +229,13 @@ def report(runs: list[Run]) -> str:
                     f"{result.p(99):.1f}",
                     ", ".join(f"{n} x {status}" for status, n in sorted(others.items())) or "-",
                     str(result.errors),
+                    f"{run.stack_cores[clients]:.2f}",
                     " / ".join(f"{share:.0f}%" for share in run.cpu[clients]),
                 ]
             )
     markdown = "## Predict over HTTP (closed loop, keep-alive, the seed's body)\n\n"
     markdown += markdown_table(
-        ["clients", "stack", "200s", "rps", "p50 ms", "p99 ms", "other answers", "errors", "CPU per core"],
+        [*LATENCY_COLUMNS, "other answers", "errors", "stack CPU, cores", "machine CPU per core"],
         rows,
     )
     speedup = after.levels[8].throughput / after.levels[1].throughput if after.levels[1].throughput else 0
@@ -266,11 +275,14 @@ def report(runs: list[Run]) -> str:
     markdown += "\n\n## Cold start per function instance (after; Init Duration of the REPORT lines)\n\n"
     markdown += markdown_table(["function", "instances started", "min ms", "median ms", "max ms"], cold_rows)
     markdown += (
-        "\n\nBefore has no per-instance cold start: every function was imported once into the make dev "
+        "\n\nStack CPU: the CPU time of make dev and every process it started, over the level's wall time "
+        "(2.00 = both cores). Machine CPU per core: busy share of each core from /proc/stat, whatever ran "
+        "(the load generator, and other work on this shared machine). "
+        "Before has no per-instance cold start: every function was imported once into the make dev "
         "process, inside its start-up to the banner. Memory is the resident set of make dev and every "
         "process it started (redis-server, and after: one process per function instance). "
         f"Each level: a warm-up of {SECONDS:g} s, then {SECONDS:g} s measured; latencies of the 200 "
-        f"answers. Before = commit {BEFORE[:10]}, after = {_commit(AFTER)}. The load generator "
+        f"answers. Before = commit {BEFORE[:10]}, after = {after_commit}. The load generator "
         "(bench/_load.py) runs on the same 2 cores as the stack. "
         f"Load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores."
     )
@@ -278,11 +290,12 @@ def report(runs: list[Run]) -> str:
 
 
 def main() -> int:
+    after = _commit(AFTER)  # the commit measured, not what HEAD is when the report is written
     runs = []
-    for commit, label in ((BEFORE, "before"), (AFTER, "after")):
+    for commit, label in ((BEFORE, "before"), (after, "after")):
         with worktree(commit) as root:
             runs.append(measure(root, label))
-    markdown = report(runs)
+    markdown = report(runs, after)
     write_results("make_dev", markdown)
     plot(runs)
     return 0

@@ -126,6 +126,7 @@ class DemoModel:
     model_id: str
     registry_entry: dict[str, str]
     artifact: Path
+    twin: Path | None = None  # its ONNX twin, published beside it (what predict loads when pinned)
 
 
 def build_demo_model(root: Path = ROOT) -> DemoModel | None:
@@ -146,8 +147,11 @@ def build_demo_model(root: Path = ROOT) -> DemoModel | None:
     if artifact is None:
         return None
     verify_artifact(artifact, spec)
+    twin = local_artifact(root, spec.twin()) if spec.has_twin else None
+    if twin is not None:
+        verify_artifact(twin, spec.twin())
     entry = {k: str(v) for k, v in spec.to_dict().items() if k != "model_id"}
-    return DemoModel(spec.model_id, entry, artifact)
+    return DemoModel(spec.model_id, entry, artifact, twin)
 
 
 def warm_model_libraries(demo: DemoModel) -> None:
@@ -275,15 +279,7 @@ class LocalStack:
         if self.demo_model is not None and isinstance(host, FunctionHost):
             warm_model_libraries(self.demo_model)
         if self.demo_model is not None and "MODEL_REGISTRY" not in settings:
-            entry = self.demo_model.registry_entry
-            key = (
-                f"{environment['MODEL_BUCKET_PREFIX']}{self.demo_model.model_id}/"
-                f"{entry['revision']}/{entry['filename']}"
-            )
-            environment["MODEL_REGISTRY"] = json.dumps({self.demo_model.model_id: entry})
-            if self.stage_models:
-                upload_model(self.aws, environment["MODEL_BUCKET"], key, self.demo_model.artifact)
-                self.log(f"demo model {self.demo_model.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
+            self._stage_demo_model(self.demo_model, environment)
         elif self.demo_model is None:
             self.log("no published demo model (model/published, model/registry.json): predict has none")
 
@@ -318,6 +314,19 @@ class LocalStack:
         self.log(f"API Gateway emulator at {self.server.base_url}")
         if self.custom_domain_url:
             self.log(f"  events as through the custom domain {self.custom_domain_url} (base path mapping)")
+
+    def _stage_demo_model(self, demo: DemoModel, environment: dict[str, str]) -> None:
+        """The demo model in the registry the functions read and, with ``stage_models``, in the S3 cache
+        (its ONNX twin beside it)."""
+        entry = demo.registry_entry
+        key = f"{environment['MODEL_BUCKET_PREFIX']}{demo.model_id}/{entry['revision']}/{entry['filename']}"
+        environment["MODEL_REGISTRY"] = json.dumps({demo.model_id: entry})
+        if self.stage_models:
+            upload_model(self.aws, environment["MODEL_BUCKET"], key, demo.artifact)
+            self.log(f"demo model {demo.model_id} in s3://{environment['MODEL_BUCKET']}/{key}")
+            if demo.twin is not None:  # staged beside it, as the stack's deployment does
+                twin_key = key.rsplit("/", 1)[0] + "/" + demo.twin.name
+                upload_model(self.aws, environment["MODEL_BUCKET"], twin_key, demo.twin)
 
     def _function_host(self, identity: GatewayIdentity) -> Any:
         """``function_host`` if given, else a process per function instance (local/lambda_pool.py)."""
