@@ -25,6 +25,7 @@ from hokusai.models.artifacts import (
     S3Source,
 )
 from hokusai.models.registry import ModelSpec
+from hokusai.tracing import tracer
 
 API_VERSION = "1.0"
 INFERENCE_METHOD = "local"
@@ -87,15 +88,19 @@ class ModelService:
     def _build(self, spec: ModelSpec, chain: ArtifactChain) -> Any:
         """The model's ONNX twin when the registry pins one (numpy + onnxruntime, no scikit-learn),
         else its skops file; either through the same chain and sha256 check."""
-        if spec.has_twin:
-            from hokusai.models.twin_scorer import build_twin_scorer
+        reader = "onnx twin" if spec.has_twin else spec.format
+        with tracer.span("model.load", **{"model.id": spec.model_id, "model.reader": reader}) as span:
+            if spec.has_twin:
+                from hokusai.models.twin_scorer import build_twin_scorer
 
-            result = chain.load(spec.twin())
-            return build_twin_scorer(result.data, spec, result.source)
-        from hokusai.models.scorer import build_scorer
+                result = chain.load(spec.twin())
+                span.set_attribute("model.source", result.source)
+                return build_twin_scorer(result.data, spec, result.source)
+            from hokusai.models.scorer import build_scorer
 
-        result = chain.load(spec)
-        return build_scorer(result.data, spec, result.source, self.allow_pickle)
+            result = chain.load(spec)
+            span.set_attribute("model.source", result.source)
+            return build_scorer(result.data, spec, result.source, self.allow_pickle)
 
     def forget_failures(self) -> None:
         """Retry every failed load on its next request (SnapStart restore: a failure remembered at
@@ -126,7 +131,8 @@ class ModelService:
 
     def predict(self, model_id: str, leads: list[dict[str, Any]], caller: dict[str, str]) -> dict[str, Any]:
         scorer = self.scorer(model_id)
-        predictions = [prediction.to_dict() for prediction in scorer.predict(leads)]
+        with tracer.span("model.predict", **{"model.id": model_id, "model.leads": len(leads)}):
+            predictions = [prediction.to_dict() for prediction in scorer.predict(leads)]
         return {
             "model_id": model_id,
             "predictions": predictions,
