@@ -72,3 +72,12 @@ def test_a_misconfigured_function_answers_503_with_retry_after(
     assert answer["statusCode"] == 503
     assert answer["headers"]["Retry-After"] == "5"
     assert answer["headers"]["X-Request-ID"]
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    """openapi-spec-validator (moto[server] brings it): the document a generator reads is valid."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
+
+    assert DOCUMENT["openapi"].startswith("3.1")
+    validate(DOCUMENT, cls=OpenAPIV31SpecValidator)
