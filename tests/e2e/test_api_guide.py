@@ -97,12 +97,12 @@ def stack() -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
-def consumer_env(stack: LocalStack) -> dict[str, str]:
+def consumer_env(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What a consumer has: the base URL and a key for model 21 (made now, on no plan: not limited)."""
     api_key, _ = stack.create_key("acme-crm", ["21"])
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(ROOT),
+        "HOME": str(tmp_path_factory.mktemp("consumer-home")),
         "HOKUSAI_URL": stack.base_url,
         "HOKUSAI_KEY": api_key,
     }
