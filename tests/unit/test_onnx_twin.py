@@ -260,3 +260,52 @@ def test_conversion_output_reads_back_through_the_serving_check(skops_scorer: An
     data = convert(skops_scorer.pipeline, explanation=skops_scorer.explanation())
     summary = onnx_format.check(data)
     assert ("", "MatMul") in summary.ops and ("ai.onnx.ml", "OneHotEncoder") in summary.ops
+
+
+def _publish_root(demo_model: tuple[bytes, ModelSpec], tmp_path: Any) -> tuple[Any, Any]:
+    """A project root holding the demo model's skops file (no twin) and a registry pinning only it."""
+    data, spec = demo_model
+    plain = dataclasses.replace(spec, twin_filename=None, twin_sha256=None)
+    target = published_path(tmp_path, plain)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(data)
+    registry = tmp_path / "registry.json"
+    registry.write_text(
+        json.dumps({spec.model_id: {k: v for k, v in plain.to_dict().items() if k != "model_id"}})
+    )
+    return registry, target
+
+
+def test_models_publish_writes_and_pins_the_twin(
+    demo_model: tuple[bytes, ModelSpec], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hokusai.models.cli import main
+
+    registry, skops = _publish_root(demo_model, tmp_path)
+    assert main(["publish", "--registry", str(registry), "--root", str(tmp_path)]) == 0
+    assert "21\tTWIN\t" in capsys.readouterr().out
+    entry = json.loads(registry.read_text())["21"]
+    twin = (skops.parent / "lead_scorer.onnx").read_bytes()
+    assert entry["twin_filename"] == "lead_scorer.onnx"
+    assert entry["twin_sha256"] == hashlib.sha256(twin).hexdigest()
+
+
+def test_models_publish_says_why_there_is_no_twin(
+    demo_model: tuple[bytes, ModelSpec],
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hokusai.models import twin as twin_module
+    from hokusai.models.cli import main
+
+    def unconvertible(*args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("Unable to find a shape calculator for type 'MyEstimator'")
+
+    monkeypatch.setattr(twin_module, "convert", unconvertible)
+    registry, skops = _publish_root(demo_model, tmp_path)
+    assert main(["publish", "--registry", str(registry), "--root", str(tmp_path)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("21\t")]
+    assert line.startswith("21\tNO TWIN\tnot convertible: RuntimeError: Unable to find a shape calculator")
+    assert "twin_sha256" not in json.loads(registry.read_text())["21"]
+    assert not (skops.parent / "lead_scorer.onnx").exists()

@@ -4,6 +4,14 @@
     hokusai models sync   [--registry FILE] [--model ID ...] [--bucket B] [--prefix P] [--efs DIR]
     hokusai models verify [--registry FILE] [--model ID ...] [--bucket B] [--prefix P] [--efs DIR]
     hokusai models fetch  [--registry FILE] [--model ID ...] [--root DIR]
+    hokusai models publish --registry FILE [--model ID ...] [--root DIR] [--leads FILE]
+
+``publish`` makes each model's ONNX twin beside its local artifact (model/published or
+model/build/fetched, sha256 checked), gated on identical answers (``hokusai.models.twin``: the
+evaluation leads of ``--leads``, a JSON list of lead objects, plus edge cases and fuzzed leads), and
+pins it in the registry file (``twin_filename``, ``twin_sha256``); a model that cannot be converted or
+does not agree is left without a twin, with one line saying why. Copy the entries into cdk.json's
+``models`` as `make model PUBLISH=1` does for the demo model.
 
 ``fetch`` runs on the operator's machine (which reaches the Hub) before ``make deploy``, for a model
 that is not shipped under model/published (a private Hub repo): it downloads the pinned revision into
@@ -40,13 +48,16 @@ def _parser() -> argparse.ArgumentParser:
         ("sync", "fetch each model (Hub last) and write it to the S3 bucket and EFS directory"),
         ("verify", "check the cached copies against the registry's sha256"),
         ("fetch", "download models from the Hub into model/build/fetched for `make deploy` to stage"),
+        ("publish", "make each model's ONNX twin beside its local artifact and pin it in the registry file"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--registry", type=Path, help="registry JSON file (default: $MODEL_REGISTRY)")
         if name != "list":
             command.add_argument("--model", action="append", help="model id (repeatable; default: all)")
-        if name == "fetch":
+        if name in ("fetch", "publish"):
             command.add_argument("--root", type=Path, default=Path.cwd(), help="project root (default: .)")
+        if name == "publish":
+            command.add_argument("--leads", type=Path, help="JSON list of evaluation leads for the gate")
         elif name != "list":
             command.add_argument("--bucket", help="S3 cache bucket (default: $MODEL_BUCKET)")
             command.add_argument("--prefix", help="S3 key prefix (default: $MODEL_BUCKET_PREFIX or models/)")
@@ -85,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown model id(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
+    if args.command == "publish":
+        return _publish(settings, wanted, args)
     # Each model's files: its artifact and, when pinned, its ONNX twin (both checked by sha256).
     artifacts = [artifact for model_id in wanted for artifact in _artifacts(settings.registry[model_id])]
     if args.command == "fetch":
@@ -100,6 +113,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     s3 = aws.client("s3", aws.OPERATOR) if settings.model_bucket else None
     run = _sync if args.command == "sync" else _verify
     failed = sum(run(settings, artifact, s3) for artifact in artifacts)
+    return 1 if failed else 0
+
+
+def _publish(settings: PredictSettings, wanted: list[str], args: argparse.Namespace) -> int:
+    import hashlib
+    import json
+
+    from hokusai.models import staging
+    from hokusai.models.twin import make_twin, twin_filename
+
+    if args.registry is None:
+        print("error: publish rewrites the registry file: pass --registry FILE", file=sys.stderr)
+        return 2
+    leads = json.loads(args.leads.read_text()) if args.leads else []
+    document = json.loads(args.registry.read_text())
+    failed = 0
+    for model_id in wanted:
+        spec = settings.registry[model_id]
+        artifact = staging.local_artifact(args.root, spec)
+        if artifact is None:
+            print(f"{model_id}\tFAILED\tno local copy of {spec.filename}: run `hokusai models fetch` first")
+            failed += 1
+            continue
+        try:
+            staging.verify_artifact(artifact, spec)
+        except staging.ArtifactMismatchError as error:
+            print(f"{model_id}\tFAILED\t{error}")
+            failed += 1
+            continue
+        result = make_twin(artifact.read_bytes(), spec, leads)
+        entry = {k: v for k, v in document[model_id].items() if k not in ("twin_filename", "twin_sha256")}
+        name = spec.twin_filename or twin_filename(spec.filename)
+        if result.data is None:
+            (artifact.parent / name).unlink(missing_ok=True)
+            print(f"{model_id}\tNO TWIN\t{result.reason}")
+        else:
+            (artifact.parent / name).write_bytes(result.data)
+            entry |= {"twin_filename": name, "twin_sha256": hashlib.sha256(result.data).hexdigest()}
+            print(f"{model_id}\tTWIN\t{artifact.parent / name}\t{entry['twin_sha256']}\t"
+                  f"same answers on {result.verdict.leads} leads")  # fmt: skip
+        document[model_id] = entry
+    args.registry.write_text(json.dumps(document, indent=2) + "\n")
     return 1 if failed else 0
 
 
