@@ -253,7 +253,7 @@ class FunctionPool:
                 self._scale_out_locked()  # no instance at all: the first one starts now
         patience = SCALE_OUT_AFTER_SECONDS
         while not waiter.ready.wait(patience):
-            patience = SCALE_OUT_RECHECK_SECONDS  # not every 10 ms: a hundred waiters would thrash the GIL
+            patience = SCALE_OUT_RECHECK_SECONDS  # not every few ms: a hundred waiters would thrash the GIL
             with self._lock:
                 if waiter.ready.is_set():
                     break
