@@ -3,7 +3,8 @@ request after, in Lambda's environment, and per month at 10 requests per second.
 
     python bench/tracing.py
 
-Each sample is a fresh interpreter with Lambda's variables (``LAMBDA_TASK_ROOT``, the function name,
+Each sample is a fresh interpreter (the options taken in turn, round robin) with Lambda's variables
+(``LAMBDA_TASK_ROOT``, the function name,
 ``_X_AMZN_TRACE_ID``), importing ``functions/<name>/handler.py`` as Lambda's bootstrap does, then (the
 authorizer) answering its first request and 300 more (the no-key request: its 401 path touches no
 network, so the tracing is what differs). Options:
@@ -261,13 +262,18 @@ def main() -> None:
     rows: list[list[str]] = []
     series: dict[str, list[float]] = {}
     authorizer: dict[str, dict[str, float]] = {}
+    options = [option for option in OPTIONS if baseline is not None or not option.startswith("x-ray")]
     with udp_daemon() as (daemon, received), collector() as endpoint:
-        for option in OPTIONS:
-            root = baseline if option.startswith("x-ray") else ROOT
-            if root is None:
-                continue
-            for function in FUNCTIONS:
-                runs = [sample(option, function, root, daemon, endpoint) for _ in range(SAMPLES)]
+        for function in FUNCTIONS:
+            # Round robin: whatever else loads this shared machine weighs on every option alike.
+            samples: dict[str, list[dict[str, float]]] = {option: [] for option in options}
+            for _ in range(SAMPLES):
+                for option in options:
+                    root = baseline if option.startswith("x-ray") else ROOT
+                    assert root is not None
+                    samples[option].append(sample(option, function, root, daemon, endpoint))
+            for option in options:
+                runs = samples[option]
                 imports = sorted(run["import_ms"] for run in runs)
                 row = [option, function, f"{imports[0]:.0f} / {statistics.median(imports):.0f}"]
                 if function == "authorizer":
@@ -291,6 +297,7 @@ def main() -> None:
     header = ["option", "function", "import ms min / median", "first request ms",
               "import + first ms min / median", "warm p50 / p99 us", "aws_xray_sdk", "opentelemetry",
               "botocore at init"]  # fmt: skip
+    rows.sort(key=lambda row: (OPTIONS.index(row[0]), FUNCTIONS.index(row[1])))
     markdown = markdown_table(header, rows)
     off = authorizer.get("off", {}).get("p50", 0.0)
     cost_rows = []

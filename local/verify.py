@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -424,7 +424,7 @@ TRACE_HEADER = {
 
 # Cold starts per function (each a new process): the table shows the fastest, the least disturbed by
 # whatever else runs on this shared machine; all of them are in the log.
-COLD_SAMPLES = 3
+COLD_SAMPLES = 5
 
 
 @dataclass
@@ -445,31 +445,48 @@ def first_request(host: AssetFunctionHost, name: str) -> float | None:
     return (time.perf_counter() - started) * 1000
 
 
-def cold_starts(host: AssetFunctionHost, names: tuple[str, ...]) -> dict[str, Cold]:
-    """COLD_SAMPLES cold starts (+ first request) per function, one function at a time; the fastest."""
-    fastest: dict[str, Cold] = {}
-    for name in names:
-        samples = []
-        for attempt in range(COLD_SAMPLES):
-            if attempt:
-                host.reload(name)
-            worker = host.worker(name)
-            samples.append(Cold(worker.init_ms, worker.import_ms, first_request(host, name)))
-        firsts = [None if c.first_ms is None else round(c.first_ms) for c in samples]
-        print(
-            f"{name}: cold init ms {[round(c.init_ms) for c in samples]}, first request ms {firsts}",
-            flush=True,
-        )
-        fastest[name] = min(samples, key=lambda c: c.init_ms + (c.first_ms or 0.0))
-    return fastest
+def cold_start(host: AssetFunctionHost, name: str, *, fresh: bool) -> Cold:
+    """One cold start of ``name`` (a new process when ``fresh``), and its first request."""
+    if fresh:
+        host.reload(name)
+    worker = host.worker(name)
+    return Cold(worker.init_ms, worker.import_ms, first_request(host, name))
 
 
-def run_variant(
+def fastest(variant: str, name: str, samples: list[Cold]) -> Cold:
+    """The least disturbed sample (cold init + first request); all of them printed."""
+    firsts = [None if c.first_ms is None else round(c.first_ms) for c in samples]
+    print(
+        f"{variant} {name}: cold init ms {[round(c.init_ms) for c in samples]}, first request ms {firsts}",
+        flush=True,
+    )
+    return min(samples, key=lambda c: c.init_ms + (c.first_ms or 0.0))
+
+
+@dataclass
+class Running:
+    """One variant's app, running: its functions (from their assets), its local stack, its hook's APIs."""
+
+    variant: str
+    host: AssetFunctionHost
+    stack: Any
+    lambda_api: LambdaAndCodeDeploy
+    artifacts: dict[str, FunctionArtifact]
+    declared: dict[str, dict[str, Any]]
+    keys: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def running_variant(
     variant: str, root: Path, layer_dirs: Mapping[str, Path], architecture: str, sdk: Path
-) -> list[Row]:
+) -> Iterator[Running]:
+    """Synthesize ``variant`` from ``root`` against ``layer_dirs`` and run it on a local stack of its own.
+
+    After the ``with``: everything stopped, then the asset directories must be unchanged (read-only
+    code) and no API key may appear in any of its functions' logs."""
     from local.stack import LocalStack
 
-    layout = variant
     outdir = WORK / f"cdk.out-{variant}"
     synthesize(layer_dirs, architecture, outdir, root=root)
     assembly = Assembly(outdir)
@@ -485,17 +502,17 @@ def run_variant(
     before = {name: tree_listing(artifact.task_dir) for name, artifact in artifacts.items()}
     layer_before = {str(d): tree_listing(d) for a in artifacts.values() for d in a.layer_dirs}
 
-    log_dir = WORK / "logs" / layout
+    log_dir = WORK / "logs" / variant
     shutil.rmtree(log_dir, ignore_errors=True)
     host = AssetFunctionHost(
         identity=None, artifacts=artifacts, python=python312(), runtime_sdk=[sdk], log_dir=log_dir
     )
-    stack = LocalStack(name=f"hokusai-verify-{layout}", function_host=host, stage_models=False)
-    keys: list[str] = []
+    stack = LocalStack(name=f"hokusai-verify-{variant}", function_host=host, stage_models=False)
     lambda_api = LambdaAndCodeDeploy({release_version_arn(name): (name, host.invoke) for name in RELEASED})
     release = {f"RELEASE_{name.upper()}_VERSION": release_version_arn(name) for name in RELEASED}
     # What Lambda's and CodeDeploy's endpoints are for the hook here (moto stays every other service's).
     endpoints = {"AWS_ENDPOINT_URL_LAMBDA": lambda_api.url, "AWS_ENDPOINT_URL_CODEDEPLOY": lambda_api.url}
+    running = Running(variant, host, stack, lambda_api, artifacts, declared)
     try:
         stack.start()
         for asset_dir, prefix in assembly.staged_models():
@@ -506,7 +523,7 @@ def run_variant(
                     Body=artifact_file.read_bytes(),
                 )
         # Each function's own environment, as the template declares it, resolved for this machine.
-        artifacts = {
+        running.artifacts = {
             name: dataclasses.replace(
                 artifact,
                 environment=resolved_environment(
@@ -518,28 +535,59 @@ def run_variant(
             )
             for name, artifact in artifacts.items()
         }
-        host.artifacts = artifacts
+        host.artifacts = running.artifacts
         # Lambda's reserved AWS_REGION and credentials; here moto's endpoint and dummy keys.
         aws = stack.aws.env()
         host.configure({**aws, "AWS_REGION": aws.get("AWS_DEFAULT_REGION", "eu-west-1"), **stack.environment})
         host.reload()
-        # Cold starts, one function at a time (nothing else competing for the two cores).
-        cold = cold_starts(host, (*FUNCTIONS, HOOK))
         canary_key = getattr(stack.deployment, "canary_api_key", None)
         if canary_key:
-            keys.append(canary_key)
-        answers = check_functions(stack, host, keys)
-        answers[HOOK] = check_pre_traffic_hook(host, lambda_api)
+            running.keys.append(canary_key)
+        yield running
     finally:
         lambda_api.close()
         host.stop()
         stack.stop()
-    check_untouched(before, {name: artifact.task_dir for name, artifact in artifacts.items()})
+    check_untouched(before, {name: artifact.task_dir for name, artifact in running.artifacts.items()})
     check_untouched(layer_before, {directory: Path(directory) for directory in layer_before})
     for log in log_dir.glob("*.log"):
-        if any(key in log.read_text(errors="replace") for key in keys):
+        if any(key in log.read_text(errors="replace") for key in running.keys):
             raise VerifyError(f"an API key appears in {log}")
-    return _rows(variant, artifacts=artifacts, host=host, answers=answers, cold=cold, declared=declared)
+
+
+def run_variants(
+    variants: Mapping[str, tuple[Path, Mapping[str, Path]]], architecture: str, sdk: Path
+) -> list[Row]:
+    """Every variant running at once, each on its own local stack; cold starts taken round robin
+    (function by function, variant after variant, COLD_SAMPLES each), so the load of this shared
+    machine weighs on all of them alike; then each variant's answers checked."""
+    with contextlib.ExitStack() as exits:
+        running = {
+            variant: exits.enter_context(running_variant(variant, root, dirs, architecture, sdk))
+            for variant, (root, dirs) in variants.items()
+        }
+        cold: dict[str, dict[str, Cold]] = {variant: {} for variant in running}
+        for name in (*FUNCTIONS, HOOK):
+            samples: dict[str, list[Cold]] = {variant: [] for variant in running}
+            for _ in range(COLD_SAMPLES):
+                for variant, run_ in running.items():
+                    samples[variant].append(cold_start(run_.host, name, fresh=True))
+            for variant in running:
+                cold[variant][name] = fastest(variant, name, samples[variant])
+        for run_ in running.values():
+            run_.answers = check_functions(run_.stack, run_.host, run_.keys)
+            run_.answers[HOOK] = check_pre_traffic_hook(run_.host, run_.lambda_api)
+    rows: list[Row] = []
+    for variant, run_ in running.items():
+        rows += _rows(
+            variant,
+            artifacts=run_.artifacts,
+            host=run_.host,
+            answers=run_.answers,
+            cold=cold[variant],
+            declared=run_.declared,
+        )
+    return rows
 
 
 def _rows(
@@ -667,14 +715,15 @@ def main(argv: list[str] | None = None) -> int:
         sdk = runtime_sdk(args.reuse_layers)
         layers = build_layers("bytecode", architecture, args.reuse_layers)
         now_dirs = {name: layers / name for name in LAYERS}
-        rows: list[Row] = []
         baseline = None if args.skip_before else baseline_source(args.reuse_layers)
         baseline_arm64: Path | None = None
+        variants: dict[str, tuple[Path, Mapping[str, Path]]] = {}
         if baseline is not None:
             before_dirs = {"common": build_baseline_common(baseline, architecture, args.reuse_layers),
                            "ml": layers / "ml"}  # fmt: skip
-            rows.extend(run_variant("before", baseline, before_dirs, architecture, sdk))
-        rows.extend(run_variant("now", ROOT, now_dirs, architecture, sdk))
+            variants["before"] = (baseline, before_dirs)
+        variants["now"] = (ROOT, now_dirs)
+        rows = run_variants(variants, architecture, sdk)
         if architecture == "arm64":
             arm64_layers = layers
             baseline_arm64 = (WORK / "layers" / "baseline-arm64" / "common") if baseline is not None else None

@@ -1,8 +1,9 @@
 """Predict: POST /v1/models/{model_id}/predict, GET .../info, GET /v1/models, GET /v1/openapi.json.
 
 Thin: settings and the model service are built once per container (init), the model is loaded at
-init when its cache answers, and every route delegates to ``hokusai.models.service``. This is the
-only function that imports scikit-learn (through ``hokusai.models.scorer``, on first load).
+init when its cache answers, and every route delegates to ``hokusai.models.service``. It serves a
+model from its verified ONNX twin (numpy + onnxruntime) when the registry pins one, else from its skops
+file (scikit-learn, through ``hokusai.models.scorer``, on first load): docs/models.md.
 """
 
 import json
@@ -54,7 +55,8 @@ class Predictor:
 
 def _build() -> Predictor:
     settings = PredictSettings.from_env()
-    s3 = aws.client("s3", aws.MODEL_CACHE) if settings.model_bucket else None
+    # Built on first use: a model on EFS needs no S3 client, and botocore's import is 100-150 ms of init.
+    s3 = aws.LazyClient("s3", aws.MODEL_CACHE) if settings.model_bucket else None
     secretsmanager = lambda: aws.client("secretsmanager", aws.MODEL_CACHE)  # noqa: E731
     chain = build_chain(settings, s3, secretsmanager, _record_attempt)
     service = ModelService(settings.registry, chain, settings.allow_pickle)

@@ -75,6 +75,26 @@ def client(service: str, budget: Budget, region: str | None = None) -> BaseClien
     return aws_client
 
 
+class LazyClient:
+    """:func:`client` built on first use: a function that may never call the service (predict, whose
+    model is usually on EFS) does not import botocore at init (100-150 ms of its cold start)."""
+
+    def __init__(self, service: str, budget: Budget, region: str | None = None) -> None:
+        self._arguments = (service, budget, region)
+        self._client: BaseClient | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> BaseClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = client(*self._arguments)
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
 _SESSION: list[Any] = []  # at most one botocore session
 _SESSION_LOCK = threading.Lock()
 
