@@ -101,3 +101,33 @@ def test_models_fetch_names_the_reply(
     )
     assert result.returncode == 1
     assert f"{spec.model_id}\tFAILED\tHuggingFace Hub has no revision {'c' * 40}" in result.stdout
+
+
+def test_fetch_takes_a_twin_made_here_from_its_local_copy(
+    hub: HubStandIn, demo_model: tuple[bytes, ModelSpec], tmp_path: Any
+) -> None:
+    """A Hub model we do not publish gets its twin at staging time (hokusai models publish), so the Hub
+    has none: fetch downloads the skops file and takes the twin from its local copy; without one, the
+    Hub's 404 is named with what to run."""
+    import json
+    import os
+
+    from hokusai.models import staging
+
+    from local.handlers import ROOT
+
+    _, spec = demo_model
+    registry = tmp_path / "registry.json"
+    registry.write_text(
+        json.dumps({spec.model_id: {k: v for k, v in spec.to_dict().items() if k != "model_id"}})
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf")}
+    command = ["-m", "hokusai.cli", "models", "fetch", "--registry", str(registry), "--root", str(tmp_path)]
+    missing = run_python(*command, env=env)
+    assert missing.returncode == 1
+    assert "no file lead_scorer.onnx" in missing.stdout and "hokusai models publish" in missing.stdout
+    twin = staging.fetched_path(tmp_path, spec.twin())
+    twin.write_bytes(staging.published_path(ROOT, spec.twin()).read_bytes())
+    fetched = run_python(*command, env=env)
+    assert fetched.returncode == 0, fetched.stdout
+    assert staging.fetched_path(tmp_path, spec).is_file()

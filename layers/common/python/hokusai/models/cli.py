@@ -101,7 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each model's files: its artifact and, when pinned, its ONNX twin (both checked by sha256).
     artifacts = [artifact for model_id in wanted for artifact in _artifacts(settings.registry[model_id])]
     if args.command == "fetch":
-        return 1 if sum(_fetch(settings, artifact, args.root) for artifact in artifacts) else 0
+        from hokusai.models import staging
+
+        # A twin made here at staging time (`hokusai models publish`) is on no Hub: a local copy will do.
+        wanted_files = [
+            a for a in artifacts if a.format != "onnx" or staging.local_artifact(args.root, a) is None
+        ]
+        return 1 if sum(_fetch(settings, artifact, args.root) for artifact in wanted_files) else 0
     if not settings.model_bucket and not settings.model_cache_dir:
         print(
             "error: no cache to fill: pass --bucket and/or --efs (or set MODEL_BUCKET/MODEL_CACHE_DIR)",
@@ -208,7 +214,8 @@ def _fetch(settings: PredictSettings, spec: ModelSpec, root: Path) -> int:
     try:
         data = source.fetch(spec)
     except SourceError as error:
-        print(f"{spec.model_id}\tFAILED\t{error}")
+        hint = "; make the ONNX twin here: hokusai models publish" if spec.format == "onnx" else ""
+        print(f"{spec.model_id}\tFAILED\t{error}{hint}")
         return 1
     if data is None:
         print(f"{spec.model_id}\tFAILED\t{spec.repo_id}@{spec.revision} has no {spec.filename}")
