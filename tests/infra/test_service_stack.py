@@ -421,7 +421,8 @@ def test_registry_models_are_staged_into_the_s3_cache_at_deploy_time(synthesized
         if any(d["objectKey"] == key for d in asset["destinations"].values())
     ]
     staged = sorted(p.name for p in (synthesized.outdir / source).iterdir())
-    assert staged == [spec["filename"]], "only the artifact, not the model card or config"
+    # The artifact and its ONNX twin (what predict serves), not the model card or config.
+    assert staged == sorted([spec["filename"], spec["twin_filename"]])
 
 
 def test_a_model_whose_bytes_differ_from_the_pin_stops_synth_naming_both_digests(tmp_path: Path) -> None:
