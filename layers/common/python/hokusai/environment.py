@@ -170,11 +170,19 @@ def _http_url(variable: Variable, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def is_secure_service_url(url: str) -> bool:
+    """``https://``, or ``http://`` to a loopback address (a service on the same machine: nothing
+    crosses a network). Used where a service's answer decides something (the auth service's decides
+    Allow), so a plain-HTTP answer from elsewhere could be forged on the way."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+
+
 def _secure_url(variable: Variable, raw: str) -> str:
     """https://, or http:// to a loopback address only (a service on the same machine)."""
-    parts = urlsplit(raw)
-    loopback = parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
-    if not (parts.scheme == "https" and parts.hostname) and not loopback:
+    if not is_secure_service_url(raw):
         raise variable._fail("an https:// URL (http:// only to 127.0.0.1 or localhost)", redact_url(raw))
     return raw.rstrip("/")
 

@@ -31,6 +31,7 @@ from hokusai import metric_names, snapstart
 from hokusai.auth.entries import CachedAnswer, EntrySigner
 from hokusai.cache.redis_cache import DEFAULT_KEY_PREFIX, CacheOutcome, RedisCache, auth_entry_key
 from hokusai.cache.ttl import TTLCache
+from hokusai.environment import is_secure_service_url
 from hokusai.keys.store import KeyRecord, StoreUnavailable
 
 
@@ -76,16 +77,9 @@ def _no_warning(_message: str, **_fields: object) -> None:
     return None
 
 
-def is_secure_auth_service_url(url: str) -> bool:
-    """``https://``, or ``http://`` to a loopback address (a service on the same machine: the digest
-    never crosses a network). The service's answer decides Allow, so a plain-HTTP answer from
-    elsewhere could be forged on the way, and the digest would travel in clear."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return bool(parts.hostname)
-    return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+# The auth service's answer decides Allow: https, or http to loopback only (one rule, with the
+# variable's own check: hokusai.environment).
+is_secure_auth_service_url = is_secure_service_url
 
 
 class HttpAuthService:
